@@ -1,0 +1,1 @@
+"""@-segmentation into CH-DDI, jieba drug-lexicon pre-annotation, rule pre-labels, Label Studio round trips."""

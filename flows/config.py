@@ -1,0 +1,155 @@
+"""One typed configuration for the whole pipeline.
+
+Sources, highest priority first:
+
+1. keyword arguments to :func:`load_settings` (what a CLI option or a flow parameter says);
+2. environment: ``DDIKG_<FIELD>`` and ``DDIKG_<SECTION>__<FIELD>`` (e.g. ``DDIKG_HOME``,
+   ``DDIKG_CRAWL__DOWNLOAD_DELAY``), and the Neo4j conventions ``NEO4J_URI``, ``NEO4J_USER``,
+   ``NEO4J_PASSWORD``, ``NEO4J_DATABASE``;
+3. a TOML file: ``$DDIKG_CONFIG``, else ``./ddikg.toml`` when present (see ``docs/configuration.md``);
+4. the defaults below.
+
+``NEO4J_URI`` unset means the embedded FalkorDB server started by ``ddikg graph start``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class GraphSettings(BaseModel):
+    # Real Neo4j 5 (official driver). When unset, the embedded FalkorDB server is used.
+    neo4j_uri: str | None = None
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr | None = None
+    neo4j_database: str | None = None
+    # Embedded FalkorDB (native protocol through the official `falkordb` client; never its Bolt port).
+    host: str = "127.0.0.1"
+    port: int = 6391
+    password: SecretStr | None = None  # generated and kept in <home>/graph/password when unset
+    graph: str = "ddikg"
+    batch_size: int = Field(default=5000, ge=1)
+
+    @property
+    def uses_neo4j(self) -> bool:
+        return bool(self.neo4j_uri)
+
+
+class CrawlSettings(BaseModel):
+    profile: Path | None = None  # site profile TOML; None = the packaged Yimaitong profile
+    user_agent: str = "ddikg-crawler/0.1 (+https://github.com/ddikg/ddikg; drug-interaction research)"
+    contact: str = ""  # an e-mail or URL appended to the User-Agent so a site operator can reach you
+    download_delay: float = Field(default=2.0, ge=0.0)
+    concurrency_per_domain: int = Field(default=1, ge=1)
+    obey_robots: bool = True
+    autothrottle: bool = True
+    jobdir: Path | None = None  # Scrapy JOBDIR for resumable crawls; default <home>/crawl/job
+    start_urls: list[str] = Field(default_factory=list)  # overrides the profile's category seeds
+    drug_ids: list[str] = Field(default_factory=list)  # crawl just these drug pages
+    max_pages: int = Field(default=0, ge=0)  # 0 = no limit
+
+
+class ModelSettings(BaseModel):
+    model_dir: Path | None = None  # the current checkpoint; default <home>/models/current
+    encoder: str = "bert-base-chinese"  # any HF name or local path for training a new model
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    batch_size: int = Field(default=32, ge=1)
+
+
+class FlowSettings(BaseModel):
+    nightly_cron: str = "0 2 * * *"
+    timezone: str = "Asia/Shanghai"
+    retrain: bool = False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DDIKG_", env_nested_delimiter="__", extra="ignore")
+
+    home: Path = Path("data")  # every run's files live under here
+    graph: GraphSettings = Field(default_factory=GraphSettings)
+    crawl: CrawlSettings = Field(default_factory=CrawlSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    flows: FlowSettings = Field(default_factory=FlowSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    # Derived locations: one layout, documented in docs/configuration.md.
+    @property
+    def raw_dir(self) -> Path:
+        return self.home / "raw"
+
+    @property
+    def corpus_dir(self) -> Path:
+        return self.home / "corpus"
+
+    @property
+    def triples_dir(self) -> Path:
+        return self.home / "triples"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.model.model_dir or self.models_dir / "current"
+
+    @property
+    def graph_dir(self) -> Path:
+        return self.home / "graph"
+
+    @property
+    def crawl_jobdir(self) -> Path:
+        return self.crawl.jobdir or self.home / "crawl" / "job"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+
+def config_file() -> Path | None:
+    env = os.environ.get("DDIKG_CONFIG")
+    if env:
+        p = Path(env)
+        if not p.is_file():
+            raise FileNotFoundError(f"DDIKG_CONFIG={env}: no such file")
+        return p
+    local = Path("ddikg.toml")
+    return local if local.is_file() else None
+
+
+_NEO4J_ENV = {"NEO4J_URI": "neo4j_uri", "NEO4J_USER": "neo4j_user", "NEO4J_PASSWORD": "neo4j_password",
+              "NEO4J_DATABASE": "neo4j_database"}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from defaults < TOML file < environment < ``overrides``."""
+    settings = Settings(**overrides)
+    neo4j = {field: os.environ[var] for var, field in _NEO4J_ENV.items() if os.environ.get(var)}
+    if neo4j:
+        settings.graph = settings.graph.model_copy(update={k: (SecretStr(v) if k == "neo4j_password" else v)
+                                                           for k, v in neo4j.items()})
+    return settings

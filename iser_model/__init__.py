@@ -1,0 +1,1 @@
+"""ISER: joint entity-relation extraction with span and interactive fusion representation (PyTorch)."""
