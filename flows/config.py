@@ -57,6 +57,12 @@ class CrawlSettings(BaseModel):
     start_urls: list[str] = Field(default_factory=list)  # overrides the profile's category seeds
     drug_ids: list[str] = Field(default_factory=list)  # crawl just these drug pages
     max_pages: int = Field(default=0, ge=0)  # 0 = no limit
+    # On the site's rate-limit/captcha page: widen the delay to this many seconds and retry this many
+    # times, then stop the crawl cleanly (resumable). Captchas are never solved.
+    rate_limit_backoff: float = Field(default=60.0, ge=0.0)
+    rate_limit_retries: int = Field(default=2, ge=0)
+    retry_times: int = Field(default=3, ge=0)  # transient HTTP errors (429/503/...) and timeouts
+    download_timeout: float = Field(default=30.0, gt=0.0)
 
 
 class ModelSettings(BaseModel):
