@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -25,7 +27,9 @@ def test_help_of_every_group(group):
 
 
 def test_console_script_installed():
-    exe = shutil.which("ddikg")
+    # The script installed beside this interpreter (the venv), else one on PATH.
+    beside = Path(sys.executable).with_name("ddikg")
+    exe = str(beside) if beside.exists() else shutil.which("ddikg")
     if exe is None:
         pytest.skip("ddikg console script not on PATH (project not installed in this environment)")
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
