@@ -39,6 +39,10 @@ class GraphSettings(BaseModel):
     password: SecretStr | None = None  # generated and kept in <home>/graph/password when unset
     graph: str = "ddikg"
     batch_size: int = Field(default=5000, ge=1)
+    # kg_loader: what a loadable name/sentence may be, and how often a transient failure is retried.
+    max_name_length: int = Field(default=100, ge=1)
+    max_evidence_length: int = Field(default=2000, ge=1)
+    retries: int = Field(default=3, ge=0)
 
     @property
     def uses_neo4j(self) -> bool:
@@ -76,6 +80,16 @@ class FlowSettings(BaseModel):
     nightly_cron: str = "0 2 * * *"
     timezone: str = "Asia/Shanghai"
     retrain: bool = False
+    # build-kg: the site to crawl (None = the crawler's site profile) and how models are (re)trained.
+    base_url: str | None = None
+    train_data: Path | None = None  # CH-DDI corpus; None = the repository's sample (annotate.sample)
+    dev_data: Path | None = None  # held-out corpus deciding promotion; None = the sample test set
+    train_config: Path | None = None  # IserConfig JSON; None = iser_model.presets.demo_config()
+    retries: int = Field(default=2, ge=0)  # for the transient stages: crawl and load
+    retry_delay_s: float = Field(default=10.0, ge=0.0)
+    prefect_home: Path | None = None  # Prefect's local state; default <home>/prefect
+    ephemeral_startup_timeout_s: int = Field(default=120, ge=1)
+    demo_port: int = Field(default=8765, ge=1, le=65535)  # the fixture site stands in for Yimaitong here
 
 
 class Settings(BaseSettings):

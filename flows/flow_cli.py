@@ -1,24 +1,119 @@
-"""CLI of the flows stage: ``ddikg build-kg`` and ``ddikg deploy``."""
+"""CLI of the flows stage: ``ddikg build-kg``, ``ddikg demo`` and ``ddikg deploy``.
+
+Each command fixes Prefect's environment (:mod:`flows.prefect_env`) before Prefect is imported.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from flows.cliutil import not_built
+from flows.cliutil import console, fail
+
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="Data directory (default ./data; also $DDIKG_HOME).")]
+
+
+def _settings(home: Path | None):
+    from flows.config import load_settings
+    from flows.prefect_env import configure_prefect
+
+    if home is not None:
+        os.environ["DDIKG_HOME"] = str(home)  # the flow and any subprocess read the same home
+    settings = load_settings()
+    configure_prefect(settings)
+    return settings
+
+
+def print_summary(summary) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"build-kg run {summary.run_id}", show_header=False)
+    c, ld = summary.crawl, summary.load
+    rows = [
+        ("graph", summary.graph),
+        ("model", summary.model.model_key + (f" ({summary.model.reason})" if summary.model else "")),
+        ("crawl", f"{summary.drugs_crawled} drugs: {c.get('new', 0)} new, {c.get('changed', 0)} changed, "
+                  f"{c.get('unchanged', 0)} unchanged" + (f"; stopped: {c['stopped_reason']}"
+                                                          if c.get("stopped_reason") else "")),
+        ("processed", ", ".join(summary.drugs_processed) or "nothing changed"),
+        ("statements", f"{summary.statements} (+{summary.boilerplate} boilerplate) -> {summary.triples} triples"),
+        ("edges", f"+{ld.get('added', 0)} added  ~{ld.get('updated', 0)} updated  -{ld.get('removed', 0)} removed  "
+                  f"={ld.get('unchanged', 0)} unchanged" + (f"  ({ld['rejected']} rejected)" if ld.get("rejected") else "")),
+        ("seconds", "  ".join(f"{k} {v:.1f}" for k, v in summary.seconds.items())),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("build-kg")
-    def build_kg() -> None:
-        """Run the whole pipeline: crawl -> segment -> extract -> load (Prefect flow)."""
-        not_built("build-kg", 7)
+    def build_kg(
+        base_url: Annotated[str | None, typer.Option("--base-url", help="Site to crawl (default: the site profile's).")] = None,
+        retrain: Annotated[bool, typer.Option("--retrain", help="Train on the annotated corpus first; promote if not worse.")] = False,
+        full: Annotated[bool, typer.Option("--full", help="Reprocess every drug, not only what changed.")] = False,
+        drug_id: Annotated[list[str] | None, typer.Option("--drug-id", help="Crawl just these drug ids (repeatable).")] = None,
+        home: HomeOpt = None,
+        progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars.")] = True,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
+    ) -> None:
+        """Run the whole pipeline as a Prefect flow: crawl -> segment -> extract -> load (what changed)."""
+        settings = _settings(home)
+        from flows.build_kg import build_kg as flow
+
+        try:
+            summary = flow(base_url=base_url, retrain=retrain or None, full=full, drug_ids=drug_id or None,
+                           home=str(settings.home), progress=progress)
+        except Exception as exc:  # the flow run's logs carry the traceback
+            fail(f"build-kg failed: {type(exc).__name__}: {exc}")
+        print_summary(summary)
+        console.print(summary.headline())
+        if as_json:
+            typer.echo(summary.model_dump_json(indent=2))
 
     @app.command("demo")
-    def demo() -> None:
+    def demo(
+        home: HomeOpt = None,
+        port: Annotated[int | None, typer.Option("--port", help="Port of the fixture site (default settings.flows.demo_port).")] = None,
+        retrain: Annotated[bool, typer.Option("--retrain", help="Train a new model even if one exists.")] = False,
+    ) -> None:
         """The two-command demo: embedded graph + fixture site -> build-kg -> a Cypher answer."""
-        not_built("demo", 7)
+        settings = _settings(home)
+        from flows.demo import run_demo
+
+        try:
+            run_demo(settings, port=port, retrain=retrain)
+        except Exception as exc:
+            fail(f"demo failed: {type(exc).__name__}: {exc}")
 
     @app.command("deploy")
-    def deploy() -> None:
-        """Serve the Prefect deployments (build-kg/nightly and build-kg/on-demand)."""
-        not_built("deploy", 7)
+    def deploy(
+        base_url: Annotated[str | None, typer.Option("--base-url", help="Site the runs crawl (default: the profile's).")] = None,
+        cron: Annotated[str | None, typer.Option("--cron", help="Nightly schedule (default settings.flows.nightly_cron).")] = None,
+        timezone: Annotated[str | None, typer.Option("--timezone", help="Time zone of --cron (default Asia/Shanghai).")] = None,
+        param: Annotated[list[str] | None, typer.Option("--param", help="Default flow parameter key=JSON (repeatable).")] = None,
+        home: HomeOpt = None,
+    ) -> None:
+        """Serve the Prefect deployments build-kg/nightly and build-kg/on-demand until interrupted."""
+        settings = _settings(home)
+        if not os.environ.get("PREFECT_API_URL"):
+            console.print("[yellow]PREFECT_API_URL is not set:[/] deployments need a running Prefect server "
+                          "(`prefect server start`, then `export PREFECT_API_URL=http://127.0.0.1:4200/api`).")
+        params = {}
+        for item in param or []:
+            key, sep, value = item.partition("=")
+            if not sep:
+                fail(f"--param must be key=value, not {item!r}")
+            try:
+                params[key] = json.loads(value)
+            except json.JSONDecodeError:
+                params[key] = value
+        from flows.deployments import serve_deployments
+
+        console.print(f"serving build-kg/nightly ({cron or settings.flows.nightly_cron}, "
+                      f"{timezone or settings.flows.timezone}) and build-kg/on-demand for home {settings.home}")
+        serve_deployments(settings, base_url=base_url, cron=cron, timezone=timezone, parameters=params)

@@ -1,0 +1,47 @@
+"""The deployments of build-kg: ``build-kg/nightly`` (cron, default 02:00 Asia/Shanghai) and
+``build-kg/on-demand`` (no schedule; ``prefect deployment run 'build-kg/on-demand' --param retrain=true``).
+
+:func:`serve_deployments` serves both from this process (``flow.serve`` style: no work pool needed);
+the flow runs execute as subprocesses of it. For a work pool (process, Docker, Kubernetes) see
+``docs/flows.md``: the same :func:`deployments` objects go to ``flow.deploy`` there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flows.config import Settings
+
+NIGHTLY = "nightly"
+ON_DEMAND = "on-demand"
+
+
+def deployments(settings: Settings, *, base_url: str | None = None, cron: str | None = None,
+                timezone: str | None = None, parameters: dict[str, Any] | None = None) -> list[Any]:
+    """``RunnerDeployment``s for the two deployments of the build-kg flow."""
+    from prefect.schedules import Cron
+
+    from flows.build_kg import build_kg
+
+    params: dict[str, Any] = {"home": str(settings.home.resolve())}
+    if base_url or settings.flows.base_url:
+        params["base_url"] = base_url or settings.flows.base_url
+    params.update(parameters or {})
+    schedule = Cron(cron or settings.flows.nightly_cron, timezone=timezone or settings.flows.timezone)
+    nightly = build_kg.to_deployment(
+        name=NIGHTLY, schedules=[schedule], parameters=params, tags=["ddikg", "nightly"],
+        description="Nightly incremental refresh: crawl, re-extract what changed, refresh those drugs' edges.")
+    on_demand = build_kg.to_deployment(
+        name=ON_DEMAND, parameters=params, tags=["ddikg", "on-demand"],
+        description="Run build-kg now; --param retrain=true trains and promotes a model if it is not worse.")
+    return [nightly, on_demand]
+
+
+def serve_deployments(settings: Settings, *, limit: int | None = 1, **kwargs: Any) -> None:
+    """Register both deployments with the Prefect API and execute their runs until interrupted.
+
+    ``limit`` bounds concurrent runs: two build-kg runs on one home would race for the same files.
+    """
+    from prefect import serve
+
+    serve(*deployments(settings, **kwargs), limit=limit)

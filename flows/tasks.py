@@ -1,0 +1,165 @@
+"""Prefect tasks wrapping each stage's Python API: crawl, segment, train, evaluate, extract, load.
+
+- Retries only where failures are transient: the crawl (network) and the load (graph server).
+  A rate-limited crawl is not a failure: the crawler stops cleanly and says why, and is not retried.
+- Segment, extract and evaluate are cached by their inputs' content (file sha256, model key), and
+  their outputs are content-addressed files, so a re-run after a crash or with nothing new is cheap.
+  A cache key is only offered while the output file still exists.
+- Stage packages are imported inside the tasks: a flow module stays importable on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.context import TaskRunContext
+
+from flows.config import Settings
+from flows.contracts import ChddiRecord, RawDrugRecord
+from flows.fingerprint import file_sha256, model_key
+from flows.jsonl import JsonlReader, default_rejects_path, write_jsonl
+from flows.summary import as_dict
+
+# --------------------------------------------------------------------------- content-addressed outputs
+
+
+def corpus_path(settings: Settings, raw_sha: str) -> Path:
+    return settings.corpus_dir / f"segmented-{raw_sha[:16]}.jsonl"
+
+
+def extract_paths(settings: Settings, corpus_sha: str, mkey: str) -> tuple[Path, Path]:
+    stem = f"{corpus_sha[:16]}-{mkey.replace('@', '-').replace('/', '_')}"
+    return settings.triples_dir / f"{stem}.records.jsonl", settings.triples_dir / f"{stem}.triples.jsonl"
+
+
+def _segment_key(_ctx: TaskRunContext, p: dict[str, Any]) -> str | None:
+    sha = p["fingerprint"]
+    return f"ddikg-segment-{sha}" if corpus_path(p["settings"], sha).exists() else None
+
+
+def _extract_key(_ctx: TaskRunContext, p: dict[str, Any]) -> str | None:
+    sha, mkey = file_sha256(Path(p["corpus"])), p["mkey"]
+    records, triples = extract_paths(p["settings"], sha, mkey)
+    ok = records.exists() and triples.exists()
+    return f"ddikg-extract-{sha}-{mkey}-{p['settings'].model.device}" if ok else None
+
+
+def _evaluate_key(_ctx: TaskRunContext, p: dict[str, Any]) -> str | None:
+    return f"ddikg-evaluate-{model_key(Path(p['model_dir']))}-{file_sha256(Path(p['data_path']))}"
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@task(name="crawl", retries=2, retry_delay_seconds=10)
+def crawl_task(settings: Settings, out: Path, base_url: str | None = None, start_urls: list[str] | None = None,
+               drug_ids: list[str] | None = None, progress: bool = False) -> dict[str, Any]:
+    """Crawl drug pages into ``out`` (RawDrugRecord JSONL, with new/changed/unchanged per drug)."""
+    from crawler.api import run_crawl
+
+    log = get_run_logger()
+    log.info("crawling %s into %s", base_url or "the profile's site", out)
+    t0 = time.perf_counter()
+    summary = as_dict(run_crawl(settings, out, base_url=base_url, start_urls=start_urls, drug_ids=drug_ids,
+                                progress=progress))
+    summary.setdefault("seconds", round(time.perf_counter() - t0, 3))
+    log.info("crawl: %s", {k: v for k, v in summary.items() if not isinstance(v, (list, dict))})
+    if summary.get("stopped_reason"):
+        log.warning("the crawl stopped early: %s (resumable; the pages fetched so far are processed)",
+                    summary["stopped_reason"])
+    return summary
+
+
+@task(name="segment", cache_key_fn=_segment_key, persist_result=True)
+def segment_task(settings: Settings, raw_path: Path, fingerprint: str) -> dict[str, Any]:
+    """@-segment the interaction sections of ``raw_path`` into CH-DDI statements.
+
+    ``fingerprint`` (:func:`flows.fingerprint.raw_fingerprint` of the file's records) keys the cache
+    and names the output: the same drug contents give the same corpus whatever the fetch times.
+    """
+    from annotate.segment import segment_file
+
+    log = get_run_logger()
+    out = corpus_path(settings, fingerprint)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".partial")
+    t0 = time.perf_counter()
+    summary = as_dict(segment_file(raw_path, tmp, on_error="skip", rejects=default_rejects_path(out)))
+    tmp.replace(out)  # the content-addressed name only ever holds a complete file
+    summary.update(corpus=str(out), seconds=round(time.perf_counter() - t0, 3))
+    log.info("segment: %s -> %s", raw_path, out)
+    return summary
+
+
+@task(name="train")
+def train_task(settings: Settings, train_path: Path, dev_path: Path, out_dir: Path,
+               config_path: Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train a new ISER model on ``train_path`` (best checkpoint by dev RE F1) into ``out_dir``."""
+    from iser_model.presets import demo_config
+
+    from iser_model import api
+    from iser_model.config import IserConfig
+
+    log = get_run_logger()
+    config = IserConfig.load(config_path) if config_path else demo_config()
+    config = config.model_copy(update={"device": settings.model.device})
+    log.info("training %s on %s (dev %s) into %s", config.model_id, train_path, dev_path, out_dir)
+    result = api.train(train_path, dev_path, out_dir, config=config, progress=progress)
+    out = as_dict(result)
+    log.info("trained %s: best dev %s", out.get("model_id"), out.get("best_dev"))
+    return out
+
+
+@task(name="evaluate", cache_key_fn=_evaluate_key, persist_result=True)
+def evaluate_task(model_dir: Path, data_path: Path, device: str = "auto") -> dict[str, Any]:
+    """NER/RE precision, recall and F1 of ``model_dir`` on ``data_path`` (the paper's strict criteria)."""
+    from iser_model import api
+
+    return api.evaluate(model_dir, data_path, device=device)
+
+
+@task(name="extract", cache_key_fn=_extract_key, persist_result=True)
+def extract_task(settings: Settings, model_dir: Path, mkey: str, corpus: Path, run_id: str,
+                 progress: bool = False) -> dict[str, Any]:
+    """Run the model over the non-boilerplate statements of ``corpus``; write records and triples."""
+    from iser_model import api
+
+    log = get_run_logger()
+    sha = file_sha256(corpus)
+    records_out, triples_out = extract_paths(settings, sha, mkey)
+    records_out.parent.mkdir(parents=True, exist_ok=True)
+    # Boilerplate statements (尚不明确 …) carry no interaction: the model never sees them.
+    model_in = records_out.with_name(records_out.name.replace(".records.", ".input."))
+    statements = [r for r in JsonlReader(corpus, ChddiRecord) if not (r.meta and r.meta.boilerplate)]
+    write_jsonl(model_in, statements)
+    tmp_records, tmp_triples = records_out.with_suffix(".partial"), triples_out.with_suffix(".partial")
+    t0 = time.perf_counter()
+    summary = as_dict(api.extract(model_dir, model_in, tmp_records, tmp_triples, batch_size=settings.model.batch_size,
+                                  device=settings.model.device, run_id=run_id, ddi_constraints=True))
+    seconds = time.perf_counter() - t0
+    tmp_records.replace(records_out)
+    tmp_triples.replace(triples_out)
+    summary.update(records=str(records_out), triples=str(triples_out), statements=len(statements),
+                   seconds=round(seconds, 3))
+    log.info("extract: %d statements -> %s in %.1f s", len(statements), triples_out, seconds)
+    return summary
+
+
+@task(name="load", retries=2, retry_delay_seconds=5)
+def load_task(settings: Settings, raw_path: Path, triples_path: Path, run_id: str,
+              sources: list[str]) -> dict[str, Any]:
+    """Merge the drugs and refresh the edges of ``sources`` to match ``triples_path`` (crash-safe)."""
+    from kg_loader import api
+
+    log = get_run_logger()
+    t0 = time.perf_counter()
+    drugs = list(JsonlReader(raw_path, RawDrugRecord))
+    api.load_drugs(settings, drugs, run_id=run_id)
+    summary = as_dict(api.load_triples(settings, triples_path, run_id=run_id, sources=sources, on_error="skip",
+                                       rejects=default_rejects_path(triples_path)))
+    summary.setdefault("seconds", round(time.perf_counter() - t0, 3))
+    log.info("load: %s", {k: v for k, v in summary.items() if not isinstance(v, (list, dict))})
+    return summary
