@@ -1,0 +1,83 @@
+"""The crawl stage's Python API: :func:`run_crawl` (used by the Prefect flow and ``ddikg crawl``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from crawler.extensions import PROGRESS_PREFIX
+from crawler.profile import ProfileError, load_profile
+from crawler.scrapy_config import scrapy_settings_for
+from crawler.summary import CrawlSummary
+from flows.config import Settings
+
+
+class CrawlError(RuntimeError):
+    """The crawl process failed (a configuration mistake or a crash); the message holds its log tail."""
+
+
+ProgressFn = Callable[[dict], None]
+
+
+def run_crawl(
+    settings: Settings,
+    out: Path,
+    *,
+    base_url: str | None = None,
+    start_urls: list[str] | None = None,
+    drug_ids: list[str] | None = None,
+    progress: bool | ProgressFn = False,
+) -> CrawlSummary:
+    """Crawl the site of ``settings.crawl.profile`` into ``out`` (RawDrugRecord JSONL) and return the summary.
+
+    Runs Scrapy in a subprocess. A crawl the site stops (rate-limit page) returns normally with
+    ``stopped_reason`` set; the next call with the same settings resumes it. ``progress`` is either a
+    flag (a rich progress display on stderr) or a function called with each progress event.
+    Raises :class:`ProfileError` for a bad site profile and :class:`CrawlError` when the process fails.
+    """
+    profile = load_profile(settings.crawl.profile, base_url=base_url)  # fail fast on configuration errors
+    if not (start_urls or drug_ids or settings.crawl.start_urls or settings.crawl.drug_ids or profile.seed_codes):
+        raise ProfileError(f"{profile.source}: no disease seeds, start URLs or drug ids: nothing to crawl")
+    out = Path(out).absolute()
+    state_dir = (settings.home / "crawl").absolute()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    abs_settings = settings.model_copy(update={"home": settings.home.absolute()})
+    with tempfile.TemporaryDirectory(prefix="ddikg-crawl-") as tmp:
+        summary_path = Path(tmp) / "summary.json"
+        log_path = state_dir / "logs" / "crawl.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        overrides = scrapy_settings_for(abs_settings, out=out, base_url=profile.base_url if base_url else None,
+                                        start_urls=start_urls, drug_ids=drug_ids, progress=bool(progress),
+                                        summary=summary_path)
+        overrides["LOG_FILE"] = str(log_path)
+        overrides["LOG_FILE_APPEND"] = False
+        spec = Path(tmp) / "settings.json"
+        spec.write_text(json.dumps(overrides, ensure_ascii=False), encoding="utf-8")
+        env = os.environ | {"PYTHONUNBUFFERED": "1"}
+        if progress is True:
+            from crawler.progress import RichProgress
+
+            with RichProgress() as display:
+                rc = _run(spec, env, display.update)
+        else:
+            rc = _run(spec, env, progress or None)
+        if rc != 0 or not summary_path.is_file():
+            tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:] if log_path.is_file() else ""
+            raise CrawlError(f"crawl process exited with {rc} without a summary; log {log_path}:\n{tail}")
+        return CrawlSummary.model_validate_json(summary_path.read_text(encoding="utf-8"))
+
+
+def _run(spec: Path, env: dict, on_event: ProgressFn | None) -> int:
+    cmd = [sys.executable, "-m", "crawler.runner", str(spec)]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+                          encoding="utf-8", errors="replace") as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith(PROGRESS_PREFIX) and on_event is not None:
+                on_event(json.loads(line[len(PROGRESS_PREFIX):]))
+        return proc.wait()

@@ -1,0 +1,1 @@
+"""Site profiles (TOML) shipped with the crawler."""

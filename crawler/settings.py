@@ -1,0 +1,30 @@
+"""Scrapy settings module of the ddikg crawler (``SCRAPY_SETTINGS_MODULE=crawler.settings``).
+
+The fixed wiring is here; politeness, retries and locations come from the typed ddikg config
+(``flows.config``: ``ddikg.toml`` / ``DDIKG_*`` environment), so ``scrapy crawl yimaitong`` and
+``ddikg crawl`` behave the same.
+"""
+
+from crawler.scrapy_config import scrapy_settings_for
+from flows.config import load_settings
+
+BOT_NAME = "ddikg"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+ITEM_PIPELINES = {"crawler.pipelines.CrawlStatePipeline": 300}
+# Before the retry middleware (550) in process_response order, i.e. a higher number.
+DOWNLOADER_MIDDLEWARES = {"crawler.middlewares.RateLimitMiddleware": 560}
+EXTENSIONS = {"crawler.extensions.CrawlRun": 0}
+
+RETRY_ENABLED = True
+RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
+# A truncated transfer is an error (retried), never a silently short page.
+DOWNLOAD_FAIL_ON_DATALOSS = True
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_LEVEL = "INFO"
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+
+globals().update(scrapy_settings_for(load_settings()))

@@ -1,0 +1,1 @@
+"""Spiders of the ddikg crawler (one per site profile family)."""

@@ -1,0 +1,172 @@
+"""Crawl state kept between runs (``<home>/crawl/state.sqlite``).
+
+Per drug: URL, ETag, Last-Modified, content hash and the last record, which make conditional requests
+and change detection possible. Per run: which drugs it reached (with their change status and the
+categories they were listed under) and the pages it could not use, so a crawl stopped by the site and
+resumed later still writes one complete output, and the summary counts both parts.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+from flows.contracts import ChangeStatus, RawDrugRecord
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS drugs (
+    drug_id TEXT PRIMARY KEY, url TEXT NOT NULL, etag TEXT, last_modified TEXT,
+    content_hash TEXT NOT NULL, record TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, status TEXT NOT NULL, stopped_reason TEXT,
+    out TEXT, rejects TEXT, jobdir TEXT, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS run_drugs (
+    run_id TEXT NOT NULL, drug_id TEXT NOT NULL, change TEXT NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (run_id, drug_id));
+CREATE TABLE IF NOT EXISTS run_listings (
+    run_id TEXT NOT NULL, drug_id TEXT NOT NULL, category TEXT NOT NULL, disease TEXT NOT NULL,
+    PRIMARY KEY (run_id, drug_id, category, disease));
+CREATE TABLE IF NOT EXISTS run_errors (
+    run_id TEXT NOT NULL, seq INTEGER NOT NULL, url TEXT NOT NULL, drug_id TEXT, reason TEXT NOT NULL,
+    detail TEXT, at TEXT NOT NULL, PRIMARY KEY (run_id, seq));
+"""
+
+RUNNING, STOPPED, FINISHED = "running", "stopped", "finished"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class CrawlState:
+    """SQLite-backed crawl state; every write commits at once so a killed crawl loses nothing."""
+
+    def __init__(self, directory: str | Path):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / "state.sqlite"
+        self.db = sqlite3.connect(self.path, isolation_level=None)  # autocommit
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> CrawlState:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- runs
+
+    def last_run(self) -> dict | None:
+        row = self.db.execute(
+            "SELECT run_id, status, stopped_reason, out, rejects, jobdir, started_at FROM runs "
+            "ORDER BY started_at DESC, rowid DESC LIMIT 1").fetchone()
+        keys = ("run_id", "status", "stopped_reason", "out", "rejects", "jobdir", "started_at")
+        return dict(zip(keys, row, strict=True)) if row else None
+
+    def resumable_run(self) -> dict | None:
+        """The last run when it stopped before finishing (its JOBDIR holds the pending requests)."""
+        run = self.last_run()
+        return run if run and run["status"] in (RUNNING, STOPPED) else None
+
+    def begin_run(self, *, out: str, rejects: str, jobdir: str) -> tuple[str, bool]:
+        """Resume the unfinished run if there is one, else start a new one. Returns (run_id, resumed)."""
+        run = self.resumable_run()
+        if run is not None:
+            self.db.execute("UPDATE runs SET status=?, out=?, rejects=?, jobdir=?, updated_at=? WHERE run_id=?",
+                            (RUNNING, out, rejects, jobdir, _now(), run["run_id"]))
+            return run["run_id"], True
+        run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+        self.db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)",
+                        (run_id, _now(), RUNNING, None, out, rejects, jobdir, _now()))
+        return run_id, False
+
+    def end_run(self, run_id: str, *, finished: bool, stopped_reason: str | None) -> None:
+        self.db.execute("UPDATE runs SET status=?, stopped_reason=?, updated_at=? WHERE run_id=?",
+                        (FINISHED if finished else STOPPED, stopped_reason, _now(), run_id))
+
+    # ---------------------------------------------------------------- drugs
+
+    def previous(self, drug_id: str) -> dict | None:
+        row = self.db.execute("SELECT url, etag, last_modified, content_hash, record FROM drugs WHERE drug_id=?",
+                              (drug_id,)).fetchone()
+        if row is None:
+            return None
+        url, etag, last_modified, content_hash, record = row
+        return {"url": url, "etag": etag, "last_modified": last_modified, "content_hash": content_hash,
+                "record": RawDrugRecord.model_validate_json(record)}
+
+    def record_drug(self, run_id: str, record: RawDrugRecord, *, not_modified: bool = False) -> ChangeStatus:
+        """Store a crawled record, decide new/changed/unchanged against the last crawl, note it for the run."""
+        prev = self.previous(record.drug_id)
+        change: ChangeStatus
+        if prev is None:
+            change = "new"
+        elif not_modified or prev["content_hash"] == record.content_hash:
+            change = "unchanged"
+        else:
+            change = "changed"
+        self.db.execute(
+            "INSERT OR REPLACE INTO drugs VALUES (?,?,?,?,?,?,?)",
+            (record.drug_id, record.url, record.etag, record.last_modified, record.content_hash,
+             record.model_copy(update={"change": change}).to_json(), _now()))
+        # A drug met twice in one run keeps its first verdict (the second visit compares with itself).
+        seq = self.db.execute("SELECT COUNT(*) FROM run_drugs WHERE run_id=?", (run_id,)).fetchone()[0]
+        self.db.execute("INSERT OR IGNORE INTO run_drugs VALUES (?,?,?,?)", (run_id, record.drug_id, change, seq))
+        row = self.db.execute("SELECT change FROM run_drugs WHERE run_id=? AND drug_id=?",
+                              (run_id, record.drug_id)).fetchone()
+        return row[0]
+
+    def record_listing(self, run_id: str, drug_id: str, category: str, diseases: list[str]) -> None:
+        for disease in diseases or [""]:
+            self.db.execute("INSERT OR IGNORE INTO run_listings VALUES (?,?,?,?)",
+                            (run_id, drug_id, category, disease))
+
+    def record_error(self, run_id: str, *, url: str, reason: str, detail: str = "",
+                     drug_id: str | None = None) -> None:
+        seq = self.db.execute("SELECT COUNT(*) FROM run_errors WHERE run_id=?", (run_id,)).fetchone()[0]
+        self.db.execute("INSERT INTO run_errors VALUES (?,?,?,?,?,?,?)",
+                        (run_id, seq, url, drug_id, reason, detail, _now()))
+
+    # ---------------------------------------------------------------- run output
+
+    def run_records(self, run_id: str) -> list[RawDrugRecord]:
+        """Every drug the run reached, in the order reached, with categories/diseases from its listings."""
+        listings: dict[str, tuple[dict[str, None], dict[str, None]]] = {}
+        for drug_id, category, disease in self.db.execute(
+                "SELECT drug_id, category, disease FROM run_listings WHERE run_id=? ORDER BY rowid", (run_id,)):
+            cats, dis = listings.setdefault(drug_id, ({}, {}))
+            cats[category] = None
+            if disease:
+                dis[disease] = None
+        out = []
+        for drug_id, change, record in self.db.execute(
+                "SELECT r.drug_id, r.change, d.record FROM run_drugs r JOIN drugs d USING (drug_id) "
+                "WHERE r.run_id=? ORDER BY r.seq", (run_id,)):
+            rec = RawDrugRecord.model_validate_json(record)
+            update: dict = {"change": change}
+            if drug_id in listings:
+                update["categories"] = list(listings[drug_id][0])
+                update["diseases"] = list(listings[drug_id][1])
+            out.append(rec.model_copy(update=update))
+        return out
+
+    def run_errors(self, run_id: str) -> list[dict]:
+        keys = ("url", "drug_id", "reason", "detail", "at")
+        rows = self.db.execute("SELECT url, drug_id, reason, detail, at FROM run_errors WHERE run_id=? ORDER BY seq",
+                               (run_id,))
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def run_counts(self, run_id: str) -> tuple[Counter, Counter]:
+        changes = Counter(dict(self.db.execute(
+            "SELECT change, COUNT(*) FROM run_drugs WHERE run_id=? GROUP BY change", (run_id,)).fetchall()))
+        errors = Counter(dict(self.db.execute(
+            "SELECT reason, COUNT(*) FROM run_errors WHERE run_id=? GROUP BY reason", (run_id,)).fetchall()))
+        return changes, errors
+
