@@ -2,30 +2,197 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from flows.cliutil import not_built
+from flows.cliutil import OnErrorOpt, RejectsOpt, console, fail, on_error_value
 
 annotate_app = typer.Typer(help="Annotation tooling: validate, stats, pre-annotate, Label Studio round trip.",
                            no_args_is_help=True)
 
+RawLexiconOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--raw", help="Raw crawl files whose drug names extend the curated lexicon (repeatable)."),
+]
+
+
+def _lexicon(raw: list[Path] | None):
+    from annotate.lexicon import Lexicon
+    from flows.contracts import RawDrugRecord
+    from flows.jsonl import RecordError, read_jsonl
+
+    if not raw:
+        return Lexicon.load()
+    try:
+        records = [r for p in raw for r in read_jsonl(p, RawDrugRecord)]
+    except (RecordError, FileNotFoundError) as exc:
+        fail(str(exc))
+    return Lexicon.from_records(records)
+
+
+def _read_chddi(path: Path, on_error: str = "raise", rejects: Path | None = None):
+    from flows.contracts import ChddiRecord
+    from flows.jsonl import JsonlReader, RecordError, default_rejects_path
+
+    mode = on_error_value(on_error)
+    reader = JsonlReader(path, ChddiRecord, on_error=mode, rejects=rejects or default_rejects_path(path))
+    try:
+        records = reader.read_all()
+    except (RecordError, FileNotFoundError) as exc:
+        fail(str(exc))
+    if reader.n_bad:
+        console.print(f"[yellow]{path}: {reader.summary()}[/]")
+    return records
+
 
 @annotate_app.command("validate")
-def validate() -> None:
-    """Validate a CH-DDI file (schema, spans in text, label set, duplicates)."""
-    not_built("annotate validate", 6)
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="CH-DDI JSONL files.")],
+    max_errors: Annotated[int, typer.Option("--max-errors", help="Print at most this many problems per file.")] = 50,
+) -> None:
+    """Validate CH-DDI files (schema, spans in text, label set, duplicates); exit 1 on any problem."""
+    from annotate.validate import validate_file
+
+    bad = 0
+    for path in files:
+        report = validate_file(path)
+        for issue in report.issues[:max_errors]:
+            typer.echo(str(issue), err=True)
+        if len(report.issues) > max_errors:
+            typer.echo(f"... and {len(report.issues) - max_errors} more", err=True)
+        typer.echo(report.line())
+        bad += not report.ok
+    raise typer.Exit(1 if bad else 0)
 
 
 @annotate_app.command("stats")
-def stats() -> None:
+def stats(
+    files: Annotated[list[Path], typer.Argument(help="CH-DDI JSONL files (e.g. train.jsonl test.jsonl).")],
+    png: Annotated[Path | None, typer.Option("--png", help="Also write a bar chart of relations per type.")] = None,
+    on_error: OnErrorOpt = "raise",
+    rejects: RejectsOpt = None,
+) -> None:
     """Corpus statistics in the paper's Table 1/2 style."""
-    not_built("annotate stats", 6)
+    from annotate.stats import corpus_stats, format_tables, write_chart
+
+    table = {p.stem: corpus_stats(_read_chddi(p, on_error, rejects)) for p in files}
+    typer.echo(format_tables(table))
+    if png is not None:
+        typer.echo(f"chart -> {write_chart(table, png)}")
+
+
+@annotate_app.command("prelabel")
+def prelabel(
+    path: Annotated[Path, typer.Argument(help="A segmented CH-DDI file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where the pre-labelled CH-DDI file goes.")],
+    raw: RawLexiconOpt = None,
+    on_error: OnErrorOpt = "raise",
+    rejects: RejectsOpt = None,
+) -> None:
+    """Fill spo_list with the cue rules' relations (jieba + lexicon entity candidates)."""
+    from annotate.rules import prelabel as rule_prelabel
+    from flows.jsonl import write_jsonl
+
+    lexicon = _lexicon(raw)
+    records = [rule_prelabel(r, lexicon) for r in _read_chddi(path, on_error, rejects)]
+    write_jsonl(out, records)
+    typer.echo(f"{len(records)} statements, {sum(len(r.spo_list) for r in records)} relations -> {out}")
+
+
+@annotate_app.command("baseline")
+def baseline(
+    gold: Annotated[Path, typer.Option("--gold", help="Gold CH-DDI file (default: the sample test set).")] = None,
+    raw: RawLexiconOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the rules' predictions here.")] = None,
+) -> None:
+    """Score the rule pre-labels against gold: relation P/R/F1 per type, micro and macro (in %)."""
+    from importlib.resources import as_file
+
+    from annotate.rules import prelabel as rule_prelabel
+    from annotate.sample import SAMPLE_TEST
+    from annotate.scoring import score_relations
+    from flows.jsonl import write_jsonl
+
+    lexicon = _lexicon(raw)
+    with as_file(SAMPLE_TEST) as default:
+        gold_path = gold or default
+        records = _read_chddi(gold_path)
+    pred = [rule_prelabel(r.model_copy(update={"spo_list": []}), lexicon) for r in records]
+    scores = score_relations(records, pred)
+    typer.echo(f"rule baseline on {gold_path} ({scores.statements} statements)")
+    typer.echo(scores.table())
+    if out is not None:
+        write_jsonl(out, pred)
+        typer.echo(f"predictions -> {out}")
+
+
+@annotate_app.command("export-ls")
+def export_ls(
+    path: Annotated[Path, typer.Argument(help="A CH-DDI file (segmented, pre-labelled or predicted).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Label Studio tasks JSON to write.")],
+    predictions: Annotated[str, typer.Option("--predictions",
+                                             help="rules | record (the file's spo_list) | none")] = "rules",
+    raw: RawLexiconOpt = None,
+    on_error: OnErrorOpt = "raise",
+    rejects: RejectsOpt = None,
+) -> None:
+    """Export statements as Label Studio tasks with span and relation predictions."""
+    from annotate.labelstudio import export_tasks, write_tasks
+
+    if predictions not in ("rules", "record", "none"):
+        fail(f"--predictions must be rules, record or none, not {predictions!r}")
+    lexicon = _lexicon(raw) if predictions == "rules" else None
+    tasks = export_tasks(_read_chddi(path, on_error, rejects), predictions=predictions, lexicon=lexicon)
+    write_tasks(out, tasks)
+    typer.echo(f"{len(tasks)} tasks -> {out} (labeling config: annotate/data/labelstudio_config.xml)")
+
+
+@annotate_app.command("import-ls")
+def import_ls(
+    export: Annotated[Path, typer.Argument(help="A Label Studio JSON export (list of tasks) or JSONL.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="CH-DDI file to write.")],
+    on_error: OnErrorOpt = "raise",
+    rejects: RejectsOpt = None,
+) -> None:
+    """Import a Label Studio export (annotations -> CH-DDI spo_list with spans)."""
+    from annotate.labelstudio import ImportProblem, import_export
+    from flows.jsonl import default_rejects_path, write_jsonl
+
+    mode = on_error_value(on_error)
+    try:
+        records, summary = import_export(export, on_error=mode,
+                                         rejects=rejects or default_rejects_path(export.with_suffix(".jsonl")))
+    except (ImportProblem, FileNotFoundError) as exc:
+        fail(str(exc))
+    write_jsonl(out, records)
+    typer.echo(f"{summary.tasks} tasks -> {summary.imported} statements, {summary.relations} relations -> {out}; "
+               f"{summary.unannotated} unannotated, {summary.unlinked_entities} entities without a relation, "
+               f"{summary.rejected} rejected" + (f" -> {summary.rejects}" if summary.rejected else ""))
+    raise typer.Exit(1 if summary.rejected else 0)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("segment")
-    def segment() -> None:
-        """@-segment raw drug records into CH-DDI statements."""
-        not_built("segment", 6)
+    def segment(
+        raw: Annotated[Path, typer.Argument(help="Raw crawl JSONL (RawDrugRecord lines).")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="CH-DDI JSONL to write.")],
+        only_changed: Annotated[bool, typer.Option("--only-changed",
+                                                   help="Skip drugs the crawl marked unchanged.")] = False,
+        on_error: OnErrorOpt = "raise",
+        rejects: RejectsOpt = None,
+    ) -> None:
+        """@-segment raw drug records into CH-DDI statements (药名@statement, one per line)."""
+        from annotate.segment import segment_file
+        from flows.jsonl import RecordError, default_rejects_path
+
+        mode = on_error_value(on_error)
+        try:
+            summary = segment_file(raw, out, only_changed=only_changed, on_error=mode,
+                                   rejects=rejects or default_rejects_path(raw))
+        except (RecordError, FileNotFoundError) as exc:
+            fail(str(exc))
+        typer.echo(summary.line())
 
     app.add_typer(annotate_app, name="annotate")

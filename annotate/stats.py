@@ -1,0 +1,81 @@
+"""Corpus statistics in the paper's Table 1 (sentences, entities, relations) and Table 2 (per type) style."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from annotate.validate import spo_entities
+from flows.contracts import ChddiRecord
+from flows.labels import BY_ZH, RELATION_LABELS
+
+
+class CorpusStats(BaseModel):
+    sentences: int = 0  # statements, boilerplate excluded
+    entities: int = 0  # distinct entity mentions used by relations, summed over sentences
+    relations: int = 0
+    per_type: dict[str, int] = {}
+    boilerplate: int = 0
+    without_relations: int = 0  # non-boilerplate statements with an empty spo_list
+
+
+def corpus_stats(records: Iterable[ChddiRecord]) -> CorpusStats:
+    s = CorpusStats()
+    types: Counter = Counter()
+    for rec in records:
+        if rec.meta is not None and rec.meta.boilerplate:
+            s.boilerplate += 1
+            continue
+        s.sentences += 1
+        s.entities += len(spo_entities(rec))
+        s.relations += len(rec.spo_list)
+        s.without_relations += not rec.spo_list
+        types.update(spo.predicate for spo in rec.spo_list)
+    s.per_type = {lb: types[lb] for lb in RELATION_LABELS} | {k: v for k, v in types.items()
+                                                                if k not in RELATION_LABELS}
+    return s
+
+
+def format_tables(stats: dict[str, CorpusStats]) -> str:
+    """Table 1 (one row per file) and Table 2 (one column per file) as plain text."""
+    names = list(stats)
+    lines = ["Table 1", f"{'':<12}{'sentence':>10}{'entity':>10}{'relation':>10}{'no-rel':>8}{'boiler':>8}"]
+    for n in names:
+        s = stats[n]
+        lines.append(f"{n:<12}{s.sentences:>10}{s.entities:>10}{s.relations:>10}"
+                     f"{s.without_relations:>8}{s.boilerplate:>8}")
+    lines += ["", "Table 2", f"{'relation':<22}" + "".join(f"{n:>12}" for n in names)]
+    labels = list(dict.fromkeys(lb for s in stats.values() for lb in s.per_type))
+    for lb in labels:
+        en = BY_ZH[lb].en if lb in BY_ZH else "?"
+        lines.append(f"{lb + ' ' + en:<22}" + "".join(f"{stats[n].per_type.get(lb, 0):>12}" for n in names))
+    return "\n".join(lines)
+
+
+def write_chart(stats: dict[str, CorpusStats], png: str | Path) -> Path:
+    """A grouped bar chart of relations per type (one bar group per type, one bar per file)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(dict.fromkeys(lb for s in stats.values() for lb in s.per_type))
+    x_names = [BY_ZH[lb].en if lb in BY_ZH else lb for lb in labels]  # English: no CJK font needed
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / max(len(stats), 1)
+    for k, (name, s) in enumerate(stats.items()):
+        xs = [i + k * width for i in range(len(labels))]
+        ax.bar(xs, [s.per_type.get(lb, 0) for lb in labels], width=width, label=name)
+    ax.set_xticks([i + width * (len(stats) - 1) / 2 for i in range(len(labels))], x_names, rotation=20)
+    ax.set_ylabel("relations")
+    ax.set_title("DDI relations per type")
+    ax.legend()
+    fig.tight_layout()
+    png = Path(png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return png
