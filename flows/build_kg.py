@@ -51,7 +51,7 @@ def corpus_files(settings: Settings) -> tuple[Path, Path]:
     """The annotated corpus models are trained and judged on (default: the repository's sample)."""
     from annotate.sample import SAMPLE_TEST, SAMPLE_TRAIN
 
-    return Path(settings.flows.train_data or SAMPLE_TRAIN), Path(settings.flows.dev_data or SAMPLE_TEST)
+    return Path(str(settings.flows.train_data or SAMPLE_TRAIN)), Path(str(settings.flows.dev_data or SAMPLE_TEST))
 
 
 def ensure_model(settings: Settings, retrain: bool, progress: bool = True) -> ModelReport:

@@ -17,8 +17,14 @@ ON_DEMAND = "on-demand"
 
 
 def deployments(settings: Settings, *, base_url: str | None = None, cron: str | None = None,
-                timezone: str | None = None, parameters: dict[str, Any] | None = None) -> list[Any]:
-    """``RunnerDeployment``s for the two deployments of the build-kg flow."""
+                timezone: str | None = None, parameters: dict[str, Any] | None = None,
+                by_module: bool = False) -> list[Any]:
+    """``RunnerDeployment``s for the two deployments of the build-kg flow.
+
+    ``by_module`` names the flow by its module path (``flows.build_kg.build_kg``) instead of this
+    checkout's file: what a worker on another machine, with ddikg installed, can import.
+    """
+    from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
     from flows.build_kg import build_kg
@@ -28,11 +34,12 @@ def deployments(settings: Settings, *, base_url: str | None = None, cron: str | 
         params["base_url"] = base_url or settings.flows.base_url
     params.update(parameters or {})
     schedule = Cron(cron or settings.flows.nightly_cron, timezone=timezone or settings.flows.timezone)
+    common: dict[str, Any] = {"entrypoint_type": EntrypointType.MODULE_PATH} if by_module else {}
     nightly = build_kg.to_deployment(
-        name=NIGHTLY, schedules=[schedule], parameters=params, tags=["ddikg", "nightly"],
+        name=NIGHTLY, schedules=[schedule], parameters=params, tags=["ddikg", "nightly"], **common,
         description="Nightly incremental refresh: crawl, re-extract what changed, refresh those drugs' edges.")
     on_demand = build_kg.to_deployment(
-        name=ON_DEMAND, parameters=params, tags=["ddikg", "on-demand"],
+        name=ON_DEMAND, parameters=params, tags=["ddikg", "on-demand"], **common,
         description="Run build-kg now; --param retrain=true trains and promotes a model if it is not worse.")
     return [nightly, on_demand]
 
@@ -45,3 +52,16 @@ def serve_deployments(settings: Settings, *, limit: int | None = 1, **kwargs: An
     from prefect import serve
 
     serve(*deployments(settings, **kwargs), limit=limit)
+
+
+def deploy_to_pool(settings: Settings, work_pool: str, *, image: str | None = None, **kwargs: Any) -> list[Any]:
+    """Register both deployments with a work pool (process, Docker, Kubernetes …) and return their ids.
+
+    The pool's workers run the flow: ``prefect worker start --pool NAME`` on machines where ddikg is
+    installed (process pool), or in ``image`` (Docker/Kubernetes pools; built and pushed by you, with
+    ddikg installed). Nothing is built or pushed here.
+    """
+    from prefect import deploy
+
+    return deploy(*deployments(settings, by_module=True, **kwargs), work_pool_name=work_pool, image=image,
+                  build=False, push=False, print_next_steps_message=False)

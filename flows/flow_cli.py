@@ -35,7 +35,7 @@ def print_summary(summary) -> None:
     c, ld = summary.crawl, summary.load
     rows = [
         ("graph", summary.graph),
-        ("model", summary.model.model_key + (f" ({summary.model.reason})" if summary.model else "")),
+        ("model", f"{summary.model.model_key} ({summary.model.reason})" if summary.model else "-"),
         ("crawl", f"{summary.drugs_crawled} drugs: {c.get('new', 0)} new, {c.get('changed', 0)} changed, "
                   f"{c.get('unchanged', 0)} unchanged" + (f"; stopped: {c['stopped_reason']}"
                                                           if c.get("stopped_reason") else "")),
@@ -96,9 +96,12 @@ def register(app: typer.Typer) -> None:
         cron: Annotated[str | None, typer.Option("--cron", help="Nightly schedule (default settings.flows.nightly_cron).")] = None,
         timezone: Annotated[str | None, typer.Option("--timezone", help="Time zone of --cron (default Asia/Shanghai).")] = None,
         param: Annotated[list[str] | None, typer.Option("--param", help="Default flow parameter key=JSON (repeatable).")] = None,
+        work_pool: Annotated[str | None, typer.Option("--work-pool", help="Register with this work pool instead of serving.")] = None,
+        image: Annotated[str | None, typer.Option("--image", help="With --work-pool: the image (Docker/Kubernetes pools).")] = None,
         home: HomeOpt = None,
     ) -> None:
-        """Serve the Prefect deployments build-kg/nightly and build-kg/on-demand until interrupted."""
+        """Serve the Prefect deployments build-kg/nightly and build-kg/on-demand until interrupted
+        (or, with --work-pool, register them with that pool for its workers to run)."""
         settings = _settings(home)
         if not os.environ.get("PREFECT_API_URL"):
             console.print("[yellow]PREFECT_API_URL is not set:[/] deployments need a running Prefect server "
@@ -112,6 +115,14 @@ def register(app: typer.Typer) -> None:
                 params[key] = json.loads(value)
             except json.JSONDecodeError:
                 params[key] = value
+        if work_pool:
+            from flows.deployments import deploy_to_pool
+
+            ids = deploy_to_pool(settings, work_pool, image=image, base_url=base_url, cron=cron,
+                                 timezone=timezone, parameters=params)
+            console.print(f"registered {len(ids)} deployments with work pool {work_pool!r}; start a worker with "
+                          f"`prefect worker start --pool {work_pool}`")
+            return
         from flows.deployments import serve_deployments
 
         console.print(f"serving build-kg/nightly ({cron or settings.flows.nightly_cron}, "

@@ -18,9 +18,9 @@ from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
 
 from flows.config import Settings
-from flows.contracts import ChddiRecord, RawDrugRecord
+from flows.contracts import RawDrugRecord
 from flows.fingerprint import file_sha256, model_key
-from flows.jsonl import JsonlReader, default_rejects_path, write_jsonl
+from flows.jsonl import JsonlReader, default_rejects_path
 from flows.summary import as_dict
 
 # --------------------------------------------------------------------------- content-addressed outputs
@@ -98,10 +98,9 @@ def segment_task(settings: Settings, raw_path: Path, fingerprint: str) -> dict[s
 def train_task(settings: Settings, train_path: Path, dev_path: Path, out_dir: Path,
                config_path: Path | None = None, progress: bool = True) -> dict[str, Any]:
     """Train a new ISER model on ``train_path`` (best checkpoint by dev RE F1) into ``out_dir``."""
-    from iser_model.presets import demo_config
-
     from iser_model import api
     from iser_model.config import IserConfig
+    from iser_model.presets import demo_config
 
     log = get_run_logger()
     config = IserConfig.load(config_path) if config_path else demo_config()
@@ -124,27 +123,25 @@ def evaluate_task(model_dir: Path, data_path: Path, device: str = "auto") -> dic
 @task(name="extract", cache_key_fn=_extract_key, persist_result=True)
 def extract_task(settings: Settings, model_dir: Path, mkey: str, corpus: Path, run_id: str,
                  progress: bool = False) -> dict[str, Any]:
-    """Run the model over the non-boilerplate statements of ``corpus``; write records and triples."""
+    """Run the model over the statements of ``corpus``; write predicted records and triples."""
     from iser_model import api
 
     log = get_run_logger()
     sha = file_sha256(corpus)
     records_out, triples_out = extract_paths(settings, sha, mkey)
     records_out.parent.mkdir(parents=True, exist_ok=True)
-    # Boilerplate statements (尚不明确 …) carry no interaction: the model never sees them.
-    model_in = records_out.with_name(records_out.name.replace(".records.", ".input."))
-    statements = [r for r in JsonlReader(corpus, ChddiRecord) if not (r.meta and r.meta.boilerplate)]
-    write_jsonl(model_in, statements)
     tmp_records, tmp_triples = records_out.with_suffix(".partial"), triples_out.with_suffix(".partial")
     t0 = time.perf_counter()
-    summary = as_dict(api.extract(model_dir, model_in, tmp_records, tmp_triples, batch_size=settings.model.batch_size,
+    # The model API leaves boilerplate statements (尚不明确 …) out and counts them.
+    summary = as_dict(api.extract(model_dir, corpus, tmp_records, tmp_triples, batch_size=settings.model.batch_size,
                                   device=settings.model.device, run_id=run_id, ddi_constraints=True))
     seconds = time.perf_counter() - t0
     tmp_records.replace(records_out)
     tmp_triples.replace(triples_out)
-    summary.update(records=str(records_out), triples=str(triples_out), statements=len(statements),
+    statements = int(summary.get("records", 0))
+    summary.update(records=str(records_out), triples=str(triples_out), statements=statements,
                    seconds=round(seconds, 3))
-    log.info("extract: %d statements -> %s in %.1f s", len(statements), triples_out, seconds)
+    log.info("extract: %d statements -> %s in %.1f s", statements, triples_out, seconds)
     return summary
 
 
@@ -155,6 +152,7 @@ def load_task(settings: Settings, raw_path: Path, triples_path: Path, run_id: st
     from kg_loader import api
 
     log = get_run_logger()
+    log.info("loading %s into %s for %d source drug(s)", triples_path.name, settings.graph.graph, len(sources))
     t0 = time.perf_counter()
     drugs = list(JsonlReader(raw_path, RawDrugRecord))
     api.load_drugs(settings, drugs, run_id=run_id)

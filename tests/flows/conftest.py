@@ -1,0 +1,60 @@
+"""Prefect for the flows tests: state in a throw-away directory, offline, quiet.
+
+Prefect reads its settings at import, so this runs before any test module imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+_PREFECT_HOME = tempfile.mkdtemp(prefix="ddikg-test-prefect-")
+for key, value in {
+    "PREFECT_HOME": _PREFECT_HOME,
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_UI_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_ENABLED": "true",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+}.items():
+    os.environ[key] = value
+os.environ.pop("PREFECT_API_URL", None)
+
+
+
+# ----------------------------------------------------------------------------------------- e2e services
+import json  # noqa: E402
+import shutil  # noqa: E402
+
+import pytest  # noqa: E402
+
+from flows.config import load_settings  # noqa: E402
+from tests.flows.support import E2E, GRAPH_PASSWORD, free_port, small_train_config  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def e2e(tmp_path_factory):
+    import torch
+
+    from crawler.fixture_site.server import FixtureSite
+    from kg_loader.server import EmbeddedGraphServer
+
+    torch.set_num_threads(2)
+    root = tmp_path_factory.mktemp("flows-e2e")
+    cfg_path = root / "train-config.json"
+    cfg_path.write_text(json.dumps(small_train_config()), encoding="utf-8")
+    port = free_port()
+    server_settings = load_settings(home=root / "graph-server",
+                                    graph={"port": port, "password": GRAPH_PASSWORD})
+    server = EmbeddedGraphServer(server_settings)
+    server.start()
+    site = FixtureSite(port=free_port()).start()
+    try:
+        yield E2E(root=root, graph_port=port, site=site, train_config=cfg_path)
+    finally:
+        site.stop()
+        server.stop()
+        shutil.rmtree(root / "graph-server", ignore_errors=True)
+
+

@@ -1,0 +1,76 @@
+"""Helpers of the end-to-end tests: free ports, the small training config, the shared services."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flows.config import Settings, load_settings
+
+GRAPH_PASSWORD = "flows-e2e-password"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def small_train_config() -> dict[str, Any]:
+    """Much smaller and shorter than the demo's model: enough to get some sample-test relations right."""
+    from iser_model.config import ScratchEncoder
+    from iser_model.presets import tiny_config
+
+    cfg = tiny_config(model_id="iser-flows-test", epochs=8, eval_every=8, lr=5e-3, batch_size=8,
+                      max_seconds=75.0,
+                      scratch=ScratchEncoder(tokenizer="char", hidden_size=64, num_layers=1, num_heads=2,
+                                             intermediate_size=128, max_position=256))
+    return cfg.model_dump(mode="json")
+
+
+@dataclass
+class E2E:
+    """Services shared by the end-to-end tests: one graph server, one fixture site, one config."""
+
+    root: Path
+    graph_port: int
+    site: Any  # crawler.fixture_site.server.FixtureSite
+    train_config: Path
+    reference: dict[str, Any] = field(default_factory=dict)  # filled by the first build
+
+    def overrides(self, graph: str, **extra: Any) -> dict[str, Any]:
+        o: dict[str, Any] = {
+            "graph": {"port": self.graph_port, "password": GRAPH_PASSWORD, "graph": graph},
+            # the fixture site is ours and on loopback: no politeness delay is owed to it
+            "crawl": {"download_delay": 0.0, "autothrottle": False},
+            "model": {"device": "cpu"},
+            "flows": {"train_config": str(self.train_config), "retry_delay_s": 1.0,
+                      "base_url": self.site.base_url},
+        }
+        for section, values in extra.items():
+            o.setdefault(section, {}).update(values)
+        return o
+
+    def settings(self, home: Path, graph: str, **extra: Any) -> Settings:
+        return load_settings(home=home, **self.overrides(graph, **extra))
+
+    def env(self, home: Path, graph: str, **extra: Any) -> dict[str, str]:
+        """The same settings as DDIKG_* variables, for a subprocess."""
+        import os
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DDIKG_", "NEO4J_"))}
+        env["DDIKG_HOME"] = str(home)
+        for section, values in self.overrides(graph, **extra).items():
+            for k, v in values.items():
+                env[f"DDIKG_{section.upper()}__{k.upper()}"] = str(v).lower() if isinstance(v, bool) else str(v)
+        env["PYTHONUNBUFFERED"] = "1"
+        env["OMP_NUM_THREADS"] = "2"
+        return env
+
+
+def python_cli() -> list[str]:
+    return [sys.executable, "-m", "flows.cli"]
