@@ -1,0 +1,133 @@
+"""Lexicon, jieba pre-annotation, cue rules, relation scoring and the baseline command."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from annotate.lexicon import Lexicon, generic_names
+from annotate.preannotate import preannotate
+from annotate.rules import cue_label, prelabel, rule_spos
+from annotate.scoring import score_relations
+from flows.cli import app
+from flows.contracts import ChddiMeta, ChddiRecord, RawDrugRecord, Spo, TypedValue
+
+
+@pytest.fixture(scope="module")
+def lexicon() -> Lexicon:
+    return Lexicon.load()
+
+
+def test_generic_names():
+    assert generic_names("苯磺酸氨氯地平片") == ["苯磺酸氨氯地平", "氨氯地平"]
+    assert generic_names("氯沙坦钾片") == ["氯沙坦钾", "氯沙坦"]
+    assert generic_names("硝苯地平控释片") == ["硝苯地平"]
+    assert generic_names("注射用环磷腺苷葡胺") == ["环磷腺苷葡胺"]
+
+
+def test_curated_lexicon_has_drugs_and_classes(lexicon):
+    assert lexicon.kind("华法林") == "drug"
+    assert lexicon.kind("拟交感神经药物") == "dclass"
+    assert len(lexicon) > 250
+
+
+def test_bad_lexicon_line_is_located(tmp_path):
+    p = tmp_path / "lex.txt"
+    p.write_text("# c\n华法林 drug\n阿司匹林 foo\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"lex.txt:3: tag"):
+        Lexicon.load(p)
+
+
+def test_lexicon_from_crawled_records_uses_a_private_jieba():
+    import jieba
+
+    rec = RawDrugRecord(drug_id="9", name="注射用环磷腺苷葡胺", url="http://x/9",
+                        sections={"药品名称": "注射用环磷腺苷葡胺", "成份": "本品主要成份为环磷腺苷葡胺。"})
+    lex = Lexicon.from_records([rec], curated=False)
+    assert "环磷腺苷葡胺" in lex and "注射用环磷腺苷葡胺" in lex
+    words = [w for w, _, _ in lex.tokenizer().tokenize("禁与环磷腺苷葡胺合用", HMM=False)]
+    assert "环磷腺苷葡胺" in words
+    assert "环磷腺苷葡胺" not in jieba.dt.FREQ  # the global dictionary is untouched
+
+
+def test_candidates_with_offsets_anaphors_and_classes(lexicon):
+    text = "布美他尼片@与拟交感神经药物及抗惊厥药物合用,本药的利尿作用减弱"
+    cands = preannotate(text, lexicon)
+    got = [(c.text, c.kind, c.start, c.end) for c in cands]
+    assert got[0] == ("布美他尼片", "prompt", 0, 5)
+    assert ("拟交感神经药物", "dclass", 7, 14) in got
+    assert ("抗惊厥药物", "dclass", 15, 20) in got
+    anaphor = [c for c in cands if c.kind == "anaphor"]
+    assert [(a.text, a.refers_to) for a in anaphor] == [("本药", "布美他尼片")]
+    for c in cands:
+        assert text[c.start:c.end] == c.text
+
+
+def test_prompt_generic_name_is_an_anaphor_and_non_jieba_words_are_found(lexicon):
+    text = "阿卡波糖片@α-葡萄糖苷酶抑制剂与阿卡波糖的作用可累加"
+    got = {(c.text, c.kind) for c in preannotate(text, lexicon)}
+    assert ("α-葡萄糖苷酶抑制剂", "dclass") in got
+    assert ("阿卡波糖", "anaphor") in got
+
+
+@pytest.mark.parametrize(("sentence", "label"), [
+    ("与多巴胺合用,利尿作用加强", "协同"),
+    ("禁与甲氨蝶呤合用", "禁忌"),
+    ("雌激素能降低本药的利尿作用", "拮抗"),
+    ("考来烯胺可减少本品的吸收", "抑制"),
+    ("西咪替丁可抑制本品的代谢,使其血药浓度增加", "促进"),
+    ("与奥美拉唑合用未见明显的药物相互作用", "无关"),
+    ("与利尿药合用,降压作用相加", "相加"),
+    ("本品经肝脏代谢", None),
+])
+def test_cue_labels(sentence, label):
+    assert cue_label(sentence) == label
+
+
+def test_rules_label_each_sentence_separately(lexicon):
+    text = "某药片@与华法林合用,抗凝作用加强;与利福平合用,本品的血药浓度降低"
+    spos = rule_spos(text, preannotate(text, lexicon))
+    assert [(s.subject, s.predicate, s.object_text, s.object_span) for s in spos] == [
+        ("华法林", "协同", "某药片", (0, 3)), ("利福平", "抑制", "某药片", (0, 3))]
+    assert text[slice(*spos[1].subject_span)] == "利福平"
+
+
+def test_prelabel_skips_boilerplate(lexicon):
+    rec = ChddiRecord(text="某药片@如与其他药物同时使用可能会发生药物相互作用", meta=ChddiMeta(boilerplate=True))
+    assert prelabel(rec, lexicon).spo_list == []
+
+
+def _spo(subject, start, predicate, obj="某药片"):
+    return Spo(predicate=predicate, subject=subject, object=TypedValue.of(obj),
+               subject_span=(start, start + len(subject)), object_span=(0, len(obj)))
+
+
+def test_scoring_follows_the_paper_definition():
+    text = "某药片@与华法林及肝素合用加强,与利福平合用减弱"
+    gold = [ChddiRecord(text=text, spo_list=[_spo("华法林", 5, "协同"), _spo("肝素", 9, "协同"),
+                                             _spo("利福平", 17, "拮抗")])]
+    # one right, one wrong label (counts as FP for 抑制 and FN for 拮抗), one missed, one spurious on the prompt
+    pred = [ChddiRecord(text=text, spo_list=[_spo("华法林", 5, "协同"), _spo("利福平", 17, "抑制")])]
+    s = score_relations(gold, pred)
+    assert (s.per_type["协同"].tp, s.per_type["协同"].fn, s.per_type["协同"].fp) == (1, 1, 0)
+    assert (s.per_type["拮抗"].fn, s.per_type["抑制"].fp) == (1, 1)
+    assert s.micro.precision == pytest.approx(0.5) and s.micro.recall == pytest.approx(1 / 3)
+    assert s.micro.f1 == pytest.approx(0.4)
+    # macro over the 3 types present: P = (1 + 0 + 0)/3, R = (0.5 + 0 + 0)/3
+    assert s.macro_precision == pytest.approx(1 / 3) and s.macro_recall == pytest.approx(1 / 6)
+    # a span that is off by one does not count, even with the right string elsewhere
+    moved = [ChddiRecord(text=text, spo_list=[_spo("华法林", 5, "协同").model_copy(update={"subject_span": (4, 8)})])]
+    assert score_relations(gold, moved).per_type["协同"].tp == 0
+    # predictions for statements missing from gold are false positives
+    extra = pred + [ChddiRecord(text="别药片@x", spo_list=[_spo("x", 4, "协同", "别药片")])]
+    assert score_relations(gold, extra).unmatched_predictions == 1
+
+
+def test_baseline_command_prints_per_type_and_averages():
+    res = CliRunner().invoke(app, ["annotate", "baseline"])
+    assert res.exit_code == 0, res.output
+    for label in ("拮抗", "抑制", "协同", "禁忌", "无关", "促进", "相加", "micro", "macro"):
+        assert label in res.output
+    micro = next(line for line in res.output.splitlines() if line.startswith("micro")).split()
+    p, r = float(micro[1]), float(micro[2])
+    assert 50 < p <= 100 and 50 < r < 100  # precision-first rules miss the free-form statements
