@@ -118,10 +118,10 @@ def test_unknown_keys_are_rejected(tmp_path):
 
 
 def test_spans_must_lie_in_text():
-    spo = dict(PAPER_EXAMPLE["spo_list"][0], subject_span=[8, 11])
+    spo = dict(PAPER_EXAMPLE["spo_list"][0], subject_span=[7, 10])
     ChddiRecord.model_validate(dict(PAPER_EXAMPLE, spo_list=[spo]))
     with pytest.raises(ValueError, match="beyond the text"):
-        ChddiRecord.model_validate(dict(PAPER_EXAMPLE, spo_list=[dict(spo, subject_span=[8, 99])]))
+        ChddiRecord.model_validate(dict(PAPER_EXAMPLE, spo_list=[dict(spo, subject_span=[7, 99])]))
 
 
 def test_not_utf8(tmp_path):
