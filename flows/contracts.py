@@ -166,10 +166,15 @@ class ChddiRecord(_Record):
     def _spans_inside_text(self) -> ChddiRecord:
         n = len(self.text)
         for i, spo in enumerate(self.spo_list):
-            for name in ("subject_span", "object_span"):
+            for name, value in (("subject_span", spo.subject), ("object_span", spo.object.value)):
                 span = getattr(spo, name)
-                if span is not None and span[1] > n:
+                if span is None:
+                    continue
+                if span[1] > n:
                     raise ValueError(f"spo_list[{i}].{name} {list(span)} ends beyond the text ({n} chars)")
+                if self.text[span[0]:span[1]] != value:
+                    raise ValueError(f"spo_list[{i}].{name} {list(span)} covers "
+                                     f"{self.text[span[0]:span[1]]!r}, not {value!r}")
         return self
 
     @property

@@ -122,6 +122,8 @@ def test_spans_must_lie_in_text():
     ChddiRecord.model_validate(dict(PAPER_EXAMPLE, spo_list=[spo]))
     with pytest.raises(ValueError, match="beyond the text"):
         ChddiRecord.model_validate(dict(PAPER_EXAMPLE, spo_list=[dict(spo, subject_span=[7, 99])]))
+    with pytest.raises(ValueError, match="covers '与多巴', not '多巴胺'"):
+        ChddiRecord.model_validate(dict(PAPER_EXAMPLE, spo_list=[dict(spo, subject_span=[6, 9])]))
 
 
 def test_not_utf8(tmp_path):
