@@ -1,0 +1,367 @@
+"""ISER speed: training throughput, inference curve, CPU inference and how the cost grows.
+
+Prints a summary and writes one JSON file (default ``benchmarks/results/iser_speed-<device>.json``)
+that ``benchmarks/make_results.py`` turns into the "ISER speed" section of ``docs/results.md``.
+
+    python -m benchmarks.iser_speed --device cuda            # the GPU figures of issue #4
+    python -m benchmarks.iser_speed --device cpu --threads 2 # what this 2-core machine manages
+    python -m benchmarks.iser_speed --quick --device cpu     # tiny configuration (CI)
+
+Sections (``--sections``): ``train`` (CoNLL04 train, batch 2 and 32, 100 negative entities and
+relations), ``infer`` (all spans up to width 10 on CoNLL04 dev; bf16 autocast on CUDA; batch sizes
+1/8/32/128), ``cpu`` (CPU inference with MiniLM and with a small scratch encoder), ``growth`` (time per
+sentence by sentence length and by max span width k in {5, 10, 15}).
+
+Fresh models have untrained heads, so the number of spans they call entities (and hence of candidate
+pairs, capped by ``max_pairs``) is not what a trained model produces; every inference row records the
+entities and pairs it handled, and ``--model DIR`` times a trained checkpoint instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.common import CONLL04, MINILM, RESULTS, device_label, machine, need, write_json
+
+#: The figure to beat (issue #4): SpERT's public code, H100, MiniLM, CoNLL04 train, batch 2, 100 negatives.
+ANCHOR = {"system": "SpERT public code", "device": "NVIDIA H100", "encoder": "MiniLM-L6", "batch_size": 2,
+          "seconds_per_epoch": 85.0, "sentences_per_second": 11.0}
+#: Targets of issue #4 (H100).
+TARGETS = {"train_b2_seconds_per_epoch": 15.0, "train_b2_sentences_per_second": 60.0,
+           "train_b32_sentences_per_second": 300.0, "infer_sentences_per_second": 1000.0}
+#: SEA as implemented in iser_model/sea.py (n subwords, S = O(n·k) spans, d width, h heads).
+SEA_COMPLEXITY = (
+    "Q/K/V of H are projected once per sentence; each span's masked attention is read from prefix sums over "
+    "key positions (memory O(B·n²·d) for the (B, h, n, n+1, d/h) prefix tensor, time O(B·n²·d)); no "
+    "(spans × tokens × tokens × d) tensor exists. Each span then needs its own masked sequence (S, n, d) for the "
+    "residual and the BiGRU, processed in chunks of span_chunk spans×positions: time O(S·n·d²) = O(n²·k·d²) per "
+    "sentence, which dominates and grows linearly with k and quadratically with sentence length.")
+LENGTH_BUCKETS = ((1, 15), (16, 25), (26, 35), (36, 50), (51, 10_000))
+WIDTHS = (5, 10, 15)
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _reset_peak(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_mib(device) -> float | None:
+    """Peak allocated GPU memory since the last reset; None on CPU (see ``process_peak_rss_mib``)."""
+    import torch
+
+    if device.type == "cuda":
+        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return None
+
+
+def _rss_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
+
+
+# ---------------------------------------------------------------------------------------------- configs
+
+
+def model_config(encoder: str, **overrides):
+    """Paper hyper-parameters for CoNLL04 (§4.2) on ``encoder``: "minilm", "scratch" or "tiny"."""
+    from iser_model.config import IserConfig, ScratchEncoder
+    from iser_model.presets import tiny_config
+
+    if encoder == "tiny":
+        return tiny_config(**overrides)
+    base = dict(model_id=f"bench-{encoder}", encoder=str(MINILM), max_span_width=10, width_embedding=25,
+                sea_heads=4, dropout=0.1, neg_entities=100, neg_relations=100, lr=2e-5, batch_size=2, bf16=True)
+    if encoder == "scratch":  # the demo's encoder size, over the MiniLM WordPiece vocabulary (same subwords)
+        base["scratch"] = ScratchEncoder(tokenizer=str(MINILM), hidden_size=128, num_layers=2, num_heads=4,
+                                         intermediate_size=256)
+    elif encoder != "minilm":
+        raise ValueError(f"unknown encoder {encoder!r}")
+    return IserConfig(**(base | overrides))
+
+
+def build(cfg, docs, entity_types, relation_types, device, seed: int = 42):
+    """A fresh model (pretrained or scratch encoder, untrained heads) and its tokenizer."""
+    from iser_model.encoder import Encoder, new_tokenizer, new_transformer
+    from iser_model.model import IserModel
+    from iser_model.trainer import seed_everything
+
+    if cfg.scratch is None:
+        need(Path(cfg.encoder)) if cfg.encoder.startswith("/") else None
+    cfg = cfg.model_copy(update={"entity_types": entity_types, "relation_types": relation_types})
+    seed_everything(seed)
+    tok = new_tokenizer(cfg, (d.tokens for d in docs))
+    model = IserModel(cfg, Encoder(new_transformer(cfg, tok), cfg.dropout)).to(device)
+    return model, tok
+
+
+def prepared(model, tok, docs):
+    from iser_model.batching import prepare
+
+    cfg = model.cfg
+    items, _ = prepare(docs, tok, cfg.max_length, cfg.max_span_width, cfg.entity_types, cfg.relation_types)
+    return items
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def train_throughput(model, tok, items, batch_size: int, steps: int | None, device, warmup: int = 1,
+                     seed: int = 42) -> dict:
+    """Time the trainer's step (collate with negative sampling, forward, backward, clip, AdamW) for
+    ``steps`` batches of a shuffled length-bucketed epoch (None = the whole epoch); scale to an epoch."""
+    import math
+
+    import numpy as np
+    import torch
+
+    from iser_model.batching import collate_train, length_batches, to_device
+    from iser_model.inference import autocast
+
+    cfg = model.cfg
+    rng = np.random.default_rng(seed)
+    model.train()
+    optim = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lengths = [len(p.input_ids) for p in items]
+    per_epoch = math.ceil(len(items) / batch_size)
+
+    def step(idx):
+        batch = to_device(collate_train([items[i] for i in idx], tok.pad_token_id, cfg.max_span_width,
+                                        len(cfg.relation_types), cfg.neg_entities, cfg.neg_relations, rng), device)
+        with autocast(device, cfg.bf16):
+            loss, _ = model.loss(batch)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optim.step()
+
+    for idx in length_batches(lengths, batch_size, rng)[:warmup]:  # lazy init, cuDNN autotune
+        step(idx)
+    batches = length_batches(lengths, batch_size, rng)
+    timed = batches if steps is None else batches[:steps]
+    _sync(device)
+    _reset_peak(device)
+    t0 = time.perf_counter()
+    for idx in timed:
+        step(idx)
+    _sync(device)
+    seconds = time.perf_counter() - t0
+    sentences = sum(len(b) for b in timed)
+    per_sentence = seconds / max(1, sentences)
+    return {"batch_size": batch_size, "steps_timed": len(timed), "steps_per_epoch": per_epoch,
+            "sentences_timed": sentences, "seconds_timed": round(seconds, 3),
+            "seconds_per_step": round(seconds / max(1, len(timed)), 4),
+            "seconds_per_epoch": round(per_sentence * len(items), 2),
+            "sentences_per_second": round(1 / per_sentence, 2) if per_sentence else None,
+            "extrapolated": len(timed) < per_epoch, "peak_memory_mib": _peak_mib(device),
+            "process_peak_rss_mib": _rss_mib()}
+
+
+# ---------------------------------------------------------------------------------------------- inference
+
+
+def time_inference(model, tok, items, batch_size: int, device, warmup: bool = True) -> dict:
+    """All spans up to width k -> entities -> pairs -> relations, over ``items`` (results consumed)."""
+    from iser_model.inference import predict
+
+    if warmup:
+        for _ in predict(model, items[:batch_size], tok.pad_token_id, batch_size=batch_size, device=device):
+            pass
+    _sync(device)
+    _reset_peak(device)
+    t0 = time.perf_counter()
+    n_ent = n_rel = 0
+    for _, p in predict(model, items, tok.pad_token_id, batch_size=batch_size, device=device):
+        n_ent += len(p.entities)
+        n_rel += len(p.relations)
+    _sync(device)
+    seconds = time.perf_counter() - t0
+    spans = sum(min(p.n_words, model.cfg.max_span_width) * (2 * p.n_words - min(p.n_words, model.cfg.max_span_width)
+                                                             + 1) // 2 for p in items)
+    return {"batch_size": batch_size, "sentences": len(items), "seconds": round(seconds, 4),
+            "sentences_per_second": round(len(items) / seconds, 2) if seconds else None,
+            "ms_per_sentence": round(1000 * seconds / max(1, len(items)), 3),
+            "spans_per_sentence": round(spans / max(1, len(items)), 1),
+            "entities_per_sentence": round(n_ent / max(1, len(items)), 2),
+            "relations_per_sentence": round(n_rel / max(1, len(items)), 2),
+            "peak_memory_mib": _peak_mib(device), "process_peak_rss_mib": _rss_mib()}
+
+
+def growth_by_length(model, tok, docs, device, batch_size: int, per_bucket: int | None) -> list[dict]:
+    rows = []
+    for lo, hi in LENGTH_BUCKETS:
+        sel = [d for d in docs if lo <= len(d.tokens) <= hi][:per_bucket]
+        if not sel:
+            continue
+        items = prepared(model, tok, sel)
+        row = time_inference(model, tok, items, min(batch_size, len(items)), device)
+        rows.append({"bucket": f"{lo}-{hi}" if hi < 10_000 else f"{lo}+",
+                     "mean_words": round(sum(len(d.tokens) for d in sel) / len(sel), 1),
+                     "mean_subwords": round(sum(len(p.input_ids) for p in items) / len(items), 1)} | row)
+    return rows
+
+
+def growth_by_width(encoder: str, docs, ent, rel, device, batch_size: int) -> list[dict]:
+    rows = []
+    for k in WIDTHS:
+        cfg = model_config(encoder, max_span_width=k)
+        model, tok = build(cfg, docs, ent, rel, device)
+        items = prepared(model, tok, docs)
+        rows.append({"k": k} | time_inference(model, tok, items, min(batch_size, len(items)), device))
+        del model
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="iser_speed", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    ap.add_argument("--quick", action="store_true", help="tiny scratch model, a few sentences, 1 step (CI)")
+    ap.add_argument("--out", type=Path, default=None, help="JSON result (default benchmarks/results/...)")
+    ap.add_argument("--sections", default=None,
+                    help="comma list of train,infer,cpu,growth (default: CUDA train,infer,growth; CPU train,cpu,growth)")
+    ap.add_argument("--train", type=Path, default=CONLL04 / "conll04_train.json")
+    ap.add_argument("--dev", type=Path, default=CONLL04 / "conll04_dev.json")
+    ap.add_argument("--encoder", default=None, help="minilm | scratch | tiny (default minilm; tiny with --quick)")
+    ap.add_argument("--model", type=Path, default=None, help="time inference of this trained checkpoint")
+    ap.add_argument("--train-batch-sizes", default="2,32")
+    ap.add_argument("--train-sentences", type=int, default=None,
+                    help="timed sentences per batch size, rounded up to whole steps (default: a whole epoch on "
+                         "CUDA, 16 on CPU, 1 step with --quick)")
+    ap.add_argument("--infer-batch-sizes", default=None, help="default 1,8,32,128 (CPU: 1,8,32)")
+    ap.add_argument("--infer-sentences", type=int, default=None,
+                    help="dev sentences to time (default all on CUDA, 48 on CPU, 6 with --quick)")
+    ap.add_argument("--per-bucket", type=int, default=None, help="sentences per length bucket (default all; CPU 12)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--seed", type=int, default=42)
+    return ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    import torch
+
+    from iser_model.inference import resolve_device
+    from iser_model.readers import read_dataset
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    quick = args.quick
+    encoder = args.encoder or ("tiny" if quick else "minilm")
+    sections = (args.sections or ("train,infer,growth" if cuda else "train,cpu,growth")).split(",")
+    bad = set(sections) - {"train", "infer", "cpu", "growth"}
+    if bad:
+        raise SystemExit(f"--sections: unknown {sorted(bad)}")
+    out_dir = (args.out.parent if args.out else RESULTS)  # rejects go beside the result, never into ../shared
+    train_ds = read_dataset(need(args.train), rejects=out_dir / "iser_speed.train.rejects.jsonl")
+    dev_ds = read_dataset(need(args.dev), schema=(train_ds.entity_types, train_ds.relation_types),
+                          rejects=out_dir / "iser_speed.dev.rejects.jsonl")
+    ent, rel = train_ds.entity_types, train_ds.relation_types
+    train_docs, dev_docs = train_ds.documents, dev_ds.documents
+    n_dev = args.infer_sentences or (6 if quick else (None if cuda else 48))
+    dev_slice = dev_docs[:n_dev]
+    budget = args.train_sentences or (1 if quick else (None if cuda else 16))
+    if quick:
+        train_docs = train_docs[:8]
+    infer_bs = [int(b) for b in (args.infer_batch_sizes or ("1,4" if quick else "1,8,32,128" if cuda else "1,8,32"))
+                .split(",")]
+    per_bucket = args.per_bucket or (2 if quick else (None if cuda else 12))
+
+    out: dict = {"benchmark": "iser_speed", "quick": quick, "machine": machine(str(device)), "encoder": encoder,
+                 "data": {"train": str(args.train), "dev": str(args.dev), "train_sentences": len(train_docs),
+                          "dev_sentences_timed": len(dev_slice),
+                          "rejected_lines": train_ds.rejected_lines + dev_ds.rejected_lines},
+                 "anchor": ANCHOR, "targets": TARGETS, "sea_complexity": SEA_COMPLEXITY,
+                 "precision": "bf16 autocast" if cuda else "fp32", "sections": sections}
+    print(f"device: {device_label(out['machine'])}; encoder {encoder}; sections {sections}")
+
+    def fresh(enc: str = encoder, **kw):
+        return build(model_config(enc, **kw), train_docs, ent, rel, device, args.seed)
+
+    if "train" in sections:
+        rows = []
+        for bs in [int(b) for b in args.train_batch_sizes.split(",")]:
+            if quick:
+                bs = min(bs, 4)
+            model, tok = fresh(batch_size=bs)
+            items = prepared(model, tok, train_docs)
+            steps = None if budget is None else max(1, -(-budget // bs))
+            row = train_throughput(model, tok, items, bs, steps, device, warmup=1 if cuda else 0, seed=args.seed)
+            rows.append(row)
+            print(f"train batch {bs}: {row['seconds_per_epoch']} s/epoch, {row['sentences_per_second']} sentences/s"
+                  f"{' (extrapolated from ' + str(row['steps_timed']) + ' steps)' if row['extrapolated'] else ''}"
+                  f", peak GPU MiB {row['peak_memory_mib']}   [anchor: {ANCHOR['seconds_per_epoch']} s/epoch, "
+                  f"{ANCHOR['sentences_per_second']} sentences/s at batch 2 on an H100]")
+            del model
+        out["training"] = rows
+    if "infer" in sections:
+        if args.model:
+            from iser_model.checkpoint import load_checkpoint
+
+            model, tok = load_checkpoint(args.model, device)
+        else:
+            model, tok = fresh()
+        items = prepared(model, tok, dev_slice)
+        curve = [time_inference(model, tok, items, bs, device) for bs in infer_bs]
+        for r in curve:
+            print(f"infer batch {r['batch_size']}: {r['sentences_per_second']} sentences/s, peak GPU MiB "
+                  f"{r['peak_memory_mib']}")
+        out["inference"] = {"device": str(device), "max_span_width": model.cfg.max_span_width,
+                            "trained_model": str(args.model) if args.model else None, "curve": curve}
+        del model
+    if "cpu" in sections:
+        cpu = torch.device("cpu")
+        rows = []
+        for enc in (["tiny"] if quick else ["minilm", "scratch"]):
+            model, tok = build(model_config(enc), train_docs, ent, rel, cpu, args.seed)
+            items = prepared(model, tok, dev_slice)
+            for bs in infer_bs:
+                r = {"encoder": enc, "parameters": sum(p.numel() for p in model.parameters())} | \
+                    time_inference(model, tok, items, bs, cpu)
+                rows.append(r)
+                print(f"CPU {enc} batch {bs}: {r['sentences_per_second']} sentences/s")
+            del model
+        out["cpu_inference"] = {"threads": torch.get_num_threads(), "rows": rows}
+    if "growth" in sections:
+        bs = 4 if quick else (32 if cuda else 8)
+        model, tok = fresh()
+        by_len = growth_by_length(model, tok, dev_docs, device, bs, per_bucket)
+        del model
+        by_k = growth_by_width(encoder, dev_slice, ent, rel, device, bs)
+        for r in by_len:
+            print(f"length {r['bucket']:>6} words: {r['ms_per_sentence']} ms/sentence ({r['sentences']} sentences)")
+        for r in by_k:
+            print(f"k={r['k']:>2}: {r['ms_per_sentence']} ms/sentence, {r['spans_per_sentence']} spans/sentence")
+        out["growth"] = {"device": str(device), "batch_size": bs, "by_length": by_len, "by_width": by_k}
+    return out
+
+
+def default_out(payload: dict) -> Path:
+    dev = payload["machine"]["device"].split(":")[0]
+    return RESULTS / f"iser_speed-{'quick-' if payload['quick'] else ''}{dev}.json"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse(argv)
+    payload = run(args)
+    path = write_json(args.out or default_out(payload), payload)
+    print(f"wrote {path}")
+    return payload
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,425 @@
+"""Generate the measured tables of ``docs/results.md`` and ``docs/ablations.png`` from the JSON results.
+
+    python -m benchmarks.make_results
+
+Only the blocks between ``<!-- BEGIN GENERATED: name -->`` and ``<!-- END GENERATED: name -->`` are
+rewritten; prose around them (and sections other engineers own) survives. A missing block is added
+at the end of its section (or of the file, under a new heading).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from benchmarks.common import REPO, RESULTS, device_label, read_json
+from benchmarks.paper import NOTES, PUBLISHED, TABLE_VARIANTS, VARIANTS
+
+NOT_MEASURED = "not yet measured (no GPU in this session)"
+SECTIONS = {  # block name -> heading of the section that holds it
+    "speed": "ISER speed",
+    "conll04": "Paper reproduction: CoNLL04",
+    "cmeie": "Paper reproduction: CMeIE",
+}
+TEMPLATE = """# Results
+
+Every figure here comes from a run recorded as JSON under `benchmarks/results/`; the tables between the
+`GENERATED` markers are rewritten by `python -m benchmarks.make_results` (edit the prose around them,
+not the tables). How the benchmarks work and how to run them: [benchmarks.md](benchmarks.md).
+
+## ISER speed
+
+<!-- BEGIN GENERATED: speed -->
+<!-- END GENERATED: speed -->
+
+## Paper reproduction: CoNLL04
+
+<!-- BEGIN GENERATED: conll04 -->
+<!-- END GENERATED: conll04 -->
+
+## Paper reproduction: CMeIE
+
+<!-- BEGIN GENERATED: cmeie -->
+<!-- END GENERATED: cmeie -->
+
+![Ablations](ablations.png)
+
+## Rule baseline (annotate)
+
+Not measured yet (owned by the annotate stage).
+
+## Graph loading
+
+Not measured yet (owned by the graph stage: `python benchmarks/load_bench.py`).
+"""
+
+SETTINGS = {
+    "conll04": (
+        "CoNLL04 paper split (train 922 -> dev 231, `../shared/data/conll04`). Encoder: MiniLM-L6-H384-uncased "
+        "(`../shared/models/minilm-l6-h384-uncased`; the paper used bert-base-cased, and no other pretrained "
+        "weights can be obtained here). Paper hyper-parameters (§4.2): AdamW, peak lr 2e-5, linear warm-up (10 %) "
+        "and decay, batch 2, 70 epochs, dropout 0.1, 100 negative entities and relations per sentence, relation "
+        "threshold 0.4, max span width 10, width embedding 25, 4 SEA heads. The checkpoint reported is the epoch "
+        "with the best dev RE micro F1; as in the paper's split there is no separate validation set, so the "
+        "selection and the report use the same 231 sentences.",
+        "python -m benchmarks.reproduce --table conll04 --seeds 3 && python -m benchmarks.make_results"),
+    "cmeie": (
+        "CMeIE (`../shared/data/cmeie`, train 3085 -> dev 500, character level, the text before `@` is the prompt "
+        "entity; spo that cannot be aligned to a span are counted in `rejected_spo`). Encoder: a randomly "
+        "initialised BERT (4 layers, hidden 256, 4 heads, FFN 1024) over the bert-base-chinese tokenizer "
+        "(`../shared/models/bert-base-chinese-tokenizer`), because no Chinese pretrained weights exist here. "
+        "Deviations from the paper's CH-DDI settings: lr 3e-4 (random encoder) instead of 2e-5, dropout 0.1 "
+        "instead of 0.75; kept: batch 2, 70 epochs, 50 negatives, threshold 0.4, max span width 10 "
+        "(96.4 % of CMeIE argument strings are at most 10 characters). The paper reports no CMeIE figures; its "
+        "CH-DDI figures (Bio-BERT) are shown as the nearest Chinese reference, not as a target.",
+        "python -m benchmarks.reproduce --table cmeie --seeds 3 && python -m benchmarks.make_results"),
+}
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def pct(x: float | None, nd: int = 2) -> str:
+    return "-" if x is None else f"{100 * x:.{nd}f}"
+
+
+def pm(stat: dict | None) -> str:
+    """'mean ± std' in percent (std omitted for one seed)."""
+    if not stat or stat.get("mean") is None:
+        return "-"
+    if stat.get("n", 1) > 1:
+        return f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}"
+    return f"{100 * stat['mean']:.2f}"
+
+
+def num(x, nd: int = 1) -> str:
+    return "-" if x is None else f"{x:,.{nd}f}"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    """Put ``body`` between the markers of ``name`` (added under its section heading when missing)."""
+    begin, end = f"<!-- BEGIN GENERATED: {name} -->", f"<!-- END GENERATED: {name} -->"
+    block = f"{begin}\n{body.strip()}\n{end}"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        return pattern.sub(lambda _: block, text, count=1)
+    heading = f"## {SECTIONS[name]}"
+    if heading in text:  # insert at the end of the section: before the next "## " heading
+        start = text.index(heading) + len(heading)
+        nxt = text.find("\n## ", start)
+        cut = len(text) if nxt < 0 else nxt
+        return text[:cut].rstrip("\n") + f"\n\n{block}\n" + text[cut:]
+    return text.rstrip("\n") + f"\n\n{heading}\n\n{block}\n"
+
+
+# ---------------------------------------------------------------------------------------------- speed
+
+
+def speed_results(results: Path, include_quick: bool) -> dict[tuple[str, str], dict]:
+    """Newest result per (device kind, section) across every ``iser_speed*.json``."""
+    best: dict[tuple[str, str], dict] = {}
+    for path in sorted(results.glob("iser_speed*.json")):
+        data = read_json(path)
+        if data.get("quick") and not include_quick:
+            continue
+        kind = "cuda" if data["machine"]["device"].startswith("cuda") else "cpu"
+        for section in ("training", "inference", "cpu_inference", "growth"):
+            if section in data:
+                cur = best.get((kind, section))
+                if cur is None or data["machine"]["time_utc"] > cur["machine"]["time_utc"]:
+                    best[(kind, section)] = data | {"_file": path.name}
+    return best
+
+
+def _src(d: dict) -> str:
+    m = d["machine"]
+    return f"{device_label(m)}, {m['time_utc']}, commit {m.get('commit') or '?'}, `{d['_file']}`"
+
+
+def speed_block(results: Path, include_quick: bool) -> str:
+    from benchmarks.iser_speed import ANCHOR, SEA_COMPLEXITY, TARGETS
+
+    res = speed_results(results, include_quick)
+    out = []
+    gpu_train = res.get(("cuda", "training"))
+    gpu_inf = res.get(("cuda", "inference"))
+    cpu_train = res.get(("cpu", "training"))
+
+    def train_row(d, bs):
+        if not d:
+            return None
+        return next((r for r in d["training"] if r["batch_size"] == bs), None)
+
+    def best_inf(d):
+        if not d:
+            return None
+        return max(d["inference"]["curve"], key=lambda r: r["sentences_per_second"] or 0)
+
+    g2, g32, c2, c32 = train_row(gpu_train, 2), train_row(gpu_train, 32), train_row(cpu_train, 2), \
+        train_row(cpu_train, 32)
+    gi = best_inf(gpu_inf)
+    out.append("### Targets of issue #4 beside the anchor\n")
+    out.append(table(
+        ["figure", "target (H100)", "anchor: SpERT public code (H100)", "ISER measured (GPU)", "ISER measured (CPU)"],
+        [["training, batch 2: s/epoch (sentences/s)",
+          f"≤ {TARGETS['train_b2_seconds_per_epoch']:.0f} (≥ {TARGETS['train_b2_sentences_per_second']:.0f})",
+          f"{ANCHOR['seconds_per_epoch']:.0f} (~{ANCHOR['sentences_per_second']:.0f})",
+          f"{num(g2['seconds_per_epoch'])} ({num(g2['sentences_per_second'])})" if g2 else NOT_MEASURED,
+          f"{num(c2['seconds_per_epoch'])} ({num(c2['sentences_per_second'], 2)}), extrapolated" if c2 else "-"],
+         ["training, batch 32: sentences/s", f"≥ {TARGETS['train_b32_sentences_per_second']:.0f}", "-",
+          num(g32["sentences_per_second"]) if g32 else NOT_MEASURED,
+          f"{num(c32['sentences_per_second'], 2)}, extrapolated" if c32 else "-"],
+         ["inference, all spans ≤ 10, bf16, best batch: sentences/s",
+          f"≥ {TARGETS['infer_sentences_per_second']:.0f}", "-",
+          f"{num(gi['sentences_per_second'])} (batch {gi['batch_size']})" if gi else NOT_MEASURED, "see below"]]))
+    out.append("\nCPU training figures are extrapolated from a few timed steps (see the tables); they show the "
+               "cost on this 2-core machine, not a target.\n")
+
+    out.append("### Training throughput (CoNLL04 train, MiniLM, 100 negative entities and relations)\n")
+    rows = []
+    for kind in ("cuda", "cpu"):
+        d = res.get((kind, "training"))
+        if not d:
+            if kind == "cuda":
+                rows += [[NOT_MEASURED, bs, "-", "-", "-", "-", "-"] for bs in (2, 32)]
+            continue
+        for r in d["training"]:
+            rows.append([device_label(d["machine"]), r["batch_size"], num(r["seconds_per_epoch"]),
+                         num(r["sentences_per_second"], 2),
+                         f"{r['steps_timed']} of {r['steps_per_epoch']}" + (" (extrapolated)" if r["extrapolated"]
+                                                                            else ""),
+                         num(r["peak_memory_mib"], 0) if r["peak_memory_mib"] is not None else "-",
+                         num(r.get("process_peak_rss_mib"), 0)])
+    out.append(table(["device", "batch", "s/epoch", "sentences/s", "steps timed", "GPU peak MiB",
+                      "process peak RSS MiB"], rows))
+    if gpu_train:
+        out.append(f"\nGPU source: {_src(gpu_train)}.")
+    if cpu_train:
+        out.append(f"\nCPU source: {_src(cpu_train)}.")
+
+    out.append("\n### Inference over all candidate spans up to width 10 (CoNLL04 dev)\n")
+    if gpu_inf:
+        inf = gpu_inf["inference"]
+        out.append(table(["batch", "sentences/s", "ms/sentence", "GPU peak MiB", "entities/sentence",
+                          "relations/sentence"],
+                         [[r["batch_size"], num(r["sentences_per_second"]), num(r["ms_per_sentence"], 2),
+                           num(r["peak_memory_mib"], 0), r["entities_per_sentence"], r["relations_per_sentence"]]
+                          for r in inf["curve"]]))
+        out.append(f"\n{gpu_inf['precision']}, {inf['curve'][0]['sentences']} sentences, "
+                   f"{'checkpoint ' + inf['trained_model'] if inf.get('trained_model') else 'untrained heads'}. "
+                   f"Source: {_src(gpu_inf)}.")
+    else:
+        out.append(table(["batch", "sentences/s", "GPU peak MiB"], [[b, NOT_MEASURED, "-"] for b in (1, 8, 32, 128)]))
+
+    out.append("\n### CPU inference (this machine)\n")
+    cpu_inf = res.get(("cpu", "cpu_inference"))
+    if cpu_inf:
+        rows = [[r["encoder"], f"{r['parameters'] / 1e6:.2f} M", r["batch_size"], num(r["sentences_per_second"], 2),
+                 num(r["ms_per_sentence"], 1), r["spans_per_sentence"], r["entities_per_sentence"],
+                 r["relations_per_sentence"]] for r in cpu_inf["cpu_inference"]["rows"]]
+        out.append(table(["encoder", "parameters", "batch", "sentences/s", "ms/sentence", "spans/sentence",
+                          "entities/sentence (untrained)", "relations/sentence"], rows))
+        out.append(f"\n{cpu_inf['data']['dev_sentences_timed']} CoNLL04 dev sentences, fp32, "
+                   f"{cpu_inf['cpu_inference']['threads']} torch threads; `minilm` = MiniLM-L6 (pretrained), "
+                   "`scratch` = a 2-layer hidden-128 BERT over the same WordPiece vocabulary (random). Heads are "
+                   f"untrained. Source: {_src(cpu_inf)}.")
+    else:
+        out.append("Not measured yet.")
+
+    out.append("\n### How the cost grows\n")
+    for kind in ("cuda", "cpu"):
+        d = res.get((kind, "growth"))
+        if not d:
+            if kind == "cuda":
+                out.append(f"GPU: {NOT_MEASURED}.\n")
+            continue
+        g = d["growth"]
+        out.append(f"**{device_label(d['machine'])}**, encoder {d['encoder']}, batch {g['batch_size']}, "
+                   f"{d['precision']}, untrained heads. Source: `{d['_file']}`.\n")
+        out.append(table(["sentence length (words)", "sentences", "mean words", "mean subwords", "spans/sentence",
+                          "ms/sentence"],
+                         [[r["bucket"], r["sentences"], r["mean_words"], r["mean_subwords"], r["spans_per_sentence"],
+                           num(r["ms_per_sentence"], 1)] for r in g["by_length"]]))
+        out.append("")
+        out.append(table(["max span width k", "sentences", "spans/sentence", "ms/sentence"],
+                         [[r["k"], r["sentences"], r["spans_per_sentence"], num(r["ms_per_sentence"], 1)]
+                          for r in g["by_width"]]))
+        out.append("")
+    out.append(f"**SEA as implemented.** {SEA_COMPLEXITY}\n")
+    out.append("Rerun: `python -m benchmarks.iser_speed --device cuda` (GPU: all sections), "
+               "`python -m benchmarks.iser_speed --device cpu --threads 2` (CPU), then "
+               "`python -m benchmarks.make_results`.")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------- tables
+
+
+def summaries(results: Path, table_name: str, include_quick: bool) -> dict[str, dict]:
+    """protocol -> summary (recomputed from the per-seed files, so a partial table shows what exists)."""
+    from benchmarks.reproduce import aggregate, load_records
+
+    out = {}
+    base = results / "reproduce" / table_name
+    for proto_dir in sorted(p for p in base.glob("*") if p.is_dir()):
+        if proto_dir.name == "quick" and not include_quick:
+            continue
+        records = load_records(proto_dir)
+        if not records:
+            continue
+        variants = [v for v in TABLE_VARIANTS[table_name] if any(r["variant"] == v for r in records)]
+        out[proto_dir.name] = {"rows": aggregate(records, variants), "records": records}
+    return out
+
+
+def _prf(stats: dict, task: str) -> str:
+    return " / ".join(pm(stats.get(f"{task}_micro_{m}")) for m in ("p", "r", "f1"))
+
+
+def _paper(fig: dict | None, task: str) -> str:
+    if not fig or task not in fig:
+        return "-"
+    return " / ".join(f"{x:.2f}" for x in fig[task])
+
+
+def _devices(records: list[dict]) -> str:
+    """The devices of a table's runs, with the range of 1-minute load averages on CPU (shared cores)."""
+    text = ", ".join(sorted({device_label(r["machine"], load=False) for r in records}))
+    loads = [r["machine"]["load_average"][0] for r in records if not r["machine"].get("gpu")]
+    return text + (f", load {min(loads)}-{max(loads)} at run start" if loads else "")
+
+
+def reproduction_block(results: Path, name: str, include_quick: bool) -> str:
+    published, published_macro, source = PUBLISHED[name]
+    text, command = SETTINGS[name]
+    found = summaries(results, name, include_quick)
+    out = [text, "", f"Rerun: `{command}` (resumable: finished (variant, seed) runs are skipped). "
+           f"Paper column: {source}.", ""]
+    header = ["variant", "seeds", "NER P / R / F1 (ours)", "NER P / R / F1 (paper)", "RE P / R / F1 (ours)",
+              "RE P / R / F1 (paper)", "NER macro F1", "RE macro F1", "RE w/o types F1", "s/epoch"]
+    paper = found.get("paper")
+    by_var = {r["variant"]: r for r in paper["rows"]} if paper else {}
+    rows = []
+    for v in TABLE_VARIANTS[name]:
+        r = by_var.get(v)
+        if r is None:
+            rows.append([VARIANTS[v][0], 0, NOT_MEASURED, _paper(published.get(v), "ner"), NOT_MEASURED,
+                         _paper(published.get(v), "re"), "-", "-", "-", "-"])
+            continue
+        rows.append([r["label"], len(r["seeds"]), _prf(r, "ner"), _paper(published.get(v), "ner"), _prf(r, "re"),
+                     _paper(published.get(v), "re"), pm(r["ner_macro_f1"]), pm(r["re_macro_f1"]),
+                     pm(r["re_no_nec_micro_f1"]), num(r["seconds_per_epoch"])])
+    out.append("**Paper protocol** (full split, paper hyper-parameters), micro figures in %, mean ± std over seeds:\n")
+    out.append(table(header, rows))
+    for v, fig in published_macro.items():
+        out.append(f"\nPaper, {VARIANTS[v][0]} macro: NER {_paper(fig, 'ner')}, RE {_paper(fig, 're')} (P / R / F1).")
+    if paper:
+        out.append(f"\nDevice: {_devices(paper['records'])}.")
+    for note in NOTES:
+        if ("CoNLL04" in note) == (name == "conll04"):
+            out.append(f"\nNote: {note}")
+    others = {p: s for p, s in found.items() if p != "paper"}
+    for proto, s in others.items():
+        recs = s["records"]
+        d = recs[0]["data"]
+        ep = recs[0]["config"]["epochs"]
+        out.append(f"\n**Shortened run `{proto}` — NOT the paper protocol**: {ep} epoch(s), "
+                   f"{'first ' + str(d['train_limit']) if d.get('train_limit') else 'all'} training and "
+                   f"{'first ' + str(d['dev_limit']) if d.get('dev_limit') else 'all'} dev sentences; "
+                   f"device {_devices(recs)}. A check that the harness runs end to end and of relative cost, "
+                   "not a reproduction.\n")
+        out.append(table(["variant", "seeds", "NER P / R / F1", "RE P / R / F1", "NER macro F1", "RE macro F1",
+                          "s/epoch"],
+                         [[r["label"], len(r["seeds"]), _prf(r, "ner"), _prf(r, "re"), pm(r["ner_macro_f1"]),
+                           pm(r["re_macro_f1"]), num(r["seconds_per_epoch"])] for r in s["rows"]]))
+        cmd = f"python -m benchmarks.reproduce --table {name}{' --quick' if proto == 'quick' else ''} --seed-list " \
+              f"{','.join(str(x) for x in sorted({r['seed'] for r in recs}))}" \
+              f"{' --epochs ' + str(ep) if 'e' + str(ep) in proto else ''}" \
+              f"{' --train-limit ' + str(d['train_limit']) if d.get('train_limit') else ''}" \
+              f"{' --dev-limit ' + str(d['dev_limit']) if d.get('dev_limit') else ''}"
+        out.append(f"\nRerun: `{cmd}`")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------- plot
+
+
+def plot(results: Path, png: Path, include_quick: bool) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(TABLE_VARIANTS)
+    fig, axes = plt.subplots(2, len(names), figsize=(7 * len(names), 8), squeeze=False,
+                             gridspec_kw={"width_ratios": [len(TABLE_VARIANTS[n]) for n in names]})
+    for col, name in enumerate(names):
+        published = PUBLISHED[name][0]
+        found = summaries(results, name, include_quick)
+        proto = "paper" if "paper" in found else (sorted(found)[-1] if found else None)
+        rows = {r["variant"]: r for r in found[proto]["rows"]} if proto else {}
+        variants = TABLE_VARIANTS[name]
+        x = range(len(variants))
+        for row, task in enumerate(("ner", "re")):
+            ax = axes[row][col]
+            ref = [published.get(v, {}).get(task, (0, 0, 0))[2] for v in variants]
+            ours = [100 * rows[v][f"{task}_micro_f1"]["mean"] if v in rows and rows[v][f"{task}_micro_f1"]["mean"]
+                    is not None else 0.0 for v in variants]
+            err = [100 * rows[v][f"{task}_micro_f1"]["std"] if v in rows and rows[v][f"{task}_micro_f1"]["std"]
+                   else 0.0 for v in variants]
+            ax.bar([i - 0.2 for i in x], ref, 0.4, label=PUBLISHED[name][2].split(";")[0], color="#9aa5b1")
+            ours_label = f"ours: {proto}" + ("" if proto == "paper" else " (shortened, NOT the paper protocol)") \
+                if proto else "ours: not yet measured"
+            ax.bar([i + 0.2 for i in x], ours, 0.4, yerr=err, capsize=3, label=ours_label, color="#2f6fb0")
+            for i, v in enumerate(variants):
+                if v not in rows:
+                    ax.text(i + 0.2, 1, "n/m", ha="center", va="bottom", fontsize=7, rotation=90)
+            ax.set_xticks(list(x))
+            ax.set_xticklabels([VARIANTS[v][0] for v in variants], rotation=35, ha="right", fontsize=8)
+            ax.set_ylim(0, 100)
+            ax.set_ylabel(f"{task.upper()} micro F1 (%)")
+            ax.set_title(f"{name}: {task.upper()} micro F1", fontsize=10)
+            ax.legend(fontsize=7, loc="lower left")
+    fig.suptitle("ISER ablations: published figures vs our runs (n/m = not measured)", fontsize=12)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
+    return png
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="make_results", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--doc", type=Path, default=REPO / "docs" / "results.md")
+    ap.add_argument("--png", type=Path, default=None, help="default: ablations.png beside --doc")
+    ap.add_argument("--include-quick", action="store_true", help="also show --quick (CI) results")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse(argv)
+    text = args.doc.read_text(encoding="utf-8") if args.doc.exists() else TEMPLATE
+    text = replace_block(text, "speed", speed_block(args.results, args.include_quick))
+    for name in TABLE_VARIANTS:
+        text = replace_block(text, name, reproduction_block(args.results, name, args.include_quick))
+    args.doc.parent.mkdir(parents=True, exist_ok=True)
+    args.doc.write_text(text, encoding="utf-8")
+    png = plot(args.results, args.png or args.doc.with_name("ablations.png"), args.include_quick)
+    print(f"wrote {args.doc} and {png}")
+    return args.doc
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

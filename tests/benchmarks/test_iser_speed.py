@@ -1,0 +1,72 @@
+"""The speed benchmark runs on CPU with a tiny configuration and reports every section's figures."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks import iser_speed
+
+
+def _numbers(row: dict, keys: tuple[str, ...]) -> None:
+    for k in keys:
+        assert isinstance(row[k], (int, float)) and row[k] > 0, (k, row)
+
+
+def test_payload_has_every_section(speed_run):
+    payload, out = speed_run
+    assert json.loads(out.read_text(encoding="utf-8")) == payload  # the JSON file is what was returned
+    assert payload["benchmark"] == "iser_speed" and payload["quick"] is True
+    assert payload["anchor"]["seconds_per_epoch"] == 85.0 and payload["anchor"]["sentences_per_second"] == 11.0
+    assert payload["precision"] == "fp32"
+    m = payload["machine"]
+    assert m["device"] == "cpu" and len(m["load_average"]) == 3 and isinstance(m["torch_threads"], int)
+    assert "spans" in payload["sea_complexity"]
+
+
+def test_training_rows(speed_run):
+    payload, _ = speed_run
+    rows = payload["training"]
+    assert [r["batch_size"] for r in rows] == [2, 4]  # --quick caps the batch of 32 at 4
+    for r in rows:
+        _numbers(r, ("seconds_per_epoch", "sentences_per_second", "seconds_per_step", "steps_per_epoch"))
+        assert r["steps_timed"] == 1 and r["extrapolated"] is True  # 1 of several steps, scaled to an epoch
+        assert r["peak_memory_mib"] is None  # no GPU
+        # the epoch estimate is the measured per-sentence time times the epoch's sentences
+        n = payload["data"]["train_sentences"]  # --quick trains on the first 8
+        assert n == 8 and abs(r["seconds_per_epoch"] - n / r["sentences_per_second"]) <= 0.01
+
+
+def test_inference_curve_and_cpu_rows(speed_run):
+    payload, _ = speed_run
+    curve = payload["inference"]["curve"]
+    assert [r["batch_size"] for r in curve] == [1, 4]
+    for r in curve + payload["cpu_inference"]["rows"]:
+        _numbers(r, ("sentences_per_second", "ms_per_sentence", "spans_per_sentence"))
+        assert r["sentences"] == 6
+        assert r["entities_per_sentence"] >= 0 and r["relations_per_sentence"] >= 0
+    cpu = payload["cpu_inference"]["rows"]
+    assert {r["encoder"] for r in cpu} == {"tiny"} and all(r["parameters"] > 0 for r in cpu)
+
+
+def test_growth_by_length_and_width(speed_run):
+    payload, _ = speed_run
+    g = payload["growth"]
+    assert [r["k"] for r in g["by_width"]] == list(iser_speed.WIDTHS)
+    spans = [r["spans_per_sentence"] for r in g["by_width"]]
+    assert spans == sorted(spans) and spans[0] < spans[-1]  # wider k -> more candidate spans
+    buckets = g["by_length"]
+    assert buckets and all(r["sentences"] >= 1 for r in buckets)
+    words = [r["mean_words"] for r in buckets]
+    assert words == sorted(words)
+    for r in buckets:
+        lo, _, hi = r["bucket"].partition("-")
+        assert int(lo) <= r["mean_words"] <= (int(hi) if hi else 10_000)
+
+
+def test_unknown_section_is_refused(conll_like, tmp_path):
+    import pytest
+
+    train, dev = conll_like
+    with pytest.raises(SystemExit, match="unknown"):
+        iser_speed.main(["--quick", "--device", "cpu", "--sections", "train,warp", "--train", str(train),
+                         "--dev", str(dev), "--out", str(tmp_path / "x.json")])

@@ -1,0 +1,59 @@
+"""docs/results.md generation: marker blocks rewritten, prose kept, unmeasured rows say so, a PNG drawn."""
+
+from __future__ import annotations
+
+import shutil
+
+from benchmarks import make_results
+from benchmarks.paper import CONLL04, TABLE_VARIANTS, VARIANTS
+
+PROSE = "Hand-written prose that must survive regeneration."
+
+
+def _doc(tmp_path, repro_results, speed_run):
+    results = tmp_path / "results"
+    shutil.copytree(repro_results, results)
+    shutil.copy(speed_run[1], results / speed_run[1].name)
+    doc = tmp_path / "docs" / "results.md"
+    doc.parent.mkdir()
+    doc.write_text(make_results.TEMPLATE.replace("## ISER speed\n", f"## ISER speed\n\n{PROSE}\n"), encoding="utf-8")
+    make_results.main(["--results", str(results), "--doc", str(doc), "--include-quick"])
+    return doc, doc.read_text(encoding="utf-8")
+
+
+def test_generated_doc(tmp_path, repro_results, speed_run):
+    doc, text = _doc(tmp_path, repro_results, speed_run)
+    assert PROSE in text and "## Graph loading" in text and "## Rule baseline (annotate)" in text
+    for name in ("speed", "conll04", "cmeie"):
+        assert text.count(f"<!-- BEGIN GENERATED: {name} -->") == 1
+    # no GPU result: the GPU rows say so; the paper-protocol tables are all unmeasured, with the paper beside
+    assert make_results.NOT_MEASURED in text
+    conll = text.split("<!-- BEGIN GENERATED: conll04 -->")[1].split("<!-- END GENERATED: conll04 -->")[0]
+    paper_table, quick_part = conll.split("Shortened run `quick`")
+    for v in TABLE_VARIANTS["conll04"]:
+        assert f"| {VARIANTS[v][0]} | 0 | {make_results.NOT_MEASURED}" in paper_table
+        assert " / ".join(f"{x:.2f}" for x in CONLL04[v]["re"]) in paper_table
+        assert f"| {VARIANTS[v][0]} | 1 |" in quick_part  # one row per variant from the quick runs
+    assert "NOT the paper protocol" in quick_part and "--quick" in quick_part
+    png = doc.with_name("ablations.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    # regenerating over the generated file changes nothing (blocks replaced in place, prose kept once)
+    make_results.main(["--results", str(tmp_path / "results"), "--doc", str(doc), "--include-quick"])
+    assert doc.read_text(encoding="utf-8") == text
+
+
+def test_quick_results_hidden_by_default(tmp_path, repro_results):
+    doc = tmp_path / "results.md"
+    make_results.main(["--results", str(repro_results), "--doc", str(doc)])
+    text = doc.read_text(encoding="utf-8")
+    assert "Shortened run" not in text and text.count(make_results.NOT_MEASURED) >= 9 + 3
+
+
+def test_replace_block_inserts_under_its_heading():
+    text = "# R\n\n## ISER speed\n\nintro\n\n## Graph loading\n\ntheirs\n"
+    out = make_results.replace_block(text, "speed", "TABLE")
+    assert out.index("intro") < out.index("TABLE") < out.index("## Graph loading") and "theirs" in out
+    again = make_results.replace_block(out, "speed", "NEW")
+    assert "TABLE" not in again and again.count("NEW") == 1 and "intro" in again
+    added = make_results.replace_block("# R\n", "cmeie", "X")
+    assert "## Paper reproduction: CMeIE" in added and "X" in added

@@ -1,0 +1,71 @@
+"""The reproduction harness: one JSON per (table, variant, seed), resumable, aggregated per variant."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import reproduce
+from benchmarks.paper import TABLE_VARIANTS, VARIANTS
+
+
+@pytest.mark.parametrize("table", ["conll04", "cmeie"])
+def test_one_result_per_variant(repro_results, table):
+    base = repro_results / "reproduce" / table / "quick"
+    files = sorted(base.glob("*/seed1.json"))
+    assert sorted(p.parent.name for p in files) == sorted(TABLE_VARIANTS[table])
+    for p in files:
+        rec = json.loads(p.read_text(encoding="utf-8"))
+        assert rec["table"] == table and rec["protocol"] == "quick" and rec["seed"] == 1
+        assert rec["label"] == VARIANTS[rec["variant"]][0]
+        for key, value in VARIANTS[rec["variant"]][1].items():
+            assert rec["config"][key] == value  # the ablation switch reached the trained model
+        for key in reproduce.METRICS:
+            assert 0.0 <= rec["metrics"][key] <= 1.0
+        assert rec["epochs_run"] == 1 and rec["seconds_per_epoch"] > 0
+        assert set(rec["evaluation"]) >= {"ner", "re", "re_no_nec"}
+        assert rec["machine"]["device"] == "cpu"
+
+
+def test_summary_rows(repro_results):
+    summary = json.loads((repro_results / "reproduce" / "conll04" / "quick" / "summary.json").read_text())
+    assert [r["variant"] for r in summary["rows"]] == TABLE_VARIANTS["conll04"]
+    for row in summary["rows"]:
+        assert row["seeds"] == [1]
+        for key in reproduce.METRICS:
+            assert row[key]["n"] == 1 and row[key]["std"] == 0.0 and isinstance(row[key]["mean"], float)
+
+
+def test_cmeie_unalignable_spo_are_counted(repro_results):
+    rec = json.loads((repro_results / "reproduce" / "cmeie" / "quick" / "iser" / "seed1.json").read_text())
+    assert rec["rejected_spo"] == 8  # one invented object string per training record, never silently dropped
+
+
+def test_resume_skips_finished_runs(repro_results, conll_like, capsys):
+    train, dev = conll_like
+    before = {p: p.stat().st_mtime_ns for p in (repro_results / "reproduce").rglob("seed*.json")}
+    summary = reproduce.main(["--table", "conll04", "--quick", "--seeds", "1", "--device", "cpu", "--train",
+                              str(train), "--dev", str(dev), "--results", str(repro_results / "reproduce")])
+    assert summary["ran"] == 0 and summary["skipped"] == len(TABLE_VARIANTS["conll04"])
+    assert {p: p.stat().st_mtime_ns for p in (repro_results / "reproduce").rglob("seed*.json")} == before
+
+
+def test_aggregate_mean_and_std():
+    recs = [{"variant": "iser", "seed": s, "metrics": {k: v for k in reproduce.METRICS}, "seconds_per_epoch": 2.0}
+            for s, v in ((1, 0.5), (2, 0.7), (3, 0.6))]
+    (row,) = reproduce.aggregate(recs, ["iser"])
+    assert row["seeds"] == [1, 2, 3]
+    assert row["re_micro_f1"]["mean"] == pytest.approx(0.6) and row["re_micro_f1"]["std"] == pytest.approx(0.1)
+
+
+def test_protocol_names_spell_out_deviations():
+    base = ["--table", "conll04"]
+    assert reproduce.protocol_name(reproduce.parse(base)) == "paper"
+    assert reproduce.protocol_name(reproduce.parse(base + ["--epochs", "2", "--dev-limit", "50"])) == "sanity-e2-d50"
+    assert reproduce.protocol_name(reproduce.parse(base + ["--quick"])) == "quick"
+
+
+def test_unknown_variant_is_refused():
+    with pytest.raises(SystemExit, match="unknown"):
+        reproduce.main(["--table", "conll04", "--variants", "iser,nope", "--quick"])
