@@ -660,8 +660,39 @@ TEST_DRUGS = {"10005", "10009", "10014", "10017", "10020", "10025", "10028", "10
               "10043", "10047"}
 
 
+def free_form_texts() -> set[str]:
+    """Statement texts (after ``@``) that come from FREE rather than from the templates."""
+    from annotate.segment import normalize
+
+    return {normalize(strip_markup(f.format(b=b, c=c))[0]).strip("。;,.、:!? ")
+            for group in FREE.values() for f in group for b in ("本品", "本药") for c in (",", "，")}
+
+
+def baseline_breakdown() -> str:
+    """The rule baseline on each split, on all statements and on the free-form ones only."""
+    from annotate.lexicon import Lexicon
+    from annotate.rules import prelabel
+    from annotate.scoring import score_relations
+    from flows.contracts import ChddiRecord
+    from flows.jsonl import read_jsonl
+
+    lexicon, free, out = Lexicon.load(), free_form_texts(), []
+    for split in ("train", "test"):
+        gold = read_jsonl(SAMPLE_DIR / f"{split}.jsonl", ChddiRecord)
+        for name, subset in (("all", gold), ("free-form", [g for g in gold if g.text.split("@", 1)[1] in free])):
+            pred = [prelabel(g.model_copy(update={"spo_list": []}), lexicon) for g in subset]
+            out.append(f"== {split}, {name} statements ({len(subset)})\n{score_relations(subset, pred).table()}")
+    return "\n".join(out)
+
+
 def main() -> None:
+    import sys
+
     from flows.jsonl import write_jsonl
+
+    if "--baseline" in sys.argv[1:]:
+        print(baseline_breakdown())
+        return
 
     pages, units = author()
     FIXTURE.parent.mkdir(parents=True, exist_ok=True)

@@ -77,12 +77,22 @@ def is_boilerplate(statement: str) -> bool:
 
 # --------------------------------------------------------------------------- numbered items
 
-_CN_DIGITS = {c: i for i, c in enumerate("一二三四五六七八九十", start=1)}
+_CN_DIGITS = {c: i for i, c in enumerate("一二三四五六七八九", start=1)}
+
+
+def _cn_number(numeral: str) -> int:
+    """一 -> 1, 十 -> 10, 十二 -> 12, 二十三 -> 23."""
+    tens, ten, ones = numeral.partition("十")
+    if not ten:
+        return _CN_DIGITS.get(numeral, 0)
+    return (_CN_DIGITS.get(tens, 0) if tens else 1) * 10 + _CN_DIGITS.get(ones, 0)
+
+
 _MARKER = re.compile(
     r"(?P<num>(?<![0-9A-Za-z.])(?P<n>\d{1,2})[.、](?![0-9]))"
     r"|(?P<paren>\((?P<pn>\d{1,2})\))"
     r"|(?P<circ>[\u2460-\u2473])"
-    r"|(?P<cn>(?P<cnn>[一二三四五六七八九十]{1,2})、)"
+    r"|(?P<cn>(?P<cnn>[一二三四五六七八九十]{1,3})、)"
 )
 _BOUNDARY_BEFORE = set("。;:!?")
 
@@ -102,11 +112,7 @@ def _marker_value(m: re.Match) -> tuple[str, int]:
         return "paren", int(m.group("pn"))
     if m.group("circ"):
         return "circ", ord(m.group("circ")) - 0x2460 + 1
-    cn = m.group("cnn")
-    value = 10 + _CN_DIGITS.get(cn[1], 0) if cn.startswith("十") and len(cn) > 1 else _CN_DIGITS.get(cn[-1], 0)
-    if len(cn) == 2 and not cn.startswith("十"):
-        value = _CN_DIGITS[cn[0]] * 10 + (_CN_DIGITS[cn[1]] if cn[1] != "十" else 0)
-    return "cn", value
+    return "cn", _cn_number(m.group("cnn"))
 
 
 def _markers(text: str) -> list[tuple[int, int, int]]:
