@@ -115,9 +115,12 @@ def test_scoring_follows_the_paper_definition():
     assert s.micro.f1 == pytest.approx(0.4)
     # macro over the 3 types present: P = (1 + 0 + 0)/3, R = (0.5 + 0 + 0)/3
     assert s.macro_precision == pytest.approx(1 / 3) and s.macro_recall == pytest.approx(1 / 6)
-    # a span that is off by one does not count, even with the right string elsewhere
-    moved = [ChddiRecord(text=text, spo_list=[_spo("华法林", 5, "协同").model_copy(update={"subject_span": (4, 8)})])]
-    assert score_relations(gold, moved).per_type["协同"].tp == 0
+    # the right string at the wrong occurrence does not count: spans decide
+    twice = "某药片@华法林增强本品作用,本品亦增强华法林作用"
+    g2 = [ChddiRecord(text=twice, spo_list=[_spo("华法林", 4, "协同")])]
+    p2 = [ChddiRecord(text=twice, spo_list=[_spo("华法林", twice.rindex("华法林"), "协同")])]
+    assert score_relations(g2, p2).per_type["协同"].tp == 0
+    assert score_relations(g2, g2).per_type["协同"].tp == 1
     # predictions for statements missing from gold are false positives
     extra = pred + [ChddiRecord(text="别药片@x", spo_list=[_spo("x", 4, "协同", "别药片")])]
     assert score_relations(gold, extra).unmatched_predictions == 1
