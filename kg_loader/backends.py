@@ -1,0 +1,322 @@
+"""Two thin backends under one Cypher layer: the embedded FalkorDB server and real Neo4j.
+
+A backend supplies only what differs between the servers: connecting, passing parameters, running
+a list of statements as one all-or-nothing transaction (with retries on transient errors) and the
+schema DDL dialect. Every loading and query statement is shared (:mod:`kg_loader.statements`,
+``queries.cypher``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flows.config import Settings
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One parameterised statement of a write transaction (usually one ``UNWIND $rows`` batch)."""
+
+    cypher: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return len(self.params.get("rows", ()))
+
+
+class GraphUnavailable(RuntimeError):
+    """The graph server cannot be reached (not started, wrong port or password)."""
+
+
+class Backend(ABC):
+    """What the loader and the queries need from a graph server."""
+
+    name: str = "?"
+
+    @abstractmethod
+    def run(self, cypher: str, params: dict[str, Any] | None = None, *, read_only: bool = False) -> list[dict]:
+        """One statement in its own (auto-committed, retried) transaction; rows as dicts."""
+
+    @abstractmethod
+    def write_atomic(self, statements: Sequence[Statement],
+                     on_statement: Callable[[int], None] | None = None) -> int:
+        """Run ``statements`` as one transaction: all visible together or none at all.
+
+        ``on_statement(i)`` is called after statement ``i`` was sent (progress, and the tests' way to
+        kill the loader between batches). Returns the number of server messages (batches) sent.
+        """
+
+    @abstractmethod
+    def schema_statements(self) -> list[str]:
+        """The DDL (unique keys / indexes on Drug.name and Disease.name) in this server's dialect."""
+
+    @abstractmethod
+    def ensure_schema(self) -> None:
+        """Run :meth:`schema_statements` so that running it again is harmless."""
+
+    @abstractmethod
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether retrying the whole operation after ``exc`` may succeed."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- FalkorDB
+
+
+def _falkor_value(v: Any) -> Any:
+    """Plain Python values from a FalkorDB result cell (nodes/edges become their property maps)."""
+    from falkordb import Edge, Node
+
+    if isinstance(v, (Node, Edge)):
+        return dict(v.properties)
+    if isinstance(v, list):
+        return [_falkor_value(x) for x in v]
+    return v
+
+
+class FalkorBackend(Backend):
+    """The embedded server through the official ``falkordb`` client (native protocol, never Bolt)."""
+
+    name = "falkordb"
+
+    def __init__(self, host: str, port: int, password: str, graph: str, *, retries: int = 3,
+                 timeout: float = 300.0):
+        from falkordb import FalkorDB
+
+        self.graph_name = graph
+        self.retries = retries
+        self.db = FalkorDB(host=host, port=port, password=password, socket_timeout=timeout,
+                           socket_connect_timeout=5.0)
+        self.graph = self.db.select_graph(graph)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FalkorBackend:
+        from kg_loader.server import server_password
+
+        g = settings.graph
+        return cls(g.host, g.port, server_password(settings), g.graph, retries=g.retries)
+
+    def is_transient(self, exc: BaseException) -> bool:
+        import redis
+
+        return isinstance(exc, (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError))
+
+    def _unavailable(self, exc: BaseException) -> GraphUnavailable:
+        pool = self.db.connection.connection_pool.connection_kwargs
+        return GraphUnavailable(f"cannot reach the graph server at {pool.get('host')}:{pool.get('port')} "
+                                f"({exc}); start it with `ddikg graph start`")
+
+    def run(self, cypher: str, params: dict[str, Any] | None = None, *, read_only: bool = False) -> list[dict]:
+        import redis
+
+        for attempt in range(self.retries + 1):
+            try:
+                res = (self.graph.ro_query if read_only else self.graph.query)(cypher, params)
+                break
+            except redis.AuthenticationError as exc:
+                raise self._unavailable(exc) from exc
+            except Exception as exc:
+                if not self.is_transient(exc) or attempt == self.retries:
+                    if isinstance(exc, redis.ConnectionError):
+                        raise self._unavailable(exc) from exc
+                    raise
+                time.sleep(0.2 * 2**attempt)
+        header = [h[1] if isinstance(h, (list, tuple)) else h for h in res.header]
+        return [dict(zip(header, (_falkor_value(v) for v in row), strict=True)) for row in res.result_set]
+
+    @staticmethod
+    def _command_text(st: Statement) -> str:
+        # The client's own parameter encoding (CYPHER header); values are quoted/escaped by it.
+        from falkordb.helpers import stringify_param_value
+
+        if not st.params:
+            return st.cypher
+        head = " ".join(f"{k}={stringify_param_value(v)}" for k, v in st.params.items())
+        return f"CYPHER {head} {st.cypher}"
+
+    def write_atomic(self, statements: Sequence[Statement],
+                     on_statement: Callable[[int], None] | None = None) -> int:
+        """MULTI/EXEC: the server queues every batch and runs them back to back at EXEC, so other
+        clients see all of them or none; a client that dies before EXEC leaves no trace."""
+        import redis
+
+        if not statements:
+            return 0
+        pipe = self.db.connection.pipeline(transaction=True)
+        for i, st in enumerate(statements):
+            pipe.execute_command("GRAPH.QUERY", self.graph_name, self._command_text(st), "--compact")
+            if on_statement is not None:
+                on_statement(i)
+        try:
+            pipe.execute(raise_on_error=True)
+        except redis.ConnectionError as exc:
+            raise self._unavailable(exc) from exc
+        return len(statements)
+
+    def schema_statements(self) -> list[str]:
+        return ["CREATE INDEX FOR (d:Drug) ON (d.name)", "CREATE INDEX FOR (x:Disease) ON (x.name)"]
+
+    def ensure_schema(self) -> None:
+        import redis
+
+        for ddl in self.schema_statements():
+            try:
+                self.graph.query(ddl)
+            except redis.ResponseError as exc:
+                if "already indexed" not in str(exc):
+                    raise
+        # Unique keys: FalkorDB's constraint command (needs the index above); created asynchronously.
+        for label in ("Drug", "Disease"):
+            try:
+                self.db.execute_command("GRAPH.CONSTRAINT", "CREATE", self.graph_name, "UNIQUE", "NODE",
+                                        label, "PROPERTIES", 1, "name")
+            except redis.ResponseError as exc:
+                if "already exists" not in str(exc).lower():
+                    raise
+
+    def close(self) -> None:
+        self.db.close()
+
+
+# --------------------------------------------------------------------------- Neo4j
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8"))
+
+
+class Neo4jBackend(Backend):
+    """Real Neo4j 5 through the official ``neo4j`` driver: ``execute_query`` for single statements,
+    ``session.execute_write`` (a managed transaction the driver retries on transient errors) for
+    loads.
+
+    ``max_message_bytes`` splits every ``$rows`` batch further so that no message exceeds the budget;
+    it exists for the tests, which talk to FalkorDB's experimental Bolt endpoint. Against Neo4j leave
+    it unset: batches are sized by rows (``graph.batch_size``).
+    """
+
+    name = "neo4j"
+
+    def __init__(self, uri: str, user: str, password: str | None, database: str | None = None, *,
+                 max_message_bytes: int | None = None, max_retry_time: float = 30.0):
+        import neo4j
+
+        self.database = database
+        self.max_message_bytes = max_message_bytes
+        self.driver = neo4j.GraphDatabase.driver(uri, auth=(user, password or ""),
+                                                 max_transaction_retry_time=max_retry_time)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Neo4jBackend:
+        g = settings.graph
+        pw = g.neo4j_password.get_secret_value() if g.neo4j_password else None
+        return cls(g.neo4j_uri or "", g.neo4j_user, pw, g.neo4j_database)
+
+    def is_transient(self, exc: BaseException) -> bool:
+        from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
+
+        return isinstance(exc, (TransientError, ServiceUnavailable, SessionExpired))
+
+    def run(self, cypher: str, params: dict[str, Any] | None = None, *, read_only: bool = False) -> list[dict]:
+        import neo4j
+        from neo4j.exceptions import ServiceUnavailable
+
+        try:
+            records, _, _ = self.driver.execute_query(
+                cypher, params or {}, database_=self.database,
+                routing_=neo4j.RoutingControl.READ if read_only else neo4j.RoutingControl.WRITE)
+        except ServiceUnavailable as exc:
+            raise GraphUnavailable(f"cannot reach Neo4j ({exc})") from exc
+        return [_neo4j_value(r.data()) for r in records]
+
+    def _split(self, st: Statement) -> Iterator[Statement]:
+        """``st`` itself, or its ``$rows`` cut so that each message stays under the byte budget."""
+        rows = st.params.get("rows")
+        if self.max_message_bytes is None or rows is None:
+            yield st
+            return
+        fixed = _json_size({k: v for k, v in st.params.items() if k != "rows"}) + len(st.cypher.encode()) + 64
+        chunk: list[Any] = []
+        size = fixed
+        for row in rows:
+            n = _json_size(row) + 1
+            if fixed + n > self.max_message_bytes:
+                raise ValueError(f"one row is {n} bytes, over the {self.max_message_bytes}-byte message budget")
+            if chunk and size + n > self.max_message_bytes:
+                yield Statement(st.cypher, {**st.params, "rows": chunk})
+                chunk, size = [], fixed
+            chunk.append(row)
+            size += n
+        if chunk:
+            yield Statement(st.cypher, {**st.params, "rows": chunk})
+
+    def write_atomic(self, statements: Sequence[Statement],
+                     on_statement: Callable[[int], None] | None = None) -> int:
+        from neo4j.exceptions import ServiceUnavailable
+
+        parts = [(i, part) for i, st in enumerate(statements) for part in self._split(st)]
+        if not parts:
+            return 0
+
+        def work(tx: Any) -> None:
+            # The driver calls this again from the start when a transient error rolls it back.
+            last = -1
+            for i, part in parts:
+                tx.run(part.cypher, part.params).consume()
+                if on_statement is not None and i != last:
+                    on_statement(i)
+                last = i
+
+        try:
+            with self.driver.session(database=self.database) as session:
+                session.execute_write(work)
+        except ServiceUnavailable as exc:
+            raise GraphUnavailable(f"cannot reach Neo4j ({exc})") from exc
+        return len(parts)
+
+    def schema_statements(self) -> list[str]:
+        return [
+            "CREATE CONSTRAINT drug_name IF NOT EXISTS FOR (d:Drug) REQUIRE d.name IS UNIQUE",
+            "CREATE CONSTRAINT disease_name IF NOT EXISTS FOR (x:Disease) REQUIRE x.name IS UNIQUE",
+        ]
+
+    def ensure_schema(self) -> None:
+        for ddl in self.schema_statements():
+            self.run(ddl)
+
+    def close(self) -> None:
+        self.driver.close()
+
+
+def _neo4j_value(v: Any) -> Any:
+    """Plain values from driver results (graph entities become property maps)."""
+    from neo4j.graph import Node, Relationship
+
+    if isinstance(v, (Node, Relationship)):
+        return dict(v)
+    if isinstance(v, dict):
+        return {k: _neo4j_value(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_neo4j_value(x) for x in v]
+    return v
+
+
+def backend_for(settings: Settings) -> Backend:
+    """Neo4j when ``NEO4J_URI`` (``graph.neo4j_uri``) is set, else the embedded FalkorDB server."""
+    if settings.graph.uses_neo4j:
+        return Neo4jBackend.from_settings(settings)
+    return FalkorBackend.from_settings(settings)

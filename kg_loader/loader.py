@@ -1,0 +1,237 @@
+"""Online loading: schema, drug/disease nodes from crawled records, and refresh-by-source of DDI edges.
+
+A load is *plan, then switch*: the current state of the edges in scope is read, the change is
+computed in Python (:mod:`kg_loader.plan`), and every batch of it is sent as one transaction
+(:meth:`Backend.write_atomic`). If the process dies before the final commit nothing is visible and a
+rerun plans the same change again; after the commit a rerun finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from flows.config import Settings
+from flows.contracts import RawDrugRecord
+from flows.jsonl import JsonlReader, OnError, default_rejects_path
+from kg_loader import statements as S
+from kg_loader.backends import Backend, Statement
+from kg_loader.model import check_name, disease_kind
+from kg_loader.plan import EdgeKey, Plan, RunTriples, plan_refresh, read_triples
+
+
+class LoadSummary(BaseModel):
+    run_id: str
+    triples: int = 0  # valid triples read
+    sources: int = 0  # source drugs in the refresh scope
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    rejects_path: str | None = None
+
+    def line(self) -> str:
+        return (f"added {self.added}, updated {self.updated}, removed {self.removed}, unchanged {self.unchanged}"
+                f" ({self.triples} triples, {self.rejected} rejected, {self.batches} batches, {self.seconds:.2f} s)")
+
+
+class NodeSummary(BaseModel):
+    run_id: str
+    records: int = 0
+    drugs: int = 0
+    diseases: int = 0
+    indicated_for: int = 0
+    rejected: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    rejects_path: str | None = None
+
+
+def ensure_schema(backend: Backend) -> None:
+    """Unique keys / indexes on Drug.name and Disease.name (idempotent)."""
+    backend.ensure_schema()
+
+
+def _chunks(rows: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(rows), size):
+        yield rows[i:i + size]
+
+
+def _batched(cypher: str, rows: Sequence[dict], size: int) -> list[Statement]:
+    return [Statement(cypher, {"rows": list(chunk)}) for chunk in _chunks(rows, size)]
+
+
+def _with_retries(backend: Backend, attempts: int, fn: Callable[[], Any]) -> Any:
+    for attempt in range(attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if attempt == attempts or not backend.is_transient(exc):
+                raise
+            time.sleep(0.5 * 2**attempt)
+
+
+# --------------------------------------------------------------------------- DDI edges
+
+
+def read_existing(backend: Backend, run: RunTriples, batch_size: int) -> dict[EdgeKey, dict[str, Any]]:
+    """Current properties of the edges with evidence from the run's sources or at the run's keys."""
+    found: dict[EdgeKey, dict[str, Any]] = {}
+    props = S.EDGE_PROPERTIES
+
+    def keep(rows: list[dict]) -> None:
+        for r in rows:
+            found[(r["s"], r["t"], r["o"])] = {p: r[p] for p in props}
+
+    if run.sources:
+        keep(backend.run(S.EDGES_OF_SOURCES, {"sources": sorted(run.sources)}, read_only=True))
+    keys = [{"s": s, "t": t, "o": o} for (s, t, o) in run.edges if (s, t, o) not in found]
+    for chunk in _chunks(keys, batch_size):
+        keep(backend.run(S.EDGES_AT_KEYS, {"rows": list(chunk)}, read_only=True))
+    return found
+
+
+def plan_statements(run: RunTriples, plan: Plan, batch_size: int) -> list[Statement]:
+    """Nodes first (so edges find both ends by index), then deletions, updates and creations."""
+    out: list[Statement] = []
+    drug_rows = [{"name": k, "aliases": sorted(a), "drug_ids": [], "urls": []} for k, a in sorted(run.drugs.items())]
+    out += _batched(S.MERGE_DRUGS, drug_rows, batch_size)
+    for typ, rows in sorted(plan.delete.items()):
+        out += _batched(S.DELETE_EDGE[typ], rows, batch_size)
+    for typ, rows in sorted(plan.update.items()):
+        out += _batched(S.UPDATE_EDGE[typ], rows, batch_size)
+    for typ, rows in sorted(plan.create.items()):
+        out += _batched(S.CREATE_EDGE[typ], rows, batch_size)
+    return out
+
+
+def load_triples_into(
+    backend: Backend,
+    settings: Settings,
+    triples_path: str | os.PathLike,
+    *,
+    run_id: str,
+    sources: list[str] | None = None,
+    on_error: OnError = "raise",
+    rejects: str | os.PathLike | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> LoadSummary:
+    t0 = time.perf_counter()
+    g = settings.graph
+    rejects_path = Path(rejects) if rejects else default_rejects_path(triples_path)
+    run = read_triples(triples_path, sources=sources, on_error=on_error, rejects=rejects_path,
+                       max_name=g.max_name_length, max_evidence=g.max_evidence_length)
+
+    def attempt() -> tuple[Plan, int]:
+        # Re-planned on every attempt: after an ambiguous failure the graph is read again.
+        existing = read_existing(backend, run, g.batch_size)
+        plan = plan_refresh(run, existing, run_id)
+        sent = backend.write_atomic(plan_statements(run, plan, g.batch_size), on_batch)
+        return plan, sent
+
+    ensure_schema(backend)
+    plan, sent = _with_retries(backend, g.retries, attempt)
+    return LoadSummary(run_id=run_id, triples=run.read, sources=len(run.sources), added=plan.added,
+                       updated=plan.updated, removed=plan.removed, unchanged=plan.unchanged,
+                       rejected=run.rejected, batches=sent, seconds=round(time.perf_counter() - t0, 3),
+                       rejects_path=str(rejects_path) if run.rejected else None)
+
+
+# --------------------------------------------------------------------------- drug and disease nodes
+
+
+def node_rows(records: Iterable[RawDrugRecord], run_id: str, max_name: int,
+              on_reject: Callable[[int, str, str], None]) -> tuple[list[dict], list[dict], list[dict], int]:
+    """Drug, Disease and INDICATED_FOR rows from crawled records (merged per normalised name)."""
+    drugs: dict[str, dict[str, set[str]]] = {}
+    diseases: dict[str, str] = {}
+    links: dict[tuple[str, str], set[str]] = {}
+    seen: dict[tuple[str, str], str] = {}
+    n = 0
+    for i, rec in enumerate(records, start=1):
+        n += 1
+        try:
+            key = check_name(rec.name, max_length=max_name)
+        except ValueError as exc:
+            on_reject(i, "name", f"{rec.name!r} {exc}")
+            continue
+        d = drugs.setdefault(key, {"aliases": set(), "drug_ids": set(), "urls": set()})
+        if rec.name.strip() != key:
+            d["aliases"].add(rec.name.strip())
+        d["drug_ids"].add(rec.drug_id)
+        d["urls"].add(rec.url)
+        for via, names in (("disease", rec.diseases), ("category", rec.categories)):
+            for raw in names:
+                try:
+                    dk = check_name(raw, max_length=max_name)
+                except ValueError as exc:
+                    on_reject(i, via, f"{raw!r} {exc}")
+                    continue
+                kind = disease_kind(dk) if via == "disease" else "category"
+                if diseases.get(dk) != "chronic":
+                    diseases[dk] = "chronic" if kind == "chronic" else diseases.get(dk, kind)
+                links.setdefault((key, dk), set()).add(via)
+                seen[(key, dk)] = max(seen.get((key, dk), ""), rec.fetched_at.isoformat())
+    drug_rows = [{"name": k, **{f: sorted(v) for f, v in d.items()}} for k, d in sorted(drugs.items())]
+    disease_rows = [{"name": k, "kind": v} for k, v in sorted(diseases.items())]
+    link_rows = [{"drug": d, "disease": x, "via": sorted(v), "seen": seen[(d, x)], "run_id": run_id}
+                 for (d, x), v in sorted(links.items())]
+    return drug_rows, disease_rows, link_rows, n
+
+
+def load_drugs_into(
+    backend: Backend,
+    settings: Settings,
+    raw_path_or_records: str | os.PathLike | Iterable[RawDrugRecord],
+    *,
+    run_id: str,
+    on_error: OnError = "raise",
+    rejects: str | os.PathLike | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> NodeSummary:
+    from flows.jsonl import RecordError
+    from kg_loader.plan import _Rejects
+
+    t0 = time.perf_counter()
+    g = settings.graph
+    if isinstance(raw_path_or_records, (str, os.PathLike)):
+        path = Path(raw_path_or_records)
+        rejects_path = Path(rejects) if rejects else default_rejects_path(path)
+        reader = JsonlReader(path, RawDrugRecord, on_error=on_error, rejects=rejects_path)
+        records: list[RawDrugRecord] = list(reader)
+        rejected, label = reader.n_bad, str(path)
+        # Name problems go to the same rejects file, after the reader's own (appended when it wrote any).
+        extra = _Rejects(rejects_path, "a" if reader.n_bad else "w")
+    else:
+        records, rejected, label, rejects_path = list(raw_path_or_records), 0, "<records>", None
+        extra = _Rejects(Path(rejects) if rejects else None)
+
+    def on_reject(i: int, fld: str, why: str) -> None:
+        nonlocal rejected
+        # Record numbers, not file lines: a record cannot span lines but blank lines are skipped.
+        err = RecordError(label, i, fld, why)
+        if on_error == "raise":
+            raise err
+        rejected += 1
+        extra.write(err, records[i - 1].to_json())
+
+    try:
+        drug_rows, disease_rows, link_rows, n = node_rows(records, run_id, g.max_name_length, on_reject)
+    finally:
+        extra.close()
+    ensure_schema(backend)
+    stmts = (_batched(S.MERGE_DRUGS, drug_rows, g.batch_size) + _batched(S.MERGE_DISEASES, disease_rows, g.batch_size)
+             + _batched(S.MERGE_INDICATED_FOR, link_rows, g.batch_size))
+    sent = _with_retries(backend, g.retries, lambda: backend.write_atomic(stmts, on_batch))
+    return NodeSummary(run_id=run_id, records=n, drugs=len(drug_rows), diseases=len(disease_rows),
+                       indicated_for=len(link_rows), rejected=rejected, batches=sent,
+                       seconds=round(time.perf_counter() - t0, 3),
+                       rejects_path=str(rejects_path) if rejected and rejects_path else None)

@@ -1,0 +1,63 @@
+"""The graph model in code: node keys, relationship types, and what may be loaded.
+
+See ``docs/graph-model.md``. Relationship types come only from :data:`flows.labels.RELATION_TYPES`;
+no label, type or property name is ever taken from input text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from flows.labels import CHRONIC_DISEASES, RELATION_TYPES, RelationType, relation
+
+DRUG_LABEL = "Drug"
+DISEASE_LABEL = "Disease"
+INDICATED_FOR = "INDICATED_FOR"
+DDI_TYPES: tuple[str, ...] = tuple(r.graph for r in RELATION_TYPES)
+
+_SPACE = re.compile(r"\s+")
+
+
+def normalise_name(name: str) -> str:
+    """The node key of a drug or disease: NFKC (full-width -> half-width), trimmed, inner spaces collapsed.
+
+    Case is kept: Chinese names have none and Latin drug names are usually written one way per source.
+    """
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", name)).strip()
+
+
+def bad_chars(text: str, *, allow_newlines: bool = False) -> str | None:
+    """The first control/unassigned/private character in ``text`` as ``U+XXXX``, or None."""
+    for ch in text:
+        if allow_newlines and ch in "\t\n\r":
+            continue
+        if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") or ch in "\u2028\u2029":
+            return f"U+{ord(ch):04X}"
+    return None
+
+
+def check_name(raw: str, *, max_length: int) -> str:
+    """The normalised key of ``raw``; ValueError says why it cannot be a node key."""
+    bad = bad_chars(raw)
+    if bad:
+        raise ValueError(f"contains the control character {bad}")
+    name = normalise_name(raw)
+    if not name:
+        raise ValueError("is empty after normalisation")
+    if len(name) > max_length:
+        raise ValueError(f"is {len(name)} characters long (at most {max_length})")
+    return name
+
+
+def check_relation(predicate: str) -> RelationType:
+    """The whitelisted relationship type of a predicate (Chinese, English or graph name)."""
+    try:
+        return relation(predicate.strip())
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
+
+
+def disease_kind(name: str) -> str:
+    """``chronic`` for the five chronic diseases of the corpus, else ``disease``."""
+    return "chronic" if name in CHRONIC_DISEASES else "disease"

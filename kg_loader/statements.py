@@ -1,0 +1,92 @@
+"""Every loading and refresh statement, written once in the OpenCypher both servers accept.
+
+All values travel as parameters (``$rows``, ``$sources``). Relationship types cannot be parameters in
+Cypher, so there is one statement per type, generated here from the fixed whitelist
+(:data:`kg_loader.model.DDI_TYPES`) and chosen in Python by that name; input text never reaches a
+statement's text. Schema DDL differs between the servers and lives in the backends.
+"""
+
+from __future__ import annotations
+
+from kg_loader.model import DDI_TYPES
+
+# Properties of a DDI relationship; the evidence_* lists are parallel (one entry per sentence).
+EDGE_PROPERTIES: tuple[str, ...] = (
+    "label_zh", "evidence", "evidence_sources", "evidence_urls", "evidence_scores",
+    "source_drugs", "source_urls", "score", "model_id", "first_seen", "last_seen", "run_id",
+)
+_SET_EDGE = ", ".join(f"e.{p} = r.{p}" for p in EDGE_PROPERTIES)
+_RETURN_EDGE = ", ".join(f"e.{p} AS {p}" for p in EDGE_PROPERTIES)
+
+# Drugs: key = normalised name; aliases/ids/urls are sets kept as lists (union on every load).
+MERGE_DRUGS = """
+UNWIND $rows AS r
+MERGE (d:Drug {name: r.name})
+ON CREATE SET d.aliases = r.aliases, d.drug_ids = r.drug_ids, d.urls = r.urls
+ON MATCH SET d.aliases = coalesce(d.aliases, []) + [x IN r.aliases WHERE NOT x IN coalesce(d.aliases, [])],
+             d.drug_ids = coalesce(d.drug_ids, []) + [x IN r.drug_ids WHERE NOT x IN coalesce(d.drug_ids, [])],
+             d.urls = coalesce(d.urls, []) + [x IN r.urls WHERE NOT x IN coalesce(d.urls, [])]
+"""
+
+MERGE_DISEASES = """
+UNWIND $rows AS r
+MERGE (x:Disease {name: r.name})
+ON CREATE SET x.kind = r.kind
+ON MATCH SET x.kind = CASE WHEN x.kind = 'chronic' THEN 'chronic' ELSE r.kind END
+"""
+
+MERGE_INDICATED_FOR = """
+UNWIND $rows AS r
+MATCH (d:Drug {name: r.drug})
+MATCH (x:Disease {name: r.disease})
+MERGE (d)-[e:INDICATED_FOR]->(x)
+ON CREATE SET e.via = r.via, e.first_seen = r.seen
+SET e.via = coalesce(e.via, []) + [v IN r.via WHERE NOT v IN coalesce(e.via, [])],
+    e.last_seen = r.seen, e.run_id = r.run_id
+"""
+
+# Reads for planning a refresh: the current state of the edges a run may change.
+EDGES_OF_SOURCES = f"""
+MATCH (s:Drug)-[e]->(o:Drug)
+WHERE any(x IN e.evidence_sources WHERE x IN $sources)
+RETURN s.name AS s, type(e) AS t, o.name AS o, {_RETURN_EDGE}
+"""
+
+EDGES_AT_KEYS = f"""
+UNWIND $rows AS r
+MATCH (s:Drug {{name: r.s}})-[e]->(o:Drug {{name: r.o}})
+WHERE type(e) = r.t
+RETURN s.name AS s, type(e) AS t, o.name AS o, {_RETURN_EDGE}
+"""
+
+COUNT_DDI = """
+MATCH (:Drug)-[e]->(:Drug)
+RETURN type(e) AS t, count(e) AS n
+"""
+
+
+def _per_type(template: str) -> dict[str, str]:
+    return {t: template.replace("$TYPE", t) for t in DDI_TYPES}
+
+
+# The planner knows which edges exist, so new ones are CREATEd (no MERGE probe) between nodes found
+# through the Drug.name index; the switch is one transaction, so nothing can create them meanwhile.
+CREATE_EDGE = _per_type(f"""
+UNWIND $rows AS r
+MATCH (s:Drug {{name: r.s}})
+MATCH (o:Drug {{name: r.o}})
+CREATE (s)-[e:$TYPE]->(o)
+SET {_SET_EDGE}
+""")
+
+UPDATE_EDGE = _per_type(f"""
+UNWIND $rows AS r
+MATCH (s:Drug {{name: r.s}})-[e:$TYPE]->(o:Drug {{name: r.o}})
+SET {_SET_EDGE}
+""")
+
+DELETE_EDGE = _per_type("""
+UNWIND $rows AS r
+MATCH (s:Drug {name: r.s})-[e:$TYPE]->(o:Drug {name: r.o})
+DELETE e
+""")
