@@ -134,3 +134,30 @@ def test_baseline_command_prints_per_type_and_averages():
     micro = next(line for line in res.output.splitlines() if line.startswith("micro")).split()
     p, r = float(micro[1]), float(micro[2])
     assert 50 < p <= 100 and 50 < r < 100  # precision-first rules miss the free-form statements
+
+
+def test_scoring_agrees_with_the_model_evaluator(lexicon):
+    # annotate.scoring stands in for iser_model.evaluator (built in parallel); they must agree.
+    try:
+        from iser_model.evaluator import score
+    except ImportError:
+        pytest.skip("iser_model.evaluator is not available")
+    from importlib.resources import as_file
+
+    from annotate.sample import SAMPLE_TEST
+    from flows.jsonl import read_jsonl
+
+    with as_file(SAMPLE_TEST) as p:
+        gold = read_jsonl(p, ChddiRecord)
+    pred = [prelabel(g.model_copy(update={"spo_list": []}), lexicon) for g in gold]
+    ours = score_relations(gold, pred)
+
+    def sets(records):
+        return [{(s.subject_span, s.object_span, s.predicate) for s in r.spo_list} for r in records]
+
+    theirs = score(sets(gold), sets(pred), lambda rel: rel[2])
+    assert theirs["micro"]["p"] == pytest.approx(ours.micro.precision)
+    assert theirs["micro"]["r"] == pytest.approx(ours.micro.recall)
+    assert theirs["macro"]["f1"] == pytest.approx(ours.macro_f1)
+    for label, v in theirs["per_type"].items():
+        assert v["f1"] == pytest.approx(ours.per_type[label].f1)
