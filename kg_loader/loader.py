@@ -123,6 +123,7 @@ def load_triples_into(
     on_error: OnError = "raise",
     rejects: str | os.PathLike | None = None,
     on_batch: Callable[[int], None] | None = None,
+    schema: bool = True,
 ) -> LoadSummary:
     t0 = time.perf_counter()
     g = settings.graph
@@ -137,7 +138,8 @@ def load_triples_into(
         sent = backend.write_atomic(plan_statements(run, plan, g.batch_size), on_batch)
         return plan, sent
 
-    ensure_schema(backend)
+    if schema:
+        ensure_schema(backend)
     plan, sent = _with_retries(backend, g.retries, attempt)
     return LoadSummary(run_id=run_id, triples=run.read, sources=len(run.sources), added=plan.added,
                        updated=plan.updated, removed=plan.removed, unchanged=plan.unchanged,
