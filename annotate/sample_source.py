@@ -71,7 +71,7 @@ CATEGORIES = {c.code: c for c in [
       "肝功能不全者慎用；停药时应逐渐减量。",
       {"协同": ["β受体阻滞剂", "利尿药", "血管紧张素转换酶抑制剂", "硝酸酯类药物"],
        "拮抗": ["非甾体抗炎药", "拟交感神经药物", "甘草制剂"],
-       "禁忌": ["利福平", "丹曲林"],
+       "禁忌": ["利福平", "丹曲林", "强效CYP3A4诱导剂"],
        "促进": ["西咪替丁", "地尔硫䓬", "伊曲康唑"],
        "抑制": ["卡马西平", "苯妥英钠", "苯巴比妥"],
        "相加": ["其他降压药物", "三环类抗抑郁药"]}),
@@ -93,7 +93,7 @@ CATEGORIES = {c.code: c for c in [
       "血容量不足的患者应先纠正后再用药；用药期间应监测血钾。",
       {"协同": ["利尿药", "氢氯噻嗪", "氨氯地平", "钙通道阻滞剂"],
        "拮抗": ["非甾体抗炎药", "吲哚美辛", "选择性COX-2抑制剂"],
-       "禁忌": ["阿利吉仑", "补钾剂"],
+       "禁忌": ["阿利吉仑", "补钾剂", "血管紧张素转换酶抑制剂"],
        "促进": ["氟康唑"],
        "促进/受": ["碳酸锂"],
        "相加": ["其他降压药物"]}),
@@ -104,7 +104,7 @@ CATEGORIES = {c.code: c for c in [
       "不可突然停药；糖尿病患者用药时应注意低血糖症状可能被掩盖。",
       {"协同": ["利尿药", "钙通道阻滞剂", "硝酸酯类药物"],
        "拮抗": ["非甾体抗炎药", "拟交感神经药物", "肾上腺素"],
-       "禁忌": ["维拉帕米", "单胺氧化酶抑制剂"],
+       "禁忌": ["维拉帕米", "单胺氧化酶抑制剂", "地尔硫䓬"],
        "促进": ["西咪替丁", "帕罗西汀", "氟西汀", "普罗帕酮"],
        "抑制": ["巴比妥类药物"],
        "相加": ["其他降压药物", "可乐定", "利血平"]}),
@@ -197,7 +197,7 @@ CATEGORIES = {c.code: c for c in [
       "对本品过敏者禁用；消化性溃疡活动期患者慎用。",
       "用药期间应多饮水；避免与强力镇咳药同时使用。",
       {"协同": ["茶碱", "β2受体激动剂"],
-       "拮抗": ["抗胆碱药"],
+       "拮抗": ["抗胆碱药", "阿托品"],
        "禁忌": ["可待因", "中枢性镇咳药", "右美沙芬"],
        "促进/受": ["阿莫西林", "头孢呋辛", "多西环素"],
        "抑制": ["活性炭"],
@@ -208,8 +208,8 @@ CATEGORIES = {c.code: c for c in [
       "食管排空延迟、不能站立或坐直至少30分钟者及低钙血症患者禁用。",
       "应于清晨空腹用一满杯白开水送服，服药后至少30分钟内避免躺卧。",
       {"协同": ["维生素D", "雌激素"],
-       "拮抗": ["糖皮质激素"],
-       "禁忌": ["氨基糖苷类抗生素"],
+       "拮抗": ["糖皮质激素", "质子泵抑制剂"],
+       "禁忌": ["氨基糖苷类抗生素", "其他双膦酸盐类药物"],
        "促进": ["雷尼替丁"],
        "抑制": ["钙剂", "含铝镁制剂", "铁剂", "碳酸钙"],
        "相加": ["非甾体抗炎药", "阿司匹林"]}),
@@ -232,10 +232,8 @@ SHARED_PARTNERS = {
     "促进": ["西咪替丁", "酮康唑", "克拉霉素", "红霉素", "胺碘酮", "丙磺舒"],
     "促进/受": ["地高辛", "碳酸锂", "环孢素", "他克莫司"],
     "抑制": ["考来烯胺", "考来替泊", "利福平", "卡马西平", "苯妥英钠", "苯巴比妥", "抗酸药", "硫糖铝"],
-    "拮抗": ["拟交感神经药物", "糖皮质激素"],
-    "协同": [],
-    "禁忌": ["单胺氧化酶抑制剂"],
-    "相加": [],
+    # No shared 拮抗/协同/禁忌/相加: those depend on the drug class, so a class without enough of its own
+    # simply has fewer such statements.
 }
 
 # --------------------------------------------------------------------------- drugs
@@ -478,10 +476,11 @@ class Unit:
         return [self.lead + child for child in self.children]
 
 
-def _author_units(drug_id: str, cat: Category, rng: random.Random, style: str) -> list[Unit]:
+def _author_units(drug_id: str, cat: Category, rng: random.Random, style: str,
+                  exclude: frozenset[str] = frozenset()) -> list[Unit]:
     comma = "," if int(drug_id) % 3 == 0 else "，"
     b = "本药" if int(drug_id) % 4 == 0 else "本品"
-    used: set[str] = set()
+    used: set[str] = set(exclude)  # one statement per interacting drug and page
     numbered = style not in ("sentences", "semicolons")
 
     def partner(tag: str) -> str | None:
@@ -603,7 +602,8 @@ def author() -> tuple[list[dict], dict[str, list[Unit]]]:
             units = [Unit(marked=s) for s in SEED_STATEMENTS.get(drug_id, [])]
             sections["药物相互作用"] = SEED_SECTIONS[drug_id]
         elif drug_id not in NO_SECTION:
-            units = _author_units(drug_id, cat, rng, style)
+            seeded = {e[2] for m in SEED_STATEMENTS.get(drug_id, []) for e in strip_markup(m)[1]}
+            units = _author_units(drug_id, cat, rng, style, frozenset(seeded))
             if drug_id == "10002":
                 style = "dot"
                 units = [Unit(marked=s) for s in SEED_STATEMENTS[drug_id]] + [u for u in units if not u.lead]
