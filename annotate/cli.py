@@ -83,6 +83,18 @@ def stats(
         typer.echo(f"chart -> {write_chart(table, png)}")
 
 
+@annotate_app.command("lexicon")
+def lexicon(
+    out: Annotated[Path, typer.Option("--out", "-o", help="jieba user dictionary to write (WORD TAG lines).")],
+    raw: RawLexiconOpt = None,
+) -> None:
+    """Write the drug lexicon (curated + names from --raw crawls) as a jieba user dictionary."""
+    lex = _lexicon(raw)
+    lex.write_userdict(out)
+    kinds = sum(k == "dclass" for k in lex.entries.values())
+    typer.echo(f"{len(lex)} entries ({len(lex) - kinds} drugs, {kinds} classes) -> {out}")
+
+
 @annotate_app.command("prelabel")
 def prelabel(
     path: Annotated[Path, typer.Argument(help="A segmented CH-DDI file.")],
@@ -103,7 +115,7 @@ def prelabel(
 
 @annotate_app.command("baseline")
 def baseline(
-    gold: Annotated[Path, typer.Option("--gold", help="Gold CH-DDI file (default: the sample test set).")] = None,
+    gold: Annotated[Path | None, typer.Option("--gold", help="Gold CH-DDI file (default: the sample test set).")] = None,
     raw: RawLexiconOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Also write the rules' predictions here.")] = None,
 ) -> None:

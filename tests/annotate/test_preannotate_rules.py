@@ -161,3 +161,19 @@ def test_scoring_agrees_with_the_model_evaluator(lexicon):
     assert theirs["macro"]["f1"] == pytest.approx(ours.macro_f1)
     for label, v in theirs["per_type"].items():
         assert v["f1"] == pytest.approx(ours.per_type[label].f1)
+
+
+def test_lexicon_command_writes_a_jieba_user_dictionary(tmp_path):
+    import jieba
+
+    from flows.jsonl import write_jsonl
+
+    raw = tmp_path / "raw.jsonl"
+    write_jsonl(raw, [RawDrugRecord(drug_id="9", name="注射用环磷腺苷葡胺", url="http://x/9", sections={})])
+    out = tmp_path / "userdict.txt"
+    res = CliRunner().invoke(app, ["annotate", "lexicon", "--raw", str(raw), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    tok = jieba.Tokenizer()
+    tok.load_userdict(str(out))
+    assert "环磷腺苷葡胺" in [w for w, _, _ in tok.tokenize("禁与环磷腺苷葡胺合用", HMM=False)]
+    assert Lexicon.load(out).kind("拟交感神经药物") == "dclass"
