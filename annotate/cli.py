@@ -52,7 +52,10 @@ def validate(
     files: Annotated[list[Path], typer.Argument(help="CH-DDI JSONL files.")],
     max_errors: Annotated[int, typer.Option("--max-errors", help="Print at most this many problems per file.")] = 50,
 ) -> None:
-    """Validate CH-DDI files (schema, spans in text, label set, duplicates); exit 1 on any problem."""
+    """Validate CH-DDI files (schema, spans in text, label set, duplicates); exit 1 on any problem.
+
+    Every bad line is reported (file:line: field: message), so there is no --on-error here.
+    """
     from annotate.validate import validate_file
 
     bad = 0
@@ -118,6 +121,8 @@ def baseline(
     gold: Annotated[Path | None, typer.Option("--gold", help="Gold CH-DDI file (default: the sample test set).")] = None,
     raw: RawLexiconOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Also write the rules' predictions here.")] = None,
+    on_error: OnErrorOpt = "raise",
+    rejects: RejectsOpt = None,
 ) -> None:
     """Score the rule pre-labels against gold: relation P/R/F1 per type, micro and macro (in %)."""
     from importlib.resources import as_file
@@ -130,7 +135,7 @@ def baseline(
     lexicon = _lexicon(raw)
     with as_file(SAMPLE_TEST) as default:
         gold_path = gold or default
-        records = _read_chddi(gold_path)
+        records = _read_chddi(gold_path, on_error, rejects)
     pred = [rule_prelabel(r.model_copy(update={"spo_list": []}), lexicon) for r in records]
     scores = score_relations(records, pred)
     typer.echo(f"rule baseline on {gold_path} ({scores.statements} statements)")
