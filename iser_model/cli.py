@@ -2,23 +2,114 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from flows.cliutil import not_built
+from flows.cliutil import OnErrorOpt, RejectsOpt, console, fail, on_error_value
+
+FormatOpt = Annotated[str, typer.Option("--format", help="auto | spert | chddi | cmeie")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N (default: settings)")]
+FORMATS = ("auto", "spert", "chddi", "cmeie")
+
+
+def _format(value: str) -> str:
+    if value not in FORMATS:
+        fail(f"--format must be one of {', '.join(FORMATS)}, not {value!r}")
+    return value
 
 
 def register(app: typer.Typer) -> None:
     @app.command("train")
-    def train() -> None:
-        """Train an ISER model."""
-        not_built("train", 3)
+    def train(
+        train_file: Annotated[Path, typer.Option("--train", help="Training data (SpERT JSON or CH-DDI/CMeIE JSONL).")],
+        dev_file: Annotated[Path, typer.Option("--dev", help="Dev data: evaluated every N epochs, picks the best.")],
+        out: Annotated[Path | None, typer.Option("--out", help="Checkpoint directory (default <home>/models/<id>).")]
+        = None,
+        config: Annotated[Path | None, typer.Option("--config", help="IserConfig JSON (default: the demo preset).")]
+        = None,
+        encoder: Annotated[str | None, typer.Option("--encoder", help="HF name or path of a pretrained encoder.")]
+        = None,
+        epochs: Annotated[int | None, typer.Option("--epochs")] = None,
+        batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
+        seed: Annotated[int | None, typer.Option("--seed")] = None,
+        device: DeviceOpt = None,
+        data_format: FormatOpt = "auto",
+        on_error: OnErrorOpt = "raise",
+        no_progress: Annotated[bool, typer.Option("--no-progress")] = False,
+    ) -> None:
+        """Train an ISER model; the checkpoint with the best dev RE micro F1 is kept."""
+        from flows.config import load_settings
+        from iser_model import api
+        from iser_model.config import IserConfig
+        from iser_model.presets import demo_config
+
+        settings = load_settings()
+        cfg = IserConfig.load(config) if config else demo_config()
+        update = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, seed=seed).items() if v is not None}
+        if encoder:
+            update |= {"encoder": encoder, "scratch": None, "fusion_residual": False}
+        update["device"] = device or (cfg.device if config else settings.model.device)
+        cfg = cfg.model_copy(update=update)
+        out_dir = out or settings.models_dir / cfg.model_id
+        try:
+            result = api.train(train_file, dev_file, out_dir, config=cfg, data_format=_format(data_format),
+                               progress=not no_progress, on_error=on_error_value(on_error))
+        except (FileNotFoundError, ValueError) as exc:
+            fail(str(exc))
+        from iser_model.evaluator import table
+
+        console.print(table(result.best_dev))
+        typer.echo(json.dumps(result.model_dump(mode="json", exclude={"best_dev"}), ensure_ascii=False))
 
     @app.command("evaluate")
-    def evaluate() -> None:
-        """Evaluate a model: NER / RE / RE without entity types, micro and macro."""
-        not_built("evaluate", 3)
+    def evaluate(
+        model: Annotated[Path, typer.Option("--model", help="Checkpoint directory.")],
+        data: Annotated[Path, typer.Option("--data", help="Gold data (SpERT JSON or CH-DDI/CMeIE JSONL).")],
+        data_format: FormatOpt = "auto",
+        device: DeviceOpt = None,
+        batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
+        on_error: OnErrorOpt = "raise",
+        rejects: RejectsOpt = None,
+    ) -> None:
+        """Evaluate a model: NER / RE / RE without entity types, micro and macro (JSON on stdout)."""
+        from iser_model import api
+        from iser_model.evaluator import table
+
+        try:
+            metrics = api.evaluate(model, data, data_format=_format(data_format), device=device or "auto",  # type: ignore[arg-type]
+                                   batch_size=batch_size, rejects=rejects, on_error=on_error_value(on_error))
+        except (FileNotFoundError, ValueError) as exc:
+            fail(str(exc))
+        console.print(table(metrics))
+        typer.echo(json.dumps(metrics, ensure_ascii=False, indent=2))
 
     @app.command("extract")
-    def extract() -> None:
+    def extract(
+        model: Annotated[Path, typer.Option("--model", help="Checkpoint directory.")],
+        in_path: Annotated[Path, typer.Option("--in", help="CH-DDI statements (JSONL).")],
+        out: Annotated[Path, typer.Option("--out", help="Triples JSONL (flows.contracts.Triple).")],
+        records_out: Annotated[Path | None, typer.Option("--records-out", help="Predicted CH-DDI records.")] = None,
+        batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
+        device: DeviceOpt = None,
+        run_id: Annotated[str | None, typer.Option("--run-id")] = None,
+        no_constraints: Annotated[bool, typer.Option("--no-constraints",
+                                                     help="Score every entity pair, not only drug-drug.")] = False,
+        on_error: OnErrorOpt = "raise",
+        rejects: RejectsOpt = None,
+    ) -> None:
         """Extract DDI triples from CH-DDI statements with a trained model."""
-        not_built("extract", 3)
+        from flows.config import load_settings
+        from iser_model import api
+
+        settings = load_settings()
+        try:
+            summary = api.extract(model, in_path, records_out, out, batch_size=batch_size or settings.model.batch_size,
+                                  device=device or settings.model.device, run_id=run_id,
+                                  ddi_constraints=not no_constraints, on_error=on_error_value(on_error),
+                                  rejects=rejects)
+        except (FileNotFoundError, ValueError) as exc:
+            fail(str(exc))
+        typer.echo(json.dumps(summary.model_dump(mode="json"), ensure_ascii=False))

@@ -1,0 +1,136 @@
+"""Public Python API of the model stage (the Prefect flows and the CLI call these)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from iser_model.config import IserConfig
+from iser_model.readers import Format
+
+
+class TrainResult(BaseModel):
+    model_dir: Path
+    model_id: str
+    best_dev: dict  # evaluation JSON of the saved (best) epoch
+    best_epoch: int
+    epochs: int  # epochs actually run
+    seconds_per_epoch: list[float]
+    train_documents: int
+    rejected_spo: int
+
+
+class ExtractSummary(BaseModel):
+    records: int  # records predicted (and written)
+    skipped_boilerplate: int
+    rejected_lines: int
+    truncated: int  # statements longer than the encoder's max length (only their start was read)
+    triples: int
+    seconds: float
+    model_id: str
+
+
+def train(train_path: str | Path, dev_path: str | Path, out_dir: str | Path, *, config: IserConfig | None = None,
+          data_format: Format = "auto", progress: bool = True, on_error: str = "raise") -> TrainResult:
+    """Train ISER on ``train_path``; the checkpoint with the best dev RE micro F1 is saved in ``out_dir``."""
+    from iser_model.encoder import Encoder, new_tokenizer, new_transformer
+    from iser_model.inference import resolve_device
+    from iser_model.model import IserModel
+    from iser_model.readers import read_dataset
+    from iser_model.trainer import fit, seed_everything
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = config or IserConfig()
+    schema = (cfg.entity_types, cfg.relation_types) if cfg.entity_types and cfg.relation_types else None
+    train_ds = read_dataset(train_path, data_format, on_error=on_error, rejects=out / "train.rejects.jsonl",
+                            schema=schema)
+    schema = (train_ds.entity_types, train_ds.relation_types)
+    dev_ds = read_dataset(dev_path, data_format, on_error=on_error, rejects=out / "dev.rejects.jsonl", schema=schema)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    cfg = cfg.model_copy(update={"entity_types": schema[0], "relation_types": schema[1],
+                                 "model_id": f"{cfg.model_id}-{stamp}"})
+    seed_everything(cfg.seed)
+    tokenizer = new_tokenizer(cfg, (d.tokens for d in train_ds.documents))
+    model = IserModel(cfg, Encoder(new_transformer(cfg, tokenizer), cfg.dropout))
+    hist = fit(model, tokenizer, train_ds.documents, dev_ds.documents, out, resolve_device(cfg.device), progress)
+    return TrainResult(model_dir=out, model_id=cfg.model_id, best_dev=hist.best or {}, best_epoch=hist.best_epoch,
+                       epochs=len(hist.epochs), seconds_per_epoch=[r["seconds"] for r in hist.epochs],
+                       train_documents=len(train_ds.documents), rejected_spo=train_ds.rejected_spo)
+
+
+def evaluate(model_dir: str | Path, data_path: str | Path, *, data_format: Format = "auto", device: str = "auto",
+             batch_size: int | None = None, rejects: str | Path | None = None, on_error: str = "raise") -> dict:
+    """The paper's NER / RE / RE-without-entity-types figures of a checkpoint on a data file.
+
+    The result also says how many documents were read and how many spo could not be aligned
+    (``data``); those are written to ``rejects`` (default ``<data>.rejects.jsonl``).
+    """
+    from iser_model.checkpoint import load_checkpoint
+    from iser_model.inference import resolve_device
+    from iser_model.readers import read_dataset
+    from iser_model.trainer import evaluate_documents
+
+    dev = resolve_device(device)
+    model, tokenizer = load_checkpoint(model_dir, dev)
+    ds = read_dataset(data_path, data_format, on_error=on_error, rejects=rejects,
+                      schema=(model.cfg.entity_types, model.cfg.relation_types))
+    metrics = evaluate_documents(model, tokenizer, ds.documents, dev, batch_size or model.cfg.eval_batch_size)
+    metrics["data"] = {"path": str(data_path), "documents": len(ds.documents), "rejected_lines": ds.rejected_lines,
+                       "rejected_spo": ds.rejected_spo, "rejects": str(ds.rejects_path) if (
+                           ds.rejected_lines or ds.rejected_spo) else None, "model_id": model.cfg.model_id}
+    return metrics
+
+
+def extract(model_dir: str | Path, in_path: str | Path, out_records: str | Path | None, out_triples: str | Path, *,
+            batch_size: int = 32, device: str = "auto", run_id: str | None = None, ddi_constraints: bool = True,
+            on_error: str = "raise", rejects: str | Path | None = None) -> ExtractSummary:
+    """Predict DDI statements of a CH-DDI file: records with scored spo (``out_records``) and triples."""
+    from flows.contracts import ChddiMeta, ChddiRecord, SpanDocument, Spo, Triple, TypedValue
+    from flows.jsonl import JsonlReader, default_rejects_path, write_jsonl
+    from flows.labels import DRUG
+    from iser_model.batching import prepare
+    from iser_model.checkpoint import load_checkpoint
+    from iser_model.inference import predict, resolve_device
+
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    model, tokenizer = load_checkpoint(model_dir, dev)
+    cfg = model.cfg
+    reader = JsonlReader(in_path, ChddiRecord, on_error=on_error,  # type: ignore[arg-type]
+                         rejects=rejects or default_rejects_path(in_path))
+    records = [r for r in reader]
+    todo = [r for r in records if not (r.meta and r.meta.boilerplate)]
+    docs = [SpanDocument(tokens=list(r.text)) for r in todo]
+    items, stats = prepare(docs, tokenizer, cfg.max_length, cfg.max_span_width, cfg.entity_types, cfg.relation_types)
+    allowed = {(DRUG, DRUG)} if ddi_constraints and DRUG in cfg.entity_types else None
+    preds = dict(predict(model, items, tokenizer.pad_token_id, batch_size=batch_size, device=dev,
+                         allowed_pair_types=allowed))
+    now = datetime.now(timezone.utc)
+    out_recs, triples = [], []
+    for i, rec in enumerate(todo):
+        p, text = preds[i], rec.text
+        spo = []
+        for h, t, rel, score in p.relations:
+            hs, he, ht, _ = p.entities[h]
+            ts, te, tt, _ = p.entities[t]
+            spo.append(Spo(predicate=rel, subject=text[hs:he], subject_type=ht, object=TypedValue.of(text[ts:te]),
+                           object_type=TypedValue.of(tt), score=round(score, 6), subject_span=(hs, he),
+                           object_span=(ts, te)))
+        meta = (rec.meta or ChddiMeta()).model_copy(update={"model_id": cfg.model_id})
+        out_recs.append(ChddiRecord(text=text, spo_list=spo, meta=meta))
+        for s in spo:
+            triples.append(Triple(subject=s.subject, subject_type=s.subject_type, predicate=s.predicate,
+                                  object=s.object_text, object_type=s.object_type_text, score=s.score, evidence=text,
+                                  source_url=meta.source_url, source_drug=meta.source_drug or rec.prompt,
+                                  drug_id=meta.drug_id, sentence_index=meta.index, model_id=cfg.model_id,
+                                  extracted_at=now, run_id=run_id))
+    if out_records is not None:
+        write_jsonl(out_records, out_recs)
+    write_jsonl(out_triples, triples)
+    return ExtractSummary(records=len(out_recs), skipped_boilerplate=len(records) - len(todo),
+                          rejected_lines=reader.n_bad, truncated=stats.truncated_documents, triples=len(triples),
+                          seconds=time.perf_counter() - t0, model_id=cfg.model_id)

@@ -1,0 +1,143 @@
+"""From span documents to tensors: tokenisation with the subword -> word map, length-bucketed batches,
+collation for training (sampled spans and pairs) and inference (every span up to width k)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from flows.contracts import SpanDocument
+from iser_model.sampling import sample_negatives
+from iser_model.spans import enumerate_spans
+
+
+@dataclass
+class Prepared:
+    """A tokenised document. Words past ``max_length`` subwords are cut (``n_words`` < len(tokens))."""
+
+    index: int
+    input_ids: np.ndarray  # (n,) incl. [CLS] ... [SEP]
+    word_start: np.ndarray  # (W,)
+    word_end: np.ndarray  # (W,)
+    entities: np.ndarray  # (E, 3) trainable gold entities: [start, end, type]
+    relations: np.ndarray  # (R, 3) over ``entities``
+
+    @property
+    def n_words(self) -> int:
+        return len(self.word_start)
+
+
+@dataclass
+class PrepareStats:
+    documents: int = 0
+    truncated_documents: int = 0
+    untrainable_entities: int = 0  # wider than k or cut off: still counted as gold by the evaluator
+    untrainable_relations: int = 0
+
+
+def prepare(docs: list[SpanDocument], tokenizer: PreTrainedTokenizerBase, max_length: int, k: int,
+            entity_types: list[str], relation_types: list[str]) -> tuple[list[Prepared], PrepareStats]:
+    ent_id = {t: i for i, t in enumerate(entity_types)}
+    rel_id = {t: i for i, t in enumerate(relation_types)}
+    unk = tokenizer.unk_token
+    words = [[w if w.strip() else unk for w in d.tokens] for d in docs]
+    enc = tokenizer(words, is_split_into_words=True, add_special_tokens=True, truncation=False)
+    stats = PrepareStats(documents=len(docs))
+    out = []
+    for i, d in enumerate(docs):  # per document (not per token): the map comes from word_ids
+        ids = np.asarray(enc["input_ids"][i], np.int64)
+        wid = np.asarray([-1 if w is None else w for w in enc.word_ids(i)], np.int64)
+        if len(np.unique(wid[wid >= 0])) != len(d.tokens):  # a word that yields no subword -> [UNK]
+            seen = set(wid.tolist())
+            fixed = [w if w_i in seen else unk for w_i, w in enumerate(words[i])]
+            one = tokenizer(fixed, is_split_into_words=True, add_special_tokens=True)
+            ids = np.asarray(one["input_ids"], np.int64)
+            wid = np.asarray([-1 if w is None else w for w in one.word_ids()], np.int64)
+        pos = np.flatnonzero(wid >= 0)
+        w_of = wid[pos]
+        starts = np.full(len(d.tokens), -1, np.int64)
+        ends = np.full(len(d.tokens), -1, np.int64)
+        first = np.r_[True, w_of[1:] != w_of[:-1]]
+        last = np.r_[w_of[1:] != w_of[:-1], True]
+        starts[w_of[first]] = pos[first]
+        ends[w_of[last]] = pos[last] + 1
+        keep = int(np.searchsorted(ends, max_length - 1, side="right"))  # words fitting before [SEP]
+        if keep < len(d.tokens):
+            stats.truncated_documents += 1
+            cut = int(ends[keep - 1]) if keep else 1
+            ids = np.r_[ids[:cut], ids[-1:]]
+        starts, ends = starts[:keep], ends[:keep]
+        ents = np.asarray([[e.start, e.end, ent_id[e.type]] for e in d.entities], np.int64).reshape(-1, 3)
+        ok = (ents[:, 1] <= keep) & (ents[:, 1] - ents[:, 0] <= k)
+        stats.untrainable_entities += int((~ok).sum())
+        remap = np.cumsum(ok) - 1
+        rels = np.asarray([[r.head, r.tail, rel_id[r.type]] for r in d.relations], np.int64).reshape(-1, 3)
+        r_ok = ok[rels[:, 0]] & ok[rels[:, 1]] if len(rels) else np.zeros(0, bool)
+        stats.untrainable_relations += int((~r_ok).sum())
+        rels = np.stack([remap[rels[r_ok, 0]], remap[rels[r_ok, 1]], rels[r_ok, 2]], 1).reshape(-1, 3)
+        out.append(Prepared(i, ids, starts, ends, ents[ok], rels))
+    return out, stats
+
+
+def length_batches(lengths: list[int], batch_size: int, rng: np.random.Generator | None) -> list[list[int]]:
+    """Batches of similar length (less padding). With ``rng``: shuffled pools of 50 batches, sorted
+    inside each pool, batches shuffled; without: sorted by length (inference)."""
+    order = np.argsort(lengths, kind="stable") if rng is None else rng.permutation(len(lengths))
+    if rng is not None:
+        pool = batch_size * 50
+        order = np.concatenate([p[np.argsort(np.asarray(lengths)[p], kind="stable")]
+                                for p in np.array_split(order, max(1, -(-len(order) // pool)))]) \
+            if len(order) else order
+    batches = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    if rng is not None:
+        rng.shuffle(batches)
+    return batches
+
+
+def _pad(arrays: list[np.ndarray], value=0) -> torch.Tensor:
+    n = max((len(a) for a in arrays), default=0)
+    shape = (len(arrays), max(n, 1)) + (arrays[0].shape[1:] if arrays else ())
+    out = np.full(shape, value, dtype=arrays[0].dtype if arrays else np.int64)
+    for i, a in enumerate(arrays):
+        out[i, :len(a)] = a
+    return torch.from_numpy(out)
+
+
+def _base(items: list[Prepared], pad_id: int) -> dict[str, torch.Tensor]:
+    ids = [p.input_ids for p in items]
+    return {
+        "input_ids": _pad(ids, pad_id),
+        "attention_mask": _pad([np.ones(len(a), np.int64) for a in ids]),
+        "word_start": _pad([p.word_start for p in items]),
+        "word_end": _pad([p.word_end for p in items]),
+        "word_mask": _pad([np.ones(p.n_words, np.int64) for p in items]),
+    }
+
+
+def collate_train(items: list[Prepared], pad_id: int, k: int, n_rel_types: int, n_neg_ent: int,
+                  n_neg_rel: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    batch = _base(items, pad_id)
+    samples = [sample_negatives(p.n_words, p.entities, p.relations, k, n_rel_types, n_neg_ent, n_neg_rel, rng)
+               for p in items]
+    batch["spans"] = _pad([s.spans for s in samples])
+    batch["span_mask"] = _pad([np.ones(len(s.spans), np.int64) for s in samples])
+    batch["entity_labels"] = _pad([s.entity_labels for s in samples])
+    batch["pairs"] = _pad([s.pairs for s in samples])
+    batch["pair_mask"] = _pad([np.ones(len(s.pairs), np.int64) for s in samples])
+    batch["relation_labels"] = _pad([s.relation_labels for s in samples])
+    return batch
+
+
+def collate_infer(items: list[Prepared], pad_id: int, k: int) -> dict[str, torch.Tensor]:
+    batch = _base(items, pad_id)
+    spans = [enumerate_spans(p.n_words, k) for p in items]
+    batch["spans"] = _pad(spans)
+    batch["span_mask"] = _pad([np.ones(len(s), np.int64) for s in spans])
+    return batch
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}

@@ -1,0 +1,104 @@
+"""One typed configuration for an ISER model: architecture, ablations, training and label schema.
+
+Saved as ``config.json`` in every checkpoint, so a checkpoint rebuilds exactly the model it holds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: Entity-context variants (Table 5-6 "SEA->CLS" and the ISER_GRU row of Tables 3-4).
+EntityContext = Literal["sea", "cls", "gru"]
+#: Relation-context variants (Table 5-6 rows "LC->...").
+RelationContext = Literal["lc", "lc_att", "lc_bert", "cls", "gc_bert", "gc"]
+
+
+class ScratchEncoder(BaseModel):
+    """A small randomly initialised BERT, for machines without pretrained weights.
+
+    ``tokenizer`` is a tokenizer directory (e.g. the bert-base-chinese tokenizer) or ``"char"``: a
+    character vocabulary built from the training corpus and saved with the checkpoint.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokenizer: str = "char"
+    hidden_size: int = Field(default=128, ge=8)
+    num_layers: int = Field(default=2, ge=1)
+    num_heads: int = Field(default=4, ge=1)
+    intermediate_size: int = Field(default=256, ge=8)
+    max_position: int = Field(default=512, ge=16)
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)  # the transformer's hidden/attention dropout
+    min_char_count: int = Field(default=1, ge=1)  # char vocabulary: drop rarer characters (-> [UNK])
+
+
+class IserConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_id: str = "iser"
+    # encoder: an HF model name or local directory (pretrained), unless `scratch` is given
+    encoder: str = "bert-base-chinese"
+    scratch: ScratchEncoder | None = None
+    max_length: int = Field(default=512, ge=8)  # subword positions incl. [CLS]/[SEP]; longer input is cut
+
+    # architecture (paper §3)
+    max_span_width: int = Field(default=10, ge=1)  # k, in words
+    width_embedding: int = Field(default=25, ge=1)
+    sea_heads: int = Field(default=4, ge=1)
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    relation_threshold: float = Field(default=0.4, gt=0.0, lt=1.0)
+    max_pairs: int = Field(default=1000, ge=1)  # inference: cap on candidate entity pairs per sentence
+    span_chunk: int = Field(default=65536, ge=256)  # SEA: spans x positions processed at once (memory bound)
+
+    # ablation switches (paper Tables 5-6)
+    fusion: bool = True  # False = "-interactive fusion": H is the encoder output X_b
+    # Not in the paper: feed X̃_e + X_e and X̃_r + X_r to the BiLSTM. With a randomly initialised encoder the
+    # cross attention starts near uniform and would wash out each token's identity; pretrained runs keep False.
+    fusion_residual: bool = False
+    entity_context: EntityContext = "sea"
+    relation_context: RelationContext = "lc"
+
+    # training (paper §4.2)
+    neg_entities: int = Field(default=100, ge=0)
+    neg_relations: int = Field(default=100, ge=0)
+    lr: float = Field(default=2e-5, gt=0.0)
+    head_lr: float | None = None  # lr of the non-encoder parameters (None = lr)
+    warmup: float = Field(default=0.1, ge=0.0, le=1.0)  # fraction of the steps
+    weight_decay: float = Field(default=0.01, ge=0.0)
+    epochs: int = Field(default=70, ge=1)
+    batch_size: int = Field(default=2, ge=1)
+    eval_batch_size: int = Field(default=8, ge=1)
+    grad_clip: float = Field(default=1.0, gt=0.0)
+    seed: int = 42
+    eval_every: int = Field(default=1, ge=1)  # epochs between dev evaluations
+    device: str = "auto"
+    bf16: bool = True  # autocast on CUDA only
+    max_seconds: float | None = None  # stop training after this wall time (demo budget)
+
+    # label schema (filled from the training data when empty)
+    entity_types: list[str] = Field(default_factory=list)
+    relation_types: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> IserConfig:
+        if self.scratch is not None and self.scratch.hidden_size % 2:
+            raise ValueError("scratch.hidden_size must be even (BiLSTM/BiGRU halves)")
+        return self
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> IserConfig:
+        return cls.model_validate(json.loads(text))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> IserConfig:
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,66 @@
+"""The encoder (paper Eq. 1-2): a transformer giving X_b, and two FFN heads giving X_e and X_r.
+
+Pretrained encoders load with ``AutoModel``/``AutoTokenizer`` from any HF name or local path;
+``IserConfig.scratch`` builds a small random BERT instead (:mod:`iser_model.scratch`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from iser_model.config import IserConfig
+from iser_model.scratch import char_tokenizer, char_vocab, scratch_bert
+
+
+def new_tokenizer(cfg: IserConfig, corpus: Iterable[list[str]] = ()) -> PreTrainedTokenizerBase:
+    """The tokenizer a new model trains with (a char vocabulary needs the training ``corpus`` words)."""
+    if cfg.scratch is None:
+        return AutoTokenizer.from_pretrained(cfg.encoder)
+    if cfg.scratch.tokenizer == "char":
+        return char_tokenizer(char_vocab(corpus, cfg.scratch.min_char_count))
+    return AutoTokenizer.from_pretrained(cfg.scratch.tokenizer)
+
+
+def new_transformer(cfg: IserConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+    """Pretrained weights (``from_pretrained``, float32 master weights) or a scratch BERT."""
+    if cfg.scratch is None:
+        return AutoModel.from_pretrained(cfg.encoder, dtype=torch.float32)
+    return scratch_bert(tokenizer, cfg.scratch)
+
+
+def transformer_from_config(config_dir: str | Path) -> PreTrainedModel:
+    """The architecture saved in a checkpoint (weights come from model.safetensors)."""
+    return AutoModel.from_config(AutoConfig.from_pretrained(str(config_dir)))
+
+
+class FFN(nn.Module):
+    """FFN(x) = ReLU(x W1 + b1) W2 + b2, width d -> d (Eq. 1-2)."""
+
+    def __init__(self, d: int, dropout: float):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d, d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Encoder(nn.Module):
+    def __init__(self, transformer: PreTrainedModel, dropout: float):
+        super().__init__()
+        if getattr(transformer, "pooler", None) is not None:
+            transformer.pooler = None  # ISER reads token states only; an unused pooler would get no gradient
+        self.transformer = transformer
+        d = transformer.config.hidden_size
+        self.d = d
+        self.ffn_e = FFN(d, dropout)
+        self.ffn_r = FFN(d, dropout)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        # input_ids, attention_mask: (B, n)  ->  X_b, X_e, X_r: (B, n, d); position 0 is [CLS]
+        x_b = self.transformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return x_b, self.ffn_e(x_b), self.ffn_r(x_b)

@@ -1,0 +1,39 @@
+"""Interactive fusion (paper Eq. 3-5): cross attention between X_e and X_r both ways, then a BiLSTM."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+def cross_attention(query: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(query kvᵀ / √d) kv with padded keys masked.  query, kv: (B, n, d); mask: (B, n) -> (B, n, d)"""
+    d = query.shape[-1]
+    scores = query @ kv.transpose(1, 2) / d ** 0.5  # (B, n_q, n_k)
+    scores = scores.masked_fill(~mask[:, None, :], torch.finfo(scores.dtype).min)
+    return scores.softmax(-1) @ kv
+
+
+class InteractiveFusion(nn.Module):
+    def __init__(self, d: int, residual: bool = False):
+        super().__init__()
+        self.residual = residual
+        self.lstm = nn.LSTM(2 * d, d // 2, batch_first=True, bidirectional=True)
+
+    def forward(self, x_e: torch.Tensor, x_r: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # x_e, x_r: (B, n, d); mask: (B, n) bool  ->  H: (B, n, d), zero at padding
+        xe_t = cross_attention(x_r, x_e, mask)  # Eq. 3: relation queries read the entity view
+        xr_t = cross_attention(x_e, x_r, mask)  # Eq. 4
+        if self.residual:  # IserConfig.fusion_residual (a documented deviation for scratch encoders)
+            xe_t, xr_t = xe_t + x_e, xr_t + x_r
+        return bilstm(self.lstm, torch.cat([xe_t, xr_t], -1), mask)  # Eq. 5
+
+
+def bilstm(rnn: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Run a bidirectional RNN over the unpadded part of each row.  x: (B, n, f) -> (B, n, d)"""
+    lengths = mask.sum(1).clamp(min=1).cpu()
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, _ = rnn(packed)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    return out

@@ -1,0 +1,98 @@
+"""Batched prediction: every span up to width k -> entities -> candidate pairs -> relations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from iser_model.batching import Prepared, collate_infer, length_batches, to_device
+from iser_model.model import IserModel
+
+
+@dataclass
+class Prediction:
+    """One document's predictions, word level."""
+
+    entities: list[tuple[int, int, str, float]]  # (start, end, type, probability)
+    relations: list[tuple[int, int, str, float]]  # (head entity idx, tail entity idx, type, probability)
+
+
+def autocast(device: torch.device, bf16: bool):
+    if device.type == "cuda" and bf16:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def predict(model: IserModel, items: list[Prepared], pad_id: int, *, batch_size: int,
+            device: torch.device, allowed_pair_types: set[tuple[str, str]] | None = None,
+            ) -> Iterator[tuple[int, Prediction]]:
+    """Yield (index into ``items``, Prediction), in length-sorted batch order.
+
+    ``allowed_pair_types``: if given, only pairs whose (head type, tail type) is in it are scored
+    (e.g. DDI: only drug-drug pairs).
+    """
+    cfg = model.cfg
+    model.eval()
+    k, thr, ents, rels = cfg.max_span_width, cfg.relation_threshold, cfg.entity_types, cfg.relation_types
+    allowed = None
+    if allowed_pair_types is not None:
+        allowed = torch.zeros(len(ents) + 1, len(ents) + 1, dtype=torch.bool, device=device)  # by label id
+        for h, t in allowed_pair_types:
+            if h in ents and t in ents:
+                allowed[ents.index(h) + 1, ents.index(t) + 1] = True
+    for idx in length_batches([len(p.input_ids) for p in items], batch_size, None):
+        batch = to_device(collate_infer([items[i] for i in idx], pad_id, k), device)
+        with autocast(device, cfg.bf16):
+            enc = model.encode(batch)
+            span_mask = batch["span_mask"].bool()
+            s, w, c = model.span_features(enc, batch["spans"], span_mask)
+            probs = model.entity_logits(s, w, c).float().softmax(-1)  # (B, S, 1+E)
+            score, label = probs.max(-1)
+            is_ent = (label > 0) & span_mask  # (B, S)
+            # candidate pairs per sentence: the top-scoring entities, all ordered non-overlapping pairs
+            pairs, pair_mask = _pairs(batch["spans"], is_ent, score, label, allowed, cfg.max_pairs)
+            rel = torch.zeros(*pairs.shape[:2], len(rels), device=device)
+            if pair_mask.any():
+                rel = model.relation_logits(enc, batch["spans"], s, w, pairs).float().sigmoid()
+        spans = batch["spans"].cpu().numpy()
+        is_ent, score, label = is_ent.cpu().numpy(), score.float().cpu().numpy(), label.cpu().numpy()
+        pairs, pair_mask, rel = pairs.cpu().numpy(), pair_mask.cpu().numpy(), rel.cpu().numpy()
+        for row, i in enumerate(idx):  # per sentence: turn tensors into Python records
+            span_ids = np.flatnonzero(is_ent[row])
+            pos = {int(j): n for n, j in enumerate(span_ids)}
+            entities = [(int(spans[row, j, 0]), int(spans[row, j, 1]), ents[label[row, j] - 1],
+                         float(score[row, j])) for j in span_ids]
+            p_rows, t_ids = np.nonzero((rel[row] >= thr) & pair_mask[row][:, None])
+            relations = [(pos[int(pairs[row, p, 0])], pos[int(pairs[row, p, 1])], rels[t], float(rel[row, p, t]))
+                         for p, t in zip(p_rows, t_ids, strict=True)]
+            yield i, Prediction(entities, relations)
+
+
+def _pairs(spans, is_ent, score, label, allowed, max_pairs: int):
+    """Ordered pairs (i, j), i != j, of predicted entity spans that do not overlap.  -> (B, P, 2), (B, P)"""
+    B, S = is_ent.shape
+    n_keep = int(max(1, min(S, int(max_pairs ** 0.5) + 1)))
+    top = score.masked_fill(~is_ent, -1.0).topk(min(n_keep, S), dim=1).indices  # (B, T)
+    ok = is_ent.gather(1, top)  # (B, T)
+    T = top.shape[1]
+    hi = top[:, :, None].expand(B, T, T)
+    ti = top[:, None, :].expand(B, T, T)
+    sp = spans.gather(1, top[..., None].expand(-1, -1, 2))  # (B, T, 2)
+    overlap = (sp[:, :, None, 0] < sp[:, None, :, 1]) & (sp[:, None, :, 0] < sp[:, :, None, 1])
+    valid = ok[:, :, None] & ok[:, None, :] & ~overlap  # overlap also excludes i == j
+    if allowed is not None:
+        lab = label.gather(1, top)
+        valid &= allowed[lab[:, :, None], lab[:, None, :]]
+    pairs = torch.stack([hi, ti], -1).reshape(B, T * T, 2)
+    return pairs, valid.reshape(B, T * T)

@@ -1,0 +1,140 @@
+"""The ISER model: encoder -> interactive fusion -> span features -> entity and relation classifiers.
+
+Batch tensors (built by :mod:`iser_model.batching`):
+  input_ids, attention_mask (B, n)   subword ids incl. [CLS] at 0
+  word_start, word_end, word_mask (B, W)   each word's subword range [start, end)
+  spans (B, S, 2), span_mask (B, S)   candidate spans as word ranges [start, end), width <= k
+  pairs (B, P, 2), pair_mask (B, P)   ordered (head, tail) indices into ``spans``
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+from torch import nn
+
+from iser_model.config import IserConfig
+from iser_model.encoder import Encoder
+from iser_model.fusion import InteractiveFusion
+from iser_model.heads import EntityHead, RelationContext, RelationHead
+from iser_model.sea import SpanContext
+from iser_model.spans import RangeMax, all_span_maxpool, gather_spans, word_pool
+
+
+@dataclass
+class Encoded:
+    """Per-sentence features shared by every span and pair of the batch."""
+
+    x_b: torch.Tensor  # (B, n, d) encoder output
+    h: torch.Tensor  # (B, n, d) fused representation H (X_b without fusion)
+    mask: torch.Tensor  # (B, n) bool, real subword positions
+    word_start: torch.Tensor  # (B, W)
+    word_end: torch.Tensor  # (B, W)
+    word_mask: torch.Tensor  # (B, W)
+    h_words: torch.Tensor  # (B, W, d) H max-pooled per word
+    span_pool: torch.Tensor  # (B, W, k, d) max-pool of every span
+
+    @cached_property
+    def h_words_max(self) -> RangeMax:
+        return RangeMax(self.h_words)
+
+    @cached_property
+    def xb_words_max(self) -> RangeMax:
+        return RangeMax(word_pool(self.x_b, self.word_start, self.word_end))
+
+    @cached_property
+    def h_global(self) -> torch.Tensor:  # (B, d)
+        return _masked_max(self.h, self.mask)
+
+    @cached_property
+    def xb_global(self) -> torch.Tensor:  # (B, d)
+        return _masked_max(self.x_b, self.mask)
+
+
+def _masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return x.masked_fill(~mask[..., None], torch.finfo(x.dtype).min).amax(1)
+
+
+class IserModel(nn.Module):
+    def __init__(self, cfg: IserConfig, encoder: Encoder):
+        super().__init__()
+        if not cfg.entity_types or not cfg.relation_types:
+            raise ValueError("IserConfig.entity_types and relation_types must be set before building a model")
+        self.cfg = cfg
+        self.encoder = encoder
+        d = encoder.d
+        if d % 2:
+            raise ValueError(f"encoder hidden size {d} must be even")
+        self.fusion = InteractiveFusion(d, cfg.fusion_residual) if cfg.fusion else None
+        self.width = nn.Embedding(cfg.max_span_width + 1, cfg.width_embedding)
+        self.span_context = None if cfg.entity_context == "cls" else SpanContext(
+            d, cfg.sea_heads, cfg.dropout, attention=cfg.entity_context == "sea", chunk=cfg.span_chunk)
+        self.relation_context = RelationContext(d, cfg.relation_context)
+        self.entity_head = EntityHead(d, cfg.width_embedding, len(cfg.entity_types), cfg.dropout)
+        self.relation_head = RelationHead(d, cfg.width_embedding, len(cfg.relation_types), cfg.dropout)
+
+    # ------------------------------------------------------------------ features
+    def encode(self, batch: dict[str, torch.Tensor]) -> Encoded:
+        mask = batch["attention_mask"].bool()
+        x_b, x_e, x_r = self.encoder(batch["input_ids"], batch["attention_mask"])
+        h = self.fusion(x_e, x_r, mask) if self.fusion is not None else x_b  # (B, n, d)
+        h = h * mask[..., None]
+        h_words = word_pool(h, batch["word_start"], batch["word_end"])  # (B, W, d)
+        return Encoded(x_b=x_b, h=h, mask=mask, word_start=batch["word_start"], word_end=batch["word_end"],
+                       word_mask=batch["word_mask"].bool(), h_words=h_words,
+                       span_pool=all_span_maxpool(h_words, self.cfg.max_span_width))
+
+    def span_features(self, enc: Encoded, spans: torch.Tensor, span_mask: torch.Tensor):
+        """s (Eq. 6), width embedding w and context c of each span.  spans: (B, S, 2) -> 3 x (B, S, ·)"""
+        s = gather_spans(enc.span_pool, spans)  # (B, S, d)
+        width = (spans[..., 1] - spans[..., 0]).clamp(0, self.cfg.max_span_width)
+        w = self.width(width)  # (B, S, wd)
+        if self.span_context is None:  # SEA -> CLS
+            c = enc.x_b[:, :1].expand_as(s)
+        else:
+            b, j = span_mask.nonzero(as_tuple=True)  # valid spans only: (N,)
+            sub_start = enc.word_start[b, spans[b, j, 0]]
+            sub_end = enc.word_end[b, spans[b, j, 1] - 1]
+            flat = self.span_context(enc.h, enc.mask, b, sub_start, sub_end)  # (N, d)
+            c = s.new_zeros(s.shape).float()
+            c[b, j] = flat
+            c = c.to(s.dtype)
+        return s, w, c
+
+    def entity_logits(self, s, w, c) -> torch.Tensor:
+        return self.entity_head(s, w, c)  # (B, S, 1 + E)
+
+    def relation_logits(self, enc: Encoded, spans: torch.Tensor, s: torch.Tensor, w: torch.Tensor,
+                        pairs: torch.Tensor) -> torch.Tensor:
+        """pairs: (B, P, 2) indices into the span axis -> (B, P, R) logits."""
+        sw = torch.cat([s, w.to(s.dtype)], -1)  # (B, S, d + wd)
+        idx = pairs.clamp(min=0)
+        head = sw.gather(1, idx[..., :1].expand(-1, -1, sw.shape[-1]))
+        tail = sw.gather(1, idx[..., 1:].expand(-1, -1, sw.shape[-1]))
+        head_spans = spans.gather(1, idx[..., :1].expand(-1, -1, 2))
+        tail_spans = spans.gather(1, idx[..., 1:].expand(-1, -1, 2))
+        ctx = self.relation_context(enc, head_spans, tail_spans).to(head.dtype)  # (B, P, d)
+        return self.relation_head(head, ctx, tail)
+
+    # ------------------------------------------------------------------ training
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        enc = self.encode(batch)
+        s, w, c = self.span_features(enc, batch["spans"], batch["span_mask"].bool())
+        ent = self.entity_logits(s, w, c)
+        rel = self.relation_logits(enc, batch["spans"], s, w, batch["pairs"])
+        return ent, rel
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """L = L_e + L_r (Eq. 15-17): CE over sampled spans, BCE-with-logits over sampled pairs."""
+        ent, rel = self(batch)
+        span_mask, pair_mask = batch["span_mask"].bool(), batch["pair_mask"].bool()
+        l_e = nn.functional.cross_entropy(ent[span_mask].float(), batch["entity_labels"][span_mask])
+        if pair_mask.any():
+            bce = nn.functional.binary_cross_entropy_with_logits(
+                rel[pair_mask].float(), batch["relation_labels"][pair_mask].float(), reduction="none")
+            l_r = bce.sum(-1).mean()  # summed over types, averaged over pairs
+        else:
+            l_r = rel.sum() * 0.0
+        return l_e + l_r, {"loss_entity": float(l_e.detach()), "loss_relation": float(l_r.detach())}

@@ -1,0 +1,124 @@
+"""SEA, the semantic enhancement attention (paper Eq. 7-9), computed for all spans at once.
+
+For a span [i, j) SEA reads H_mask (H with positions i..j-1 replaced by a learned [mask] vector m),
+applies multi-head self-attention with a residual connection, then a BiGRU; the span's context c is
+the BiGRU's final forward and backward states concatenated (width d).
+
+Efficiency: Q/K/V of H (and of m) are projected once per sentence. Masking a span only changes the
+span's own key columns (they all become K_m, V_m) and its own query rows (they all become Q_m). With
+per-row maxima M and prefix sums over key positions of E = exp(QKᵀ/√d_h - M) and of E·V, a span's
+attention for every query row is
+
+    (ΣE·V - (prefix_j - prefix_i) + w·exp(q·k_m/√d_h - M)·v_m) / (ΣE - (…) + w·exp(…))
+
+so no (spans × tokens × tokens × d) tensor exists: memory is O(B·h·n²·d_h) for the prefix sums plus
+O(S·n·d) for the per-span sequences the BiGRU needs anyway; time O(B·n²·d + S·n·d).
+Everything here runs in float32 (the subtraction of prefix sums needs the precision).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+
+class SpanContext(nn.Module):
+    """SEA (``attention=True``) or the ISER_GRU variant (BiGRU over H_mask, no attention)."""
+
+    def __init__(self, d: int, heads: int, dropout: float, attention: bool = True, chunk: int = 65536):
+        super().__init__()
+        if d % heads:
+            raise ValueError(f"hidden size {d} is not divisible by sea_heads={heads}")
+        self.d, self.heads, self.attention, self.chunk = d, heads, attention, chunk
+        self.mask_vector = nn.Parameter(torch.randn(d) * 0.02)  # the learned [mask]
+        if attention:
+            self.qkv = nn.Linear(d, 3 * d)
+            self.out = nn.Linear(d, d)
+            self.drop = nn.Dropout(dropout)
+        self.gru = nn.GRU(d, d // 2, batch_first=True, bidirectional=True)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor, span_batch: torch.Tensor,
+                start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+        """h: (B, n, d); mask: (B, n) bool; span_batch/start/end: (N,) subword positions [start, end).
+
+        Returns c: (N, d), one context vector per span.
+        """
+        with torch.autocast(h.device.type, enabled=False):
+            h = h.float()
+            stats = self._prefix_stats(h, mask) if self.attention else None
+            step = max(1, self.chunk // max(1, h.shape[1]))
+            parts = [self._chunk(h, mask, stats, span_batch[i:i + step], start[i:i + step], end[i:i + step])
+                     for i in range(0, span_batch.shape[0], step)]  # loop over chunks of spans (memory bound)
+        if not parts:
+            return h.new_zeros(0, self.d)
+        return torch.cat(parts, 0)
+
+    # ------------------------------------------------------------------ once per sentence
+    def _prefix_stats(self, h: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        B, n, d = h.shape
+        hh, dh = self.heads, d // self.heads
+        scale = dh ** -0.5
+        q, k, v = self.qkv(h).view(B, n, 3, hh, dh).permute(2, 0, 3, 1, 4)  # each (B, h, n, dh)
+        qm, km, vm = self.qkv(self.mask_vector).view(3, hh, dh)  # each (h, dh)
+        key_ok = mask[:, None, None, :]  # (B, 1, 1, n)
+
+        s = (q @ k.transpose(-1, -2)) * scale  # (B, h, n, n) query rows x key columns
+        s_qm = (q * km[None, :, None]).sum(-1) * scale  # (B, h, n): ordinary query vs masked key
+        row_max = torch.maximum(s.masked_fill(~key_ok, float("-inf")).amax(-1), s_qm)  # (B, h, n)
+        e = torch.exp(s - row_max[..., None]) * key_ok  # (B, h, n, n)
+        ce = nn.functional.pad(e.cumsum(-1), (1, 0))  # (B, h, n, n+1) prefix over keys
+        cev = nn.functional.pad((e[..., None] * v[:, :, None]).cumsum(3), (0, 0, 1, 0))  # (B, h, n, n+1, dh)
+        e_qm = torch.exp(s_qm - row_max)  # (B, h, n)
+
+        # the masked rows all share the query q_m
+        s_m = (k * qm[None, :, None]).sum(-1) * scale  # (B, h, n): masked query vs ordinary keys
+        s_mm = (qm * km).sum(-1) * scale  # (h,)
+        m_max = torch.maximum(s_m.masked_fill(~mask[:, None], float("-inf")).amax(-1), s_mm[None])  # (B, h)
+        e_m = torch.exp(s_m - m_max[..., None]) * mask[:, None]  # (B, h, n)
+        ce_m = nn.functional.pad(e_m.cumsum(-1), (1, 0))  # (B, h, n+1)
+        cev_m = nn.functional.pad((e_m[..., None] * v).cumsum(2), (0, 0, 1, 0))  # (B, h, n+1, dh)
+        e_mm = torch.exp(s_mm[None] - m_max)  # (B, h)
+        return dict(ce=ce, cev=cev, e_qm=e_qm, vm=vm, ce_m=ce_m, cev_m=cev_m, e_mm=e_mm,
+                    total=mask.sum(1))
+
+    # ------------------------------------------------------------------ per chunk of spans
+    def _chunk(self, h, mask, st, b, i, j) -> torch.Tensor:
+        N = b.shape[0]
+        n, d = h.shape[1], self.d
+        pos = torch.arange(n, device=h.device)
+        in_span = (pos[None] >= i[:, None]) & (pos[None] < j[:, None])  # (N, n)
+        h_mask = torch.where(in_span[..., None], self.mask_vector.to(h.dtype), h[b])  # (N, n, d)
+        x = h_mask
+        if self.attention:
+            hh = self.heads
+            w = (j - i).to(h.dtype)  # (N,) masked keys, all equal to k_m
+            tot = st["total"][b]  # (N,) real length: the prefix index holding the full sums
+            # advanced indexing reads (N, h, n) prefix entries without copying whole (n, n+1) planes
+            bx, hx, qx = b[:, None, None], torch.arange(hh, device=h.device)[None, :, None], pos[None, None, :]
+            ce, cev = st["ce"], st["cev"]  # (B, h, n, n+1), (B, h, n, n+1, dh)
+
+            def span_sum(t: torch.Tensor) -> torch.Tensor:  # all keys minus the span's keys
+                return t[bx, hx, qx, tot[:, None, None]] - t[bx, hx, qx, j[:, None, None]] \
+                    + t[bx, hx, qx, i[:, None, None]]
+
+            den = span_sum(ce)  # (N, h, n)
+            num = span_sum(cev)  # (N, h, n, dh)
+            e_qm = st["e_qm"][b] * w[:, None, None]  # (N, h, n)
+            num = num + e_qm[..., None] * st["vm"][None, :, None]
+            den = den.clamp(min=0) + e_qm
+            rows = num / den[..., None]  # (N, h, n, dh) ordinary query rows
+
+            bi = torch.arange(N, device=h.device)
+            ce_m, cev_m = st["ce_m"][b], st["cev_m"][b]  # (N, h, n+1), (N, h, n+1, dh)
+            den_m = ce_m[bi, :, tot] - ce_m[bi, :, j] + ce_m[bi, :, i]  # (N, h)
+            num_m = cev_m[bi, :, tot] - cev_m[bi, :, j] + cev_m[bi, :, i]  # (N, h, dh)
+            e_mm = st["e_mm"][b] * w[:, None]  # (N, h)
+            m_row = (num_m + e_mm[..., None] * st["vm"][None]) / (den_m.clamp(min=0) + e_mm)[..., None]
+            rows = torch.where(in_span[:, None, :, None], m_row[:, :, None, :], rows)  # masked query rows
+            att = rows.transpose(1, 2).reshape(N, n, d)  # (N, n, d) heads concatenated
+            x = h_mask + self.drop(self.out(att))  # residual
+        lengths = mask[b].sum(1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        _, last = self.gru(packed)  # (2, N, d/2): final forward and backward states
+        return torch.cat([last[0], last[1]], -1)  # (N, d)

@@ -1,0 +1,82 @@
+"""Span partition and pooling: candidate spans over words, subword -> word mapping, max-pooling.
+
+* :func:`enumerate_spans` lists every span of width 1..k words (start-major order).
+* :func:`all_span_maxpool` max-pools every span at once by a running max over widths: k steps of an
+  elementwise max over (B, W, d), never a dense (spans x tokens x d) mask.
+* :class:`RangeMax` answers max-pool queries over arbitrary ranges (subwords -> words, the context
+  between two spans) in O(1) each from a sparse table of O(n log n) maxima.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def enumerate_spans(n_words: int, k: int) -> np.ndarray:
+    """All spans [start, end) of 1..k words in a sentence of ``n_words``: (S, 2) int64, start-major."""
+    starts = np.arange(n_words)[:, None]
+    ends = starts + np.arange(1, k + 1)[None, :]  # (W, k)
+    keep = ends <= n_words
+    return np.stack([np.broadcast_to(starts, ends.shape)[keep], ends[keep]], 1).astype(np.int64)
+
+
+def all_span_maxpool(hw: torch.Tensor, k: int) -> torch.Tensor:
+    """out[b, s, w-1] = max(hw[b, s:s+w]) for widths w = 1..k.  hw: (B, W, d) -> (B, W, k, d).
+
+    Entries with s+w > W (past the sentence) hold -inf-padded maxima and must not be read.
+    """
+    B, W, d = hw.shape
+    neg = torch.full((B, k, d), torch.finfo(hw.dtype).min, dtype=hw.dtype, device=hw.device)
+    padded = torch.cat([hw, neg], 1)  # (B, W+k, d)
+    cur = hw
+    out = [cur]
+    for w in range(1, k):  # loop over widths (k steps), not spans
+        cur = torch.maximum(cur, padded[:, w:w + W])
+        out.append(cur)
+    return torch.stack(out, 2)
+
+
+def gather_spans(pool: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+    """Read spans from :func:`all_span_maxpool`.  pool: (B, W, k, d); spans: (B, S, 2) -> (B, S, d)"""
+    B, W, k, d = pool.shape
+    width = (spans[..., 1] - spans[..., 0]).clamp(1, k)
+    idx = (spans[..., 0].clamp(0, W - 1) * k + width - 1)  # (B, S)
+    return pool.reshape(B, W * k, d).gather(1, idx[..., None].expand(-1, -1, d))
+
+
+class RangeMax:
+    """Sparse table of maxima over positions: O(n log n d) to build, O(1) per range query.
+
+    x: (B, n, d). ``query(start, end)`` with (B, Q) index tensors -> (B, Q, d); an empty range
+    (end <= start) gives a zero vector.
+    """
+
+    def __init__(self, x: torch.Tensor):
+        B, n, d = x.shape
+        self.n = n
+        fill = torch.finfo(x.dtype).min
+        levels = [x]
+        step = 1
+        while 2 * step <= n:
+            prev = levels[-1]
+            shifted = torch.cat([prev[:, step:], prev.new_full((B, step, d), fill)], 1)
+            levels.append(torch.maximum(prev, shifted))
+            step *= 2
+        self.table = torch.stack(levels)  # (L, B, n, d)
+
+    def query(self, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+        L, B, n, d = self.table.shape
+        length = end - start
+        empty = length <= 0
+        level = torch.floor(torch.log2(length.clamp(min=1).double())).long().clamp(max=L - 1)  # (B, Q)
+        a = start.clamp(0, n - 1)
+        b = (end - (1 << level)).clamp(0, n - 1)
+        bi = torch.arange(B, device=start.device)[:, None].expand_as(start)
+        out = torch.maximum(self.table[level, bi, a], self.table[level, bi, b])  # (B, Q, d)
+        return out.masked_fill(empty[..., None], 0.0)
+
+
+def word_pool(x: torch.Tensor, word_start: torch.Tensor, word_end: torch.Tensor) -> torch.Tensor:
+    """Max-pool subword vectors into word vectors.  x: (B, n, d); word_*: (B, W) subword idx -> (B, W, d)"""
+    return RangeMax(x).query(word_start, word_end)

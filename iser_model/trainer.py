@@ -1,0 +1,142 @@
+"""Training loop: AdamW + linear warm-up/decay, gradient clipping, bf16 autocast on CUDA, length-bucketed
+batches, dev evaluation every N epochs, best checkpoint by dev RE micro F1, metrics JSONL + PNG curves."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
+
+from flows.contracts import SpanDocument
+from flows.jsonl import append_jsonl
+from iser_model.batching import collate_train, length_batches, prepare, to_device
+from iser_model.checkpoint import save_checkpoint
+from iser_model.evaluator import evaluate_predictions, gold_sets
+from iser_model.inference import autocast, predict
+from iser_model.model import IserModel
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class History:
+    epochs: list[dict] = field(default_factory=list)
+    best: dict | None = None
+    best_epoch: int = 0
+
+
+def evaluate_documents(model: IserModel, tokenizer: PreTrainedTokenizerBase, docs: list[SpanDocument],
+                       device: torch.device, batch_size: int) -> dict:
+    """Predict every document and score against its gold entities/relations (word level)."""
+    cfg = model.cfg
+    items, _ = prepare(docs, tokenizer, cfg.max_length, cfg.max_span_width, cfg.entity_types, cfg.relation_types)
+    pred_e: list[set] = [set() for _ in docs]
+    pred_r: list[set] = [set() for _ in docs]
+    for i, p in predict(model, items, tokenizer.pad_token_id, batch_size=batch_size, device=device):
+        ents = [(s, e, t) for s, e, t, _ in p.entities]
+        pred_e[i] = set(ents)
+        pred_r[i] = {(ents[h], ents[t], r) for h, t, r, _ in p.relations}
+    gold = [gold_sets(d) for d in docs]
+    return evaluate_predictions([g[0] for g in gold], [g[1] for g in gold], pred_e, pred_r)
+
+
+def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[SpanDocument],
+        dev_docs: list[SpanDocument], out_dir: Path, device: torch.device, progress: bool = True) -> History:
+    cfg = model.cfg
+    seed_everything(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    model.to(device)
+    items, stats = prepare(train_docs, tokenizer, cfg.max_length, cfg.max_span_width, cfg.entity_types,
+                           cfg.relation_types)
+    lengths = [len(p.input_ids) for p in items]
+    steps_per_epoch = math.ceil(len(items) / cfg.batch_size)
+    head_lr = cfg.head_lr or cfg.lr
+    enc_params = list(model.encoder.transformer.parameters())
+    enc_ids = {id(p) for p in enc_params}
+    rest = [p for p in model.parameters() if id(p) not in enc_ids]
+    optim = torch.optim.AdamW([{"params": enc_params, "lr": cfg.lr}, {"params": rest, "lr": head_lr}],
+                              weight_decay=cfg.weight_decay)
+    total = steps_per_epoch * cfg.epochs
+    sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup * total), total)
+    metrics_path = out_dir / "metrics.jsonl"
+    metrics_path.unlink(missing_ok=True)
+    hist = History()
+    started = time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        batches = length_batches(lengths, cfg.batch_size, rng)
+        loss_sum = 0.0
+        bar = _bar(batches, f"epoch {epoch}/{cfg.epochs}", progress)
+        for idx in bar:
+            batch = to_device(collate_train([items[i] for i in idx], tokenizer.pad_token_id, cfg.max_span_width,
+                                            len(cfg.relation_types), cfg.neg_entities, cfg.neg_relations, rng),
+                              device)
+            with autocast(device, cfg.bf16):
+                loss, parts = model.loss(batch)
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optim.step()
+            sched.step()
+            loss_sum += float(loss.detach())
+            if progress and hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
+        seconds = time.perf_counter() - t0
+        row = {"epoch": epoch, "loss": loss_sum / max(1, len(batches)), "seconds": seconds,
+               "sentences_per_second": len(items) / seconds if seconds else 0.0}
+        out_of_time = cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds
+        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs or out_of_time:
+            m = evaluate_documents(model, tokenizer, dev_docs, device, cfg.eval_batch_size)
+            row |= {"dev_ner_f1": m["ner"]["micro"]["f1"], "dev_re_f1": m["re"]["micro"]["f1"],
+                    "dev_re_macro_f1": m["re"]["macro"]["f1"]}
+            better = hist.best is None or (m["re"]["micro"]["f1"], m["ner"]["micro"]["f1"]) > (
+                hist.best["re"]["micro"]["f1"], hist.best["ner"]["micro"]["f1"])
+            if better:
+                hist.best, hist.best_epoch = m, epoch
+                save_checkpoint(out_dir, model, tokenizer, m, note=f"Best dev epoch {epoch} of {cfg.epochs}.")
+        hist.epochs.append(row)
+        append_jsonl(metrics_path, [row])
+        if out_of_time:
+            break
+    plot_curves(hist.epochs, out_dir / "training_curves.png")
+    return hist
+
+
+def _bar(it, desc: str, progress: bool):
+    if not progress:
+        return it
+    from tqdm.auto import tqdm
+
+    return tqdm(it, desc=desc, leave=False)
+
+
+def plot_curves(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    ep = [r["epoch"] for r in rows]
+    ax[0].plot(ep, [r["loss"] for r in rows], marker="o")
+    ax[0].set(title="training loss", xlabel="epoch")
+    for key, name in (("dev_ner_f1", "NER micro F1"), ("dev_re_f1", "RE micro F1")):
+        pts = [(r["epoch"], r[key]) for r in rows if key in r]
+        if pts:
+            ax[1].plot(*zip(*pts, strict=True), marker="o", label=name)
+    ax[1].set(title="dev", xlabel="epoch", ylim=(0, 1))
+    ax[1].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
