@@ -1,14 +1,72 @@
-"""CLI of the crawl stage: ``ddikg crawl``."""
+"""CLI of the crawl stage: ``ddikg crawl`` and ``ddikg fixture-site``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from flows.cliutil import not_built
+from flows.cliutil import console, fail
 
 
 def register(app: typer.Typer) -> None:
     @app.command("crawl")
-    def crawl() -> None:
-        """Crawl drug instructions into raw drug records (JSONL)."""
-        not_built("crawl", 5)
+    def crawl(
+        out: Annotated[Path | None, typer.Option("--out", "-o", help="Raw JSONL (default <home>/raw/drugs.jsonl).")] = None,
+        base_url: Annotated[str | None, typer.Option("--base-url", help="Override the profile's site URL.")] = None,
+        start_url: Annotated[list[str] | None, typer.Option("--start-url", help="Listing or drug URL (repeatable).")] = None,
+        drug_id: Annotated[list[str] | None, typer.Option("--drug-id", help="Crawl just this drug page (repeatable).")] = None,
+        profile: Annotated[Path | None, typer.Option("--profile", help="Site profile TOML.")] = None,
+        jobdir: Annotated[Path | None, typer.Option("--jobdir", help="Scrapy JOBDIR (default <home>/crawl/job).")] = None,
+        delay: Annotated[float | None, typer.Option("--delay", help="Seconds between requests to the site.")] = None,
+        contact: Annotated[str | None, typer.Option("--contact", help="E-mail/URL added to the User-Agent.")] = None,
+        max_pages: Annotated[int | None, typer.Option("--max-pages", help="Stop (resumably) after N pages.")] = None,
+        no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress display.")] = False,
+    ) -> None:
+        """Crawl drug instructions into raw drug records (JSONL), politely and incrementally.
+
+        Rerun the same command to resume a crawl the site stopped (rate limit) or that was interrupted.
+        """
+        from crawler.api import CrawlError, run_crawl
+        from crawler.profile import ProfileError
+        from crawler.progress import summary_table
+        from crawler.scrapy_config import default_out
+        from flows.config import load_settings
+
+        settings = load_settings()
+        updates = {k: v for k, v in {"profile": profile, "jobdir": jobdir, "download_delay": delay,
+                                     "contact": contact, "max_pages": max_pages}.items() if v is not None}
+        if updates:
+            settings.crawl = settings.crawl.model_validate(settings.crawl.model_dump() | updates)
+        target = out or default_out(settings)
+        try:
+            summary = run_crawl(settings, target, base_url=base_url, start_urls=start_url or None,
+                                drug_ids=drug_id or None, progress=not no_progress)
+        except (ProfileError, CrawlError) as exc:
+            fail(str(exc))
+        console.print(summary_table(summary))
+        if summary.stopped_reason:
+            console.print(f"[yellow]crawl stopped: {summary.stopped_reason}; run the same command later to resume.[/]")
+
+    @app.command("fixture-site")
+    def fixture_site(
+        port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 = any free port).")] = 8765,
+        host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+        page_size: Annotated[int, typer.Option("--page-size", help="Drugs per listing page.")] = 4,
+        content: Annotated[Path | None, typer.Option("--content", help="drugs.jsonl to serve.")] = None,
+    ) -> None:
+        """Serve the fixture site standing in for Yimaitong (for the demo; Ctrl-C stops it)."""
+        from crawler.fixture_site.server import FixtureSite
+
+        try:
+            site = FixtureSite(content, host=host, port=port, page_size=page_size)
+        except (OSError, ValueError) as exc:
+            fail(f"cannot start the fixture site: {exc}")
+        console.print(f"fixture site on [bold]{site.base_url}[/] ({len(site.drugs)} drugs, "
+                      f"{len(site.categories())} categories); crawl it with "
+                      f"`ddikg crawl --base-url {site.base_url}`")
+        try:
+            site.serve_forever()
+        except KeyboardInterrupt:
+            pass

@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from crawler.fixture_site import render
-from crawler.fixture_site.content import FixtureDrug, categories, load_content
+from crawler.fixture_site.content import FixtureDrug, categories, disease_seeds, load_content
 
 CONTROL = "/__fixture__/"
 
@@ -83,10 +83,11 @@ class FixtureSite:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
+        if self._thread is not None:  # shutdown() would wait forever for a loop that never ran
+            self._server.shutdown()
             self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
 
     def __enter__(self) -> FixtureSite:
         return self.start()
@@ -107,6 +108,23 @@ class FixtureSite:
 
     def listing_urls(self) -> list[str]:
         return [f"{self.base_url}/drugref/drugCateLast.do?treeCode={code}" for code in self.categories()]
+
+    def write_profile(self, path: str | Path, base: str | Path | None = None) -> Path:
+        """A copy of a site profile (default: the packaged one) whose disease seeds are this site's categories.
+
+        Tests crawl with it so that they follow the content file, whatever categories it holds.
+        """
+        from crawler.profile import default_profile_path, load_profile
+
+        text = Path(base or default_profile_path()).read_text(encoding="utf-8")
+        cut = text.find("\n[diseases]")
+        lines = [text[:cut] if cut >= 0 else text, "", "[diseases]"]
+        lines += [f"{json.dumps(d, ensure_ascii=False)} = {json.dumps(codes, ensure_ascii=False)}"
+                  for d, codes in disease_seeds(list(self.drugs.values())).items()]
+        path = Path(path)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        load_profile(path)  # fail here, not in the crawl, if the copy is not a valid profile
+        return path
 
     def drug_path(self, drug_id: str) -> str:
         return f"/drugref/html/{drug_id}.shtml"
@@ -180,11 +198,11 @@ class FixtureSite:
         gbk = drug_id in self.faults.gbk or drug_id in self.faults.gbk_meta_only
         charset = "gbk" if gbk else "utf-8"
         html = render.drug_page(drug, charset=charset)
-        body = html.encode(charset)
+        body = html.encode(charset, errors="xmlcharrefreplace")
         out = {"Content-Type": "text/html" if drug_id in self.faults.gbk_meta_only else f"text/html; charset={charset}"}
         if path in self.faults.truncate:
             # Cut inside the first section: no complete section and no closing tags.
-            body = html[: html.index('class="more-infomation"') + 10].encode(charset)
+            body = html[: html.index('class="more-infomation"') + 10].encode(charset, errors="xmlcharrefreplace")
             return 200, out, body
         if self.faults.conditional:
             etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
@@ -237,6 +255,7 @@ def _handler_for(site: FixtureSite) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "ddikg-fixture/1.0"
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms ACK stalls
 
         def _serve(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
