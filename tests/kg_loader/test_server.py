@@ -1,0 +1,48 @@
+"""The embedded server: loopback only, password required and kept 0600, idempotent start, restarts with its data."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from kg_loader.api import load_triples, run_query
+from kg_loader.server import EmbeddedGraphServer, server_password
+
+from .conftest import triple, write_lines
+
+
+def test_password_file_and_access(graph_server):
+    s = graph_server.settings
+    pw_file = s.graph_dir / "password"
+    assert stat.S_IMODE(pw_file.stat().st_mode) == 0o600
+    assert server_password(s) == pw_file.read_text().strip() and len(server_password(s)) >= 24
+    anon = redis.Redis(host="127.0.0.1", port=s.graph.port, socket_timeout=2, retry=Retry(NoBackoff(), 0))
+    with pytest.raises(redis.AuthenticationError):
+        anon.ping()
+    with graph_server._client() as c:
+        assert c.config_get("bind")["bind"] == "127.0.0.1"
+        assert c.config_get("appendonly")["appendonly"] == "yes"
+        assert c.config_get("dir")["dir"] == str(s.graph_dir.resolve())
+
+
+def test_start_is_idempotent_and_status(graph_server):
+    pid = graph_server.status()["pid"]
+    again = EmbeddedGraphServer(graph_server.settings).start()
+    assert again["running"] and again["pid"] == pid
+    assert (graph_server.settings.graph_dir / "falkordb.log").exists()
+
+
+def test_restart_keeps_the_data(graph_server, graph_settings, tmp_path):
+    load_triples(graph_settings, write_lines(tmp_path / "t.jsonl", [triple("阿司匹林", "拮抗", "华法林")]), run_id="r1")
+    old_pid = graph_server.status()["pid"]
+    assert graph_server.stop() is True
+    assert graph_server.status()["running"] is False
+    assert graph_server.stop() is False  # stopping a stopped server is not an error
+    graph_server.start()
+    assert graph_server.status()["pid"] != old_pid
+    rows = run_query(graph_settings, "interactions", {"drug": "华法林"})
+    assert [(r["type"], r["other"]) for r in rows] == [("ANTAGONISM", "阿司匹林")]
