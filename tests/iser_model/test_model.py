@@ -1,0 +1,123 @@
+"""Shapes, masking, gradient flow and ablation switches of the ISER model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from iser_model.fusion import InteractiveFusion
+
+from .helpers import tiny_model, train_batch
+
+
+def test_fusion_shapes_and_padding_mask():
+    torch.manual_seed(0)
+    fusion = InteractiveFusion(8).eval()
+    x_e, x_r = torch.randn(2, 5, 8), torch.randn(2, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=torch.bool)
+    h = fusion(x_e, x_r, mask)
+    assert h.shape == (2, 5, 8)
+    assert torch.all(h[1, 3:] == 0)  # nothing at padding
+    x_e2, x_r2 = x_e.clone(), x_r.clone()
+    x_e2[1, 3:] = 100.0
+    x_r2[1, 3:] = -100.0  # changing padded positions must not change real ones
+    torch.testing.assert_close(fusion(x_e2, x_r2, mask)[1, :3], h[1, :3])
+
+
+def test_forward_shapes_and_loss():
+    model, tok = tiny_model()
+    batch = train_batch(model, tok)
+    ent, rel = model(batch)
+    B, S = batch["spans"].shape[:2]
+    P = batch["pairs"].shape[1]
+    assert ent.shape == (B, S, 2)  # none + 药物
+    assert rel.shape == (B, P, 7)
+    loss, parts = model.loss(batch)
+    assert loss.ndim == 0 and parts["loss_entity"] > 0 and parts["loss_relation"] > 0
+
+
+def test_padding_spans_and_sentences_do_not_change_results():
+    model, tok = tiny_model()
+    model.eval()
+    batch = train_batch(model, tok)
+    with torch.no_grad():
+        ent, rel = model(batch)
+        one = {k: v[1:2] for k, v in batch.items()}  # the short sentence alone: no padding
+        n, S, P = int(one["attention_mask"].sum()), int(one["span_mask"].sum()), int(one["pair_mask"].sum())
+        W = int(one["word_mask"].sum())
+        trimmed = {k: v for k, v in one.items()}
+        for key in ("input_ids", "attention_mask"):
+            trimmed[key] = one[key][:, :n]
+        for key in ("word_start", "word_end", "word_mask"):
+            trimmed[key] = one[key][:, :W]
+        for key in ("spans", "span_mask", "entity_labels"):
+            trimmed[key] = one[key][:, :S]
+        for key in ("pairs", "pair_mask", "relation_labels"):
+            trimmed[key] = one[key][:, :P]
+        ent1, rel1 = model(trimmed)
+    torch.testing.assert_close(ent[1, :S], ent1[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(rel[1, :P], rel1[0], atol=1e-5, rtol=1e-4)
+
+
+def test_gradient_reaches_every_module():
+    model, tok = tiny_model()
+    loss, _ = model.loss(train_batch(model, tok))
+    loss.backward()
+    groups = {
+        "encoder transformer": model.encoder.transformer.embeddings.word_embeddings.weight,
+        "encoder FFN_e": model.encoder.ffn_e.net[0].weight,
+        "encoder FFN_r": model.encoder.ffn_r.net[0].weight,
+        "fusion BiLSTM": model.fusion.lstm.weight_ih_l0,
+        "SEA mask vector": model.span_context.mask_vector,
+        "SEA attention": model.span_context.qkv.weight,
+        "SEA BiGRU": model.span_context.gru.weight_ih_l0,
+        "width embedding": model.width.weight,
+        "entity head": model.entity_head.linear.weight,
+        "relation head": model.relation_head.linear.weight,
+    }
+    for name, p in groups.items():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+FUSION = [dict(fusion=False)]
+ENTITY_SIDE = [dict(entity_context="cls"), dict(entity_context="gru")]
+RELATION_SIDE = [dict(relation_context=m) for m in ("lc_att", "lc_bert", "cls", "gc_bert", "gc")]
+
+
+def _logits(model, batch):
+    model.eval()
+    with torch.no_grad():
+        return model(batch)
+
+
+@pytest.mark.parametrize("switch", FUSION + ENTITY_SIDE + RELATION_SIDE,
+                         ids=lambda s: f"{next(iter(s))}={next(iter(s.values()))}")
+def test_each_ablation_changes_the_computation(switch):
+    """Same weights where modules are shared: each switch changes exactly the scores it feeds
+    (entity context -> entity scores; relation context -> relation scores; fusion -> both)."""
+    base, tok = tiny_model()
+    batch = train_batch(base, tok)
+    ablated, _ = tiny_model(**switch)
+    ablated.load_state_dict(base.state_dict(), strict=False)
+    ent0, rel0 = _logits(base, batch)
+    ent1, rel1 = _logits(ablated, batch)
+    if switch in ENTITY_SIDE:
+        assert not torch.allclose(ent0, ent1, atol=1e-6)
+        torch.testing.assert_close(rel0, rel1)
+    elif switch in RELATION_SIDE:
+        assert not torch.allclose(rel0, rel1, atol=1e-6)
+        torch.testing.assert_close(ent0, ent1)
+    else:
+        assert not torch.allclose(ent0, ent1, atol=1e-6) and not torch.allclose(rel0, rel1, atol=1e-6)
+
+
+def test_relation_context_is_zero_for_adjacent_spans():
+    model, tok = tiny_model()
+    batch = train_batch(model, tok)
+    enc = model.encode(batch)
+    head = torch.tensor([[[0, 3], [0, 3]], [[0, 2], [5, 6]]])
+    tail = torch.tensor([[[3, 5], [4, 6]], [[2, 4], [1, 3]]])  # adjacent, gap of one word, ..., reversed
+    ctx = model.relation_context(enc, head, tail)
+    assert torch.all(ctx[0, 0] == 0) and torch.all(ctx[1, 0] == 0)
+    torch.testing.assert_close(ctx[0, 1], enc.h_words[0, 3])
+    torch.testing.assert_close(ctx[1, 1], enc.h_words[1, 3:5].amax(0))

@@ -1,0 +1,110 @@
+"""Span enumeration, pooling and the fast SEA against slow loop-based reference implementations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from iser_model.sea import SpanContext
+from iser_model.spans import RangeMax, all_span_maxpool, enumerate_spans, gather_spans, word_pool
+
+
+def test_enumerate_spans_matches_loops():
+    for n, k in [(1, 3), (5, 2), (7, 10), (12, 4)]:
+        ref = [(s, s + w) for s in range(n) for w in range(1, k + 1) if s + w <= n]
+        assert enumerate_spans(n, k).tolist() == [list(x) for x in ref]
+
+
+def test_all_span_maxpool_and_gather_match_loops():
+    torch.manual_seed(0)
+    hw = torch.randn(2, 9, 5)
+    k = 4
+    pool = all_span_maxpool(hw, k)
+    assert pool.shape == (2, 9, 4, 5)
+    spans = torch.tensor([[[0, 1], [2, 6], [5, 9], [8, 9]], [[1, 3], [0, 4], [6, 8], [3, 4]]])
+    got = gather_spans(pool, spans)
+    for b in range(2):
+        for j, (s, e) in enumerate(spans[b].tolist()):
+            assert torch.equal(got[b, j], hw[b, s:e].amax(0))
+
+
+def test_range_max_matches_loops_and_empty_is_zero():
+    torch.manual_seed(1)
+    x = torch.randn(2, 13, 3)
+    table = RangeMax(x)
+    rng = np.random.default_rng(0)
+    starts = torch.tensor(rng.integers(0, 13, (2, 40)))
+    ends = torch.tensor(rng.integers(0, 14, (2, 40)))
+    got = table.query(starts, ends)
+    for b in range(2):
+        for q in range(40):
+            s, e = int(starts[b, q]), int(ends[b, q])
+            want = x[b, s:e].amax(0) if e > s else torch.zeros(3)
+            assert torch.equal(got[b, q], want), (s, e)
+
+
+def test_word_pool_respects_subword_ranges():
+    x = torch.arange(2 * 6 * 2, dtype=torch.float).view(2, 6, 2)
+    ws = torch.tensor([[1, 2, 4], [1, 3, 0]])
+    we = torch.tensor([[2, 4, 5], [3, 5, 0]])  # second sentence: 2 words, then padding
+    got = word_pool(x, ws, we)
+    assert torch.equal(got[0, 1], x[0, 2:4].amax(0))
+    assert torch.equal(got[1, 0], x[1, 1:3].amax(0))
+    assert torch.equal(got[1, 2], torch.zeros(2))  # a padded word is a zero vector
+
+
+def reference_sea(sea: SpanContext, h, mask, b, i, j):
+    """Loop per span: build H_mask, full multi-head self-attention + residual, BiGRU final states."""
+    out = []
+    d, heads = sea.d, sea.heads
+    dh = d // heads
+    for bb, ii, jj in zip(b.tolist(), i.tolist(), j.tolist(), strict=True):
+        n = int(mask[bb].sum())
+        hm = h[bb, :n].clone()
+        hm[ii:jj] = sea.mask_vector
+        x = hm
+        if sea.attention:
+            q, k, v = sea.qkv(hm).view(n, 3, heads, dh).permute(1, 2, 0, 3)  # (heads, n, dh)
+            att = torch.softmax(q @ k.transpose(-1, -2) / dh ** 0.5, -1) @ v
+            x = hm + sea.out(att.transpose(0, 1).reshape(n, d))
+        _, last = sea.gru(x[None])
+        out.append(torch.cat([last[0, 0], last[1, 0]]))
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("attention", [True, False])
+def test_fast_sea_matches_reference(attention):
+    torch.manual_seed(2)
+    B, n, d = 3, 11, 8
+    sea = SpanContext(d, heads=2, dropout=0.0, attention=attention, chunk=40).eval()
+    h = torch.randn(B, n, d) * 2.0
+    lengths = torch.tensor([11, 7, 4])
+    mask = torch.arange(n)[None] < lengths[:, None]
+    h = h * mask[..., None]
+    b, i, j = [], [], []
+    for bb, L in enumerate(lengths.tolist()):
+        for s in range(L):
+            for e in range(s + 1, min(L, s + 4) + 1):
+                b.append(bb)
+                i.append(s)
+                j.append(e)
+    b, i, j = torch.tensor(b), torch.tensor(i), torch.tensor(j)
+    with torch.no_grad():
+        fast = sea(h, mask, b, i, j)
+        ref = reference_sea(sea, h, mask, b, i, j)
+    assert fast.shape == (len(b), d)
+    torch.testing.assert_close(fast, ref, atol=2e-5, rtol=1e-4)
+
+
+def test_fast_sea_is_stable_with_a_dominant_key_inside_the_span():
+    """Masking the key that holds almost all attention mass must not lose precision."""
+    torch.manual_seed(3)
+    d = 8
+    sea = SpanContext(d, heads=1, dropout=0.0, chunk=1000).eval()
+    h = torch.randn(1, 6, d)
+    h[0, 2] *= 30.0  # a huge key: the prefix sums are dominated by it
+    mask = torch.ones(1, 6, dtype=torch.bool)
+    b, i, j = torch.tensor([0, 0]), torch.tensor([2, 1]), torch.tensor([3, 4])
+    with torch.no_grad():
+        torch.testing.assert_close(sea(h, mask, b, i, j), reference_sea(sea, h, mask, b, i, j), atol=1e-4, rtol=1e-3)
