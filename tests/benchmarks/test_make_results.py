@@ -57,3 +57,21 @@ def test_replace_block_inserts_under_its_heading():
     assert "TABLE" not in again and again.count("NEW") == 1 and "intro" in again
     added = make_results.replace_block("# R\n", "cmeie", "X")
     assert "## Paper reproduction: CMeIE" in added and "X" in added
+
+
+def test_bench_cli_forwards_to_the_scripts(tmp_path, repro_results):
+    import typer
+    from typer.testing import CliRunner
+
+    from iser_model import bench_cli
+
+    app = typer.Typer()
+    app.command("noop")(lambda: None)  # a group needs a sibling command to keep "bench" as a subcommand
+    bench_cli.register(app)
+    runner = CliRunner()
+    shown = runner.invoke(app, ["bench", "reproduce", "--help"])
+    assert shown.exit_code == 0 and "--table" in shown.output and "--seeds" in shown.output
+    doc = tmp_path / "r.md"
+    done = runner.invoke(app, ["bench", "results", "--results", str(repro_results), "--doc", str(doc)])
+    assert done.exit_code == 0, done.output
+    assert "## Paper reproduction: CoNLL04" in doc.read_text(encoding="utf-8")
