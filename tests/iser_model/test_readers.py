@@ -104,7 +104,7 @@ def test_spert_json_with_types_file_and_located_errors(tmp_path):
     assert ds.entity_types == ["Loc", "Peop"] and ds.relation_types == ["Live_In", "Kill"]
     bad = docs + [{"tokens": ["a"], "entities": [{"type": "Loc", "start": 0, "end": 3}]}]
     path.write_text(json.dumps(bad), encoding="utf-8")
-    with pytest.raises(RecordError, match=r"x_train.json:2: \[1\].entities\[0\]"):
+    with pytest.raises(RecordError, match=r"x_train.json:2: \[1\]\.<record>: .*entities\[0\]"):
         read_dataset(path)
 
 
