@@ -112,10 +112,14 @@ class CrawlState:
             change = "unchanged"
         else:
             change = "changed"
+        update: dict = {"change": change}
+        if prev is not None and not record.categories:
+            # A page fetched by id (not from a listing) keeps the categories its last listing gave it.
+            update |= {"categories": prev["record"].categories, "diseases": prev["record"].diseases}
         self.db.execute(
             "INSERT OR REPLACE INTO drugs VALUES (?,?,?,?,?,?,?)",
             (record.drug_id, record.url, record.etag, record.last_modified, record.content_hash,
-             record.model_copy(update={"change": change}).to_json(), _now()))
+             record.model_copy(update=update).to_json(), _now()))
         # A drug met twice in one run keeps its first verdict (the second visit compares with itself).
         seq = self.db.execute("SELECT COUNT(*) FROM run_drugs WHERE run_id=?", (run_id,)).fetchone()[0]
         self.db.execute("INSERT OR IGNORE INTO run_drugs VALUES (?,?,?,?)", (run_id, record.drug_id, change, seq))
@@ -155,6 +159,10 @@ class CrawlState:
                 update["categories"] = list(listings[drug_id][0])
                 update["diseases"] = list(listings[drug_id][1])
             out.append(rec.model_copy(update=update))
+        # Remember the listings with the drug, for later crawls that fetch it by id.
+        for rec in out:
+            if rec.drug_id in listings:
+                self.db.execute("UPDATE drugs SET record=? WHERE drug_id=?", (rec.to_json(), rec.drug_id))
         return out
 
     def run_errors(self, run_id: str) -> list[dict]:

@@ -60,6 +60,12 @@ def test_full_crawl_then_incremental_recrawls(site, content, crawl_env):
     fourth = run_crawl(settings, out, base_url=site.base_url)
     assert (fourth.unchanged, fourth.changed, fourth.new) == (len(content), 0, 0)
 
+    # Fetching one drug by id keeps the categories and diseases its listings gave it.
+    by_id = run_crawl(settings, out, base_url=site.base_url, drug_ids=[edited.drug_id])
+    assert by_id.drugs == by_id.unchanged == 1
+    (rec,) = _records(out).values()
+    assert rec.categories == records[edited.drug_id].categories and rec.diseases == records[edited.drug_id].diseases
+
 
 def test_robots_txt_is_respected_and_reported(site, content, crawl_env):
     settings, out = crawl_env
