@@ -38,7 +38,6 @@ def scrapy_settings_for(
         "ROBOTSTXT_OBEY": c.obey_robots,
         "USER_AGENT": user_agent(settings),
         "DOWNLOAD_DELAY": c.download_delay,
-        "RANDOMIZE_DOWNLOAD_DELAY": c.download_delay > 0,
         "CONCURRENT_REQUESTS_PER_DOMAIN": c.concurrency_per_domain,
         "CONCURRENT_REQUESTS": max(c.concurrency_per_domain, 1),
         "AUTOTHROTTLE_ENABLED": c.autothrottle,

@@ -113,14 +113,15 @@ def test_rate_limit_stops_cleanly_and_resume_finishes(site, content, crawl_env):
 
 def test_gbk_truncated_login_and_transient_errors(site, content, crawl_env):
     settings, out = crawl_env
-    gbk, meta_gbk, truncated, login, flaky, broken, slow = (d.drug_id for d in content[:7])
+    gbk, meta_gbk, truncated, login, flaky, broken, slow, too_slow = (d.drug_id for d in content[:8])
     site.faults.gbk = [gbk]
     site.faults.gbk_meta_only = [meta_gbk]
     site.faults.truncate = [site.drug_path(truncated)]
     site.faults.login = [site.drug_path(login)]
     site.faults.status = {site.drug_path(flaky): [503, 429], site.drug_path(broken): [503, 503, 503]}
-    site.faults.slow = {site.drug_path(slow): 0.5}
-    ids = [d.drug_id for d in content[:7]]
+    site.faults.slow = {site.drug_path(slow): 0.3, site.drug_path(too_slow): 2.0}
+    ids = [d.drug_id for d in content[:8]]
+    settings.crawl.download_timeout = 1.0
     summary = run_crawl(settings, out, base_url=site.base_url, drug_ids=ids)
     assert summary.finished
     records = _records(out)
@@ -131,11 +132,29 @@ def test_gbk_truncated_login_and_transient_errors(site, content, crawl_env):
     assert records[gbk].encoding in ("gbk", "gb18030") and records[meta_gbk].encoding in ("gbk", "gb18030")
     assert site.fetched(site.drug_path(flaky)) == 3  # 503, 429, then the page
     assert site.fetched(site.drug_path(broken)) == 3  # retry_times=2: given up, reported
-    assert summary.errors == {"truncated_html": 1, "login_required": 1, "http_503": 1}
-    assert summary.retries >= 4
-    reasons = {r["drug_id"]: r["reason"] for r in read_rejects(summary.rejects)}
-    assert reasons == {truncated: "truncated_html", login: "login_required", broken: "http_503"}
+    assert summary.errors == {"truncated_html": 1, "login_required": 1, "http_503": 1, "download_error": 1}
+    assert summary.retries >= 6
+    rejects = read_rejects(summary.rejects)
+    reasons = {r["drug_id"]: r["reason"] for r in rejects}
+    assert reasons == {truncated: "truncated_html", login: "login_required", broken: "http_503",
+                       too_slow: "download_error"}
+    assert "TimeoutError" in next(r["detail"] for r in rejects if r["drug_id"] == too_slow)
     assert set(records) == {gbk, meta_gbk, flaky, slow}
+
+
+def test_page_limit_stops_resumably(site, content, crawl_env):
+    settings, out = crawl_env
+    ids = [d.drug_id for d in content[:6]]
+    settings.crawl.max_pages = 3  # robots.txt and two drug pages
+    first = run_crawl(settings, out, base_url=site.base_url, drug_ids=ids)
+    assert first.stopped_reason == "closespider_pagecount" and not first.finished
+    assert 1 <= first.drugs < len(ids)
+    settings.crawl.max_pages = 0
+    second = run_crawl(settings, out, base_url=site.base_url, drug_ids=ids)
+    assert second.resumed and second.finished
+    assert sorted(_records(out)) == sorted(ids)
+    fetched = [r.path for r in site.requests if r.path.startswith("/drugref/html/")]
+    assert sorted(fetched) == sorted(site.drug_path(i) for i in ids)  # each page exactly once over both parts
 
 
 def read_rejects(path) -> list[dict]:
