@@ -67,9 +67,20 @@ def run_crawl(
         else:
             rc = _run(spec, env, progress or None)
         if rc != 0 or not summary_path.is_file():
+            _check_lock(state_dir)
             tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:] if log_path.is_file() else ""
             raise CrawlError(f"crawl process exited with {rc} without a summary; log {log_path}:\n{tail}")
         return CrawlSummary.model_validate_json(summary_path.read_text(encoding="utf-8"))
+
+
+def _check_lock(state_dir: Path) -> None:
+    """Say plainly when the crawl failed because another one holds the state."""
+    from crawler.extensions import CrawlLocked, _exclusive_lock
+
+    try:
+        _exclusive_lock(state_dir / "crawl.lock").close()
+    except CrawlLocked as exc:
+        raise CrawlError(str(exc)) from None
 
 
 def _run(spec: Path, env: dict, on_event: ProgressFn | None) -> int:

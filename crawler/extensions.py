@@ -18,6 +18,24 @@ from flows.jsonl import write_jsonl
 PROGRESS_PREFIX = "@@ddikg-progress "
 
 
+class CrawlLocked(RuntimeError):
+    """Another crawl is using the same crawl state (two crawls would corrupt each other's queue)."""
+
+
+def _exclusive_lock(path: Path):
+    """Hold an exclusive lock on ``path`` for the life of the returned file (released on exit or crash)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = path.open("a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise CrawlLocked(f"another crawl is running with the state in {path.parent} (lock {path})") from None
+    return fh
+
+
 class CrawlRun:
     """Opens the crawl state before the scheduler starts and closes the run when the spider closes.
 
@@ -39,6 +57,7 @@ class CrawlRun:
         self.summary_path = Path(s.get("DDIKG_SUMMARY") or Path(state_dir) / "last_summary.json")
         self.progress = s.getbool("DDIKG_PROGRESS")
         self.jobdir = s.get("JOBDIR")
+        self._lock = _exclusive_lock(Path(state_dir) / "crawl.lock")
         self.state = CrawlState(state_dir)
         self.run_id, self.resumed = self.state.begin_run(out=str(self.out), rejects=str(self.rejects),
                                                          jobdir=str(self.jobdir or ""))
@@ -96,6 +115,7 @@ class CrawlRun:
         changes, by_reason = self.state.run_counts(self.run_id)
         self.state.end_run(self.run_id, finished=finished, stopped_reason=stopped)
         self.state.close()
+        self._lock.close()  # releases the lock
         stats = self.crawler.stats
         summary = CrawlSummary(
             run_id=self.run_id, resumed=self.resumed, pages_fetched=self.pages, drugs=len(records),

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from crawler.api import run_crawl
+import fcntl
+import json
+
+import pytest
+
+from crawler.api import CrawlError, run_crawl
 from crawler.fixture_site.content import categories
 from crawler.profile import load_profile
 from flows.contracts import RawDrugRecord
@@ -157,8 +162,17 @@ def test_page_limit_stops_resumably(site, content, crawl_env):
     assert sorted(fetched) == sorted(site.drug_path(i) for i in ids)  # each page exactly once over both parts
 
 
-def read_rejects(path) -> list[dict]:
-    import json
+def test_a_second_crawl_on_the_same_state_is_refused(site, content, crawl_env):
+    settings, out = crawl_env
+    lock = settings.home / "crawl" / "crawl.lock"
+    lock.parent.mkdir(parents=True)
+    with lock.open("a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # as a running crawl holds it
+        with pytest.raises(CrawlError, match="another crawl is running"):
+            run_crawl(settings, out, base_url=site.base_url, drug_ids=[content[0].drug_id])
+    assert run_crawl(settings, out, base_url=site.base_url, drug_ids=[content[0].drug_id]).finished
 
+
+def read_rejects(path) -> list[dict]:
     assert path is not None and path.is_file()
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
