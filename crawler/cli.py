@@ -38,7 +38,14 @@ def register(app: typer.Typer) -> None:
         updates = {k: v for k, v in {"profile": profile, "jobdir": jobdir, "download_delay": delay,
                                      "contact": contact, "max_pages": max_pages}.items() if v is not None}
         if updates:
-            settings.crawl = settings.crawl.model_validate(settings.crawl.model_dump() | updates)
+            from pydantic import ValidationError
+
+            try:
+                settings.crawl = settings.crawl.model_validate(settings.crawl.model_dump() | updates)
+            except ValidationError as exc:
+                first = exc.errors(include_url=False)[0]
+                option = {"download_delay": "delay"}.get(str(first["loc"][0]), str(first["loc"][0]))
+                fail(f"--{option.replace('_', '-')}: {first['msg']}")
         target = out or default_out(settings)
         try:
             summary = run_crawl(settings, target, base_url=base_url, start_urls=start_url or None,

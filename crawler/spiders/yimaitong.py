@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import scrapy
+from pydantic import ValidationError
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -20,7 +21,7 @@ from crawler.parsing import (
     parse_listing,
 )
 from crawler.profile import SiteProfile, load_profile
-from flows.contracts import RawDrugRecord
+from flows.contracts import RawDrugRecord, utcnow
 
 
 def _split(value: Any) -> list[str]:
@@ -57,6 +58,10 @@ class YimaitongSpider(scrapy.Spider):
     # ------------------------------------------------------------------ requests
 
     async def start(self) -> AsyncIterator[Any]:
+        for request in self.start_requests():
+            yield request
+
+    def start_requests(self):  # Scrapy < 2.13 calls this directly
         # dont_filter stays False: a resumed crawl must not fetch seeds its first part already fetched.
         if self.seed_drug_ids:
             for drug_id in self.seed_drug_ids:
@@ -64,17 +69,14 @@ class YimaitongSpider(scrapy.Spider):
             return
         if self.seed_urls:
             for url in self.seed_urls:
-                if self.profile.drug_id_of(url):
-                    yield self.drug_request(url)
-                else:
-                    yield self.listing_request(url)
+                yield self.drug_request(url) if self.profile.drug_id_of(url) else self.listing_request(url)
             return
         yield scrapy.Request(self.profile.url(self.profile.paths.category_index), callback=self.parse_index,
                              errback=self.on_index_error, meta={"kind": "index"})
 
-    def seed_requests(self, names: dict[str, str] | None = None):
+    def seed_requests(self):
         for code in self.profile.seed_codes:
-            yield self.listing_request(self.profile.listing_url(code), code=code, category=(names or {}).get(code))
+            yield self.listing_request(self.profile.listing_url(code), code=code)
 
     def listing_request(self, url: str, *, code: str | None = None, category: str | None = None) -> scrapy.Request:
         code = category_code(url, self.profile) or code
@@ -150,7 +152,7 @@ class YimaitongSpider(scrapy.Spider):
             if prev is None:
                 yield RejectItem(response.url, "unexpected_304", "304 without a stored record", drug_id)
                 return
-            yield DrugItem(prev["record"].model_copy(update={"fetched_at": _now()}), not_modified=True)
+            yield DrugItem(prev["record"].model_copy(update={"fetched_at": utcnow()}), not_modified=True)
             return
         if not isinstance(response, TextResponse):
             yield RejectItem(response.url, "not_html", f"content type {response.headers.get('Content-Type')!r}",
@@ -162,10 +164,16 @@ class YimaitongSpider(scrapy.Spider):
             yield RejectItem(response.url, exc.reason, exc.detail, drug_id)
             return
         headers = response.headers
-        record = RawDrugRecord(
-            drug_id=page.drug_id, name=page.name, url=response.url, sections=page.sections,
-            etag=_header(headers, b"ETag"), last_modified=_header(headers, b"Last-Modified"),
-            encoding=response.encoding)
+        try:
+            record = RawDrugRecord(
+                drug_id=page.drug_id, name=page.name, url=response.url, sections=page.sections,
+                etag=_header(headers, b"ETag"), last_modified=_header(headers, b"Last-Modified"),
+                encoding=response.encoding)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            yield RejectItem(response.url, "invalid_record",
+                             f"{'.'.join(map(str, first['loc']))}: {first['msg']}", drug_id)
+            return
         yield DrugItem(record)
 
     def on_error(self, failure):
@@ -189,7 +197,3 @@ def _header(headers, name: bytes) -> str | None:
     return value.decode("latin-1") if value else None
 
 
-def _now():
-    from flows.contracts import utcnow
-
-    return utcnow()
