@@ -76,14 +76,17 @@ def test_robots_txt_is_respected_and_reported(site, content, crawl_env):
     settings, out = crawl_env
     blocked = content[0]
     site.faults.robots_disallow = [site.drug_path(blocked.drug_id)]
+    # The category index is down too: the spider falls back to the seeds' listing URLs.
+    site.faults.status = {"/drugref/drugCateIndex.do": [404]}
     summary = run_crawl(settings, out, base_url=site.base_url)
     assert summary.finished
     assert site.fetched(site.drug_path(blocked.drug_id)) == 0  # never requested
     assert blocked.drug_id not in _records(out)
-    assert len(_records(out)) == len(content) - 1
-    assert summary.errors == {"robots_disallowed": 1}
+    assert set(_records(out)) == {d.drug_id for d in content} - {blocked.drug_id}
+    assert summary.errors == {"robots_disallowed": 1, "http_404": 1}
     rejects = read_rejects(summary.rejects)
-    assert [(r["drug_id"], r["reason"]) for r in rejects] == [(blocked.drug_id, "robots_disallowed")]
+    assert sorted((r["drug_id"] or "", r["reason"]) for r in rejects) == [
+        ("", "http_404"), (blocked.drug_id, "robots_disallowed")]
 
 
 def test_rate_limit_stops_cleanly_and_resume_finishes(site, content, crawl_env):
