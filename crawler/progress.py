@@ -35,7 +35,7 @@ class RichProgress:
 
 def summary_table(summary: CrawlSummary) -> Table:
     status = "finished" if summary.finished else f"stopped: {summary.stopped_reason}"
-    table = Table(title=f"crawl {summary.run_id} ({status}{', resumed' if summary.resumed else ''})")
+    table = Table(title=f"crawl {summary.run_id} ({status}{', resumed' if summary.resumed else ''})", min_width=64)
     table.add_column("what")
     table.add_column("count", justify="right")
     for label, value in (("pages fetched", summary.pages_fetched), ("drugs", summary.drugs),
