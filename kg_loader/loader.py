@@ -93,7 +93,13 @@ def read_existing(backend: Backend, run: RunTriples, batch_size: int) -> dict[Ed
 
     if run.sources:
         keep(backend.run(S.EDGES_OF_SOURCES, {"sources": sorted(run.sources)}, read_only=True))
-    keys = [{"s": s, "t": t, "o": o} for (s, t, o) in run.edges if (s, t, o) not in found]
+    # Only pairs whose both drugs exist can have an edge: a first load probes nothing.
+    names = sorted(run.drugs)
+    known: set[str] = set()
+    for chunk in _chunks(names, batch_size):
+        known.update(r["name"] for r in backend.run(S.EXISTING_DRUGS, {"names": list(chunk)}, read_only=True))
+    keys = [{"s": s, "t": t, "o": o} for (s, t, o) in run.edges
+            if s in known and o in known and (s, t, o) not in found]
     for chunk in _chunks(keys, batch_size):
         keep(backend.run(S.EDGES_AT_KEYS, {"rows": list(chunk)}, read_only=True))
     return found

@@ -27,14 +27,20 @@ def normalise_name(name: str) -> str:
     return _SPACE.sub(" ", unicodedata.normalize("NFKC", name)).strip()
 
 
+# Control (Cc), surrogate (Cs) and private-use (Co) characters, and the Unicode line/paragraph
+# separators: never part of a drug name; a regex because this runs over every loaded sentence.
+_BAD = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ue000-\uf8ff\U000f0000-\U0010ffff]")
+_BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ue000-\uf8ff"
+                       "\U000f0000-\U0010ffff]")
+
+
 def bad_chars(text: str, *, allow_newlines: bool = False) -> str | None:
-    """The first control/unassigned/private character in ``text`` as ``U+XXXX``, or None."""
-    for ch in text:
-        if allow_newlines and ch in "\t\n\r":
-            continue
-        if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") or ch in "\u2028\u2029":
-            return f"U+{ord(ch):04X}"
-    return None
+    """The first control/surrogate/private-use character in ``text`` as ``U+XXXX``, or None.
+
+    ``allow_newlines`` lets tab, LF and CR through (evidence sentences may carry them).
+    """
+    m = (_BAD_TEXT if allow_newlines else _BAD).search(text)
+    return f"U+{ord(m.group()):04X}" if m else None
 
 
 def check_name(raw: str, *, max_length: int) -> str:

@@ -20,6 +20,7 @@ from flows.config import Settings
 PASSWORD_FILE = "password"
 PID_FILE = "falkordb.pid"
 LOG_FILE = "falkordb.log"
+CONF_FILE = "falkordb.conf"
 
 
 class GraphServerError(RuntimeError):
@@ -116,31 +117,57 @@ class EmbeddedGraphServer:
                            socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True)
 
     def ping(self) -> bool:
+        return self._probe() == "up"
+
+    def _probe(self) -> str:
+        """``up``, ``loading`` (replaying its AOF/RDB) or ``down``."""
         import redis
 
         try:
             with self._client() as c:
-                return bool(c.ping())
+                return "up" if c.ping() else "down"
+        except redis.BusyLoadingError:
+            return "loading"
         except redis.RedisError:
-            return False
+            return "down"
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> dict[str, Any]:
         """Start the server unless it already runs; return once it answers PING (idempotent)."""
-        if self._pid() is not None and self.ping():
-            return self.status()
-        if self.ping():
-            raise GraphServerError(
-                f"something already answers on {self.host}:{self.port} with this password but has no pid "
-                f"file in {self.dir}; stop it or choose another port (DDIKG_GRAPH__PORT)")
+        if self._pid() is None:
+            if self.ping():
+                raise GraphServerError(
+                    f"something already answers on {self.host}:{self.port} with this password but has no pid "
+                    f"file in {self.dir}; stop it or choose another port (DDIKG_GRAPH__PORT)")
+            self._launch()
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            state = self._probe()
+            if state == "up":
+                return self.status()
+            # Replaying a large AOF takes as long as it takes; wait while the process lives and loads.
+            pid = self._pid()
+            if state == "loading" and pid is not None:
+                deadline = max(deadline, time.monotonic() + 1.0)
+            if time.monotonic() > deadline:
+                raise GraphServerError(f"the graph server did not answer on {self.host}:{self.port} within "
+                                       f"{self.start_timeout:.0f} s; last log lines:\n{self._log_tail()}")
+            time.sleep(0.05)
+
+    def _launch(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         server, module = _binaries()
-        password = self.password
+        # The password goes in a 0600 config file, not on the command line where `ps` would show it.
+        conf = self.dir / CONF_FILE
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("# written by ddikg graph start; regenerated on every start\n")
+            quoted = self.password.replace("\\", "\\\\").replace('"', '\\"')
+            fh.write(f'requirepass "{quoted}"\n')
         load_module = [module] + [str(x) for kv in self.module_args.items() for x in kv]
         cmd = [
-            server,
+            server, str(conf.resolve()),
             "--bind", self.host, "--port", str(self.port), "--protected-mode", "yes",
-            "--requirepass", password,
             "--dir", str(self.dir.resolve()),
             "--dbfilename", "graph.rdb",
             *(["--appendonly", "yes", "--appenddirname", "aof", "--appendfsync", "everysec",
@@ -150,19 +177,10 @@ class EmbeddedGraphServer:
             "--logfile", str(self.log_file.resolve()),
             "--loadmodule", *load_module,
         ]
-        # The password is on the command line of a loopback-only server; ps shows it to local users,
-        # which is why the data directory, not the process table, is the trust boundary here.
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.start_timeout)
         if proc.returncode != 0:
             raise GraphServerError(f"redis-server failed to start ({proc.returncode}): "
                                    f"{proc.stderr.strip() or proc.stdout.strip()}; see {self.log_file}")
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.ping():
-                return self.status()
-            time.sleep(0.05)
-        raise GraphServerError(f"the graph server did not answer on {self.host}:{self.port} within "
-                               f"{self.start_timeout:.0f} s; last log lines:\n{self._log_tail()}")
 
     def stop(self, timeout: float = 20.0) -> bool:
         """Save and shut the server down; False when it was not running.
@@ -205,8 +223,9 @@ class EmbeddedGraphServer:
 
     def status(self) -> dict[str, Any]:
         pid = self._pid()
-        up = self.ping()
-        out: dict[str, Any] = {"running": up, "pid": pid, "address": f"{self.host}:{self.port}",
+        state = self._probe()
+        up = state == "up"
+        out: dict[str, Any] = {"running": up, "state": state, "pid": pid, "address": f"{self.host}:{self.port}",
                                "data_dir": str(self.dir), "log": str(self.log_file)}
         if up:
             with self._client() as c:

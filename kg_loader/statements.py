@@ -59,6 +59,12 @@ WHERE type(e) = r.t
 RETURN s.name AS s, type(e) AS t, o.name AS o, {_RETURN_EDGE}
 """
 
+EXISTING_DRUGS = """
+UNWIND $names AS n
+MATCH (d:Drug {name: n})
+RETURN d.name AS name
+"""
+
 COUNT_DDI = """
 MATCH (:Drug)-[e]->(:Drug)
 RETURN type(e) AS t, count(e) AS n

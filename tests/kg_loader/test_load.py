@@ -209,3 +209,20 @@ def test_named_queries(graph_settings, tmp_path):
         run_query(graph_settings, "evidence", {"subject": "阿司匹林"})
     with pytest.raises(KeyError, match="no query named"):
         run_query(graph_settings, "nope", {})
+
+
+def test_parameter_encoding_round_trips_through_the_server(graph_settings):
+    from kg_loader.backends import encode_param
+
+    values = ['a"b', "a\\b", 'a\\"b', "a'b", "line\nbreak", "tab\there", "cr\rx", "x\\", '{"s":1}', ',"s":',
+              "\\u0041", "é€😀", "`k`", "'}) DETACH DELETE n //", "bell\x07", "药\\n"]
+    fast = [v for v in values if "\\" not in v and "\x07" not in v]
+    assert encode_param([{"v": v} for v in fast]).startswith('[{v:"a\\"b"}')  # JSON path, keys unquoted
+    assert encode_param([{"v": "x\\b"}]).startswith("[{`v`:")  # would need \\b: the client's encoder
+    with open_graph(graph_settings) as b:
+        for vs in (fast, values):
+            rows = [{"v": v, "l": [v, 1.5, None, True], "n": i} for i, v in enumerate(vs)]
+            got = b.run("UNWIND $rows AS r RETURN r.v AS v, r.l AS l, r.n AS n", {"rows": rows})
+            assert got == rows
+        odd = [{"a-b": "x"}]  # not an identifier key: the client's own encoder takes it
+        assert b.run("UNWIND $rows AS r RETURN r AS m", {"rows": odd}) == [{"m": {"a-b": "x"}}]

@@ -1,0 +1,169 @@
+"""Loading benchmark: 100,000 synthetic DDI triples with provenance into the embedded FalkorDB server.
+
+Not a test: it prints figures. Run it when the machine is otherwise idle::
+
+    python benchmarks/load_bench.py                 # 100,000 triples, batch 5,000, row-by-row on 2,000
+    python benchmarks/load_bench.py --n 20000 --batch-sizes 1000,5000,10000
+
+It starts its own server (free loopback port, temporary directory) and measures, each into an empty
+graph:
+
+1. the loader (``load_triples_into``: read + validate the JSONL, plan, node-first batched writes in
+   one MULTI/EXEC transaction) end to end, and its write phase alone;
+2. the plain batched ``UNWIND $rows ... MERGE`` of nodes + relationship + properties (the baseline);
+3. row by row, one ``MERGE`` statement per triple (what common KG tutorials do), on a subset;
+
+and prints relationships/s and the ratios. The CPU load average is printed too: figures taken while
+other processes compete for the cores are not comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from flows.config import load_settings  # noqa: E402
+from flows.labels import RELATION_TYPES  # noqa: E402
+from kg_loader import statements as S  # noqa: E402
+from kg_loader.backends import FalkorBackend, Statement  # noqa: E402
+from kg_loader.loader import load_triples_into, plan_statements, read_existing  # noqa: E402
+from kg_loader.plan import plan_refresh, read_triples  # noqa: E402
+from kg_loader.server import EmbeddedGraphServer  # noqa: E402
+
+PLAIN_MERGE = {rt.graph: f"""
+UNWIND $rows AS r
+MERGE (s:Drug {{name: r.s}})
+MERGE (o:Drug {{name: r.o}})
+MERGE (s)-[e:{rt.graph}]->(o)
+SET e.label_zh = r.label_zh, e.evidence = r.evidence, e.evidence_sources = r.evidence_sources,
+    e.evidence_urls = r.evidence_urls, e.evidence_scores = r.evidence_scores, e.source_drugs = r.source_drugs,
+    e.source_urls = r.source_urls, e.score = r.score, e.model_id = r.model_id, e.first_seen = r.first_seen,
+    e.last_seen = r.last_seen, e.run_id = r.run_id
+""" for rt in RELATION_TYPES}
+ROW_BY_ROW = {t: q.replace("UNWIND $rows AS r\n", "WITH $r AS r\n") for t, q in PLAIN_MERGE.items()}
+
+
+def synthetic_triples(n: int, n_drugs: int, seed: int = 7) -> list[dict]:
+    """``n`` distinct (subject, type, object) triples over ``n_drugs`` drugs, with provenance."""
+    rng = random.Random(seed)
+    drugs = [f"药物{i:05d}" for i in range(n_drugs)]
+    seen: set[tuple[int, int, int]] = set()
+    out = []
+    while len(out) < n:
+        s, o, t = rng.randrange(n_drugs), rng.randrange(n_drugs), rng.randrange(len(RELATION_TYPES))
+        if s == o or (s, t, o) in seen:
+            continue
+        seen.add((s, t, o))
+        rt = RELATION_TYPES[t]
+        out.append({
+            "subject": drugs[s], "predicate": rt.zh, "object": drugs[o], "score": round(rng.uniform(0.5, 1.0), 4),
+            "evidence": f"{drugs[o]}@与{drugs[s]}合用时，{rt.zh}作用，应注意监测并调整剂量（第{len(out)}句）",
+            "source_drug": drugs[o], "source_url": f"https://drugs.example.org/drug/{o}",
+            "model_id": "iser-bench", "extracted_at": "2026-11-01T02:00:00+00:00",
+        })
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rate(n: int, seconds: float) -> str:
+    return f"{n / seconds:>10,.0f} rel/s"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=100_000, help="triples (distinct relationships)")
+    ap.add_argument("--drugs", type=int, default=5_000, help="distinct drug names")
+    ap.add_argument("--batch-sizes", default="5000", help="rows per UNWIND batch, comma-separated")
+    ap.add_argument("--row-by-row", type=int, default=2_000, help="subset size for the one-statement-per-row run")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="ddikg-bench-"))
+    settings = load_settings(home=tmp, graph={"port": free_port()})
+    server = EmbeddedGraphServer(settings)
+    server.start()
+    print(f"FalkorDB at {settings.graph.host}:{settings.graph.port}, data {tmp}; load average {os.getloadavg()}")
+    try:
+        rows = synthetic_triples(args.n, args.drugs)
+        path = tmp / "triples.jsonl"
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        print(f"{args.n:,} triples over {args.drugs:,} drugs, {path.stat().st_size / 1e6:.1f} MB JSONL")
+        best_loader = 0.0
+        for bs in (int(x) for x in args.batch_sizes.split(",")):
+            g = load_settings(home=tmp, graph={"port": settings.graph.port, "graph": f"loader{bs}", "batch_size": bs})
+            with FalkorBackend.from_settings(g) as b:
+                t0 = time.perf_counter()
+                summary = load_triples_into(b, g, path, run_id="bench")
+                total = time.perf_counter() - t0
+                assert summary.added == args.n, summary
+                # The write phase alone, into a fresh graph: same plan, same statements.
+            g2 = load_settings(home=tmp, graph={"port": settings.graph.port, "graph": f"write{bs}", "batch_size": bs})
+            with FalkorBackend.from_settings(g2) as b:
+                b.ensure_schema()
+                t0 = time.perf_counter()
+                run = read_triples(path)
+                t1 = time.perf_counter()
+                existing = read_existing(b, run, bs)
+                plan = plan_refresh(run, existing, "bench")
+                stmts = plan_statements(run, plan, bs)
+                t2 = time.perf_counter()
+                b.write_atomic(stmts)
+                t3 = time.perf_counter()
+                n_rel = b.run("MATCH ()-[e]->() RETURN count(e) AS n")[0]["n"]
+                assert n_rel == args.n, n_rel
+            best_loader = max(best_loader, args.n / (t3 - t2))
+            print(f"loader   batch {bs:>6}: end to end {total:6.2f} s {rate(args.n, total)} | read+validate "
+                  f"{t1 - t0:.2f} s, read state+plan {t2 - t1:.2f} s, write {t3 - t2:.2f} s {rate(args.n, t3 - t2)}")
+
+        # Baseline: plain batched MERGE (rows prepared in advance, as the loader's plan is).
+        run = read_triples(path)
+        plan = plan_refresh(run, {}, "bench")
+        by_type = plan.create
+        g = load_settings(home=tmp, graph={"port": settings.graph.port, "graph": "plain"})
+        bs = int(args.batch_sizes.split(",")[0])
+        with FalkorBackend.from_settings(g) as b:
+            b.ensure_schema()
+            t0 = time.perf_counter()
+            for typ, trows in by_type.items():
+                for i in range(0, len(trows), bs):
+                    b.graph.query(PLAIN_MERGE[typ], {"rows": trows[i:i + bs]})
+            plain = time.perf_counter() - t0
+            assert b.run("MATCH ()-[e]->() RETURN count(e) AS n")[0]["n"] == args.n
+        print(f"plain batched MERGE, batch {bs}: {plain:6.2f} s {rate(args.n, plain)}")
+
+        # Row by row on a subset.
+        subset = [(typ, r) for typ, trows in by_type.items() for r in trows][: args.row_by_row]
+        g = load_settings(home=tmp, graph={"port": settings.graph.port, "graph": "rowbyrow"})
+        with FalkorBackend.from_settings(g) as b:
+            b.ensure_schema()
+            t0 = time.perf_counter()
+            for typ, r in subset:
+                b.graph.query(ROW_BY_ROW[typ], {"r": r})
+            rbr = time.perf_counter() - t0
+        rbr_rate = len(subset) / rbr
+        print(f"row by row ({len(subset):,} statements): {rbr:6.2f} s {rbr_rate:>10,.0f} rel/s")
+        print(f"loader write phase vs row by row: {best_loader / rbr_rate:.0f}x; vs plain batched MERGE: "
+              f"{best_loader / (args.n / plain):.2f}x")
+        print(f"load average after: {os.getloadavg()}")
+    finally:
+        server.stop()
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
