@@ -127,6 +127,7 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
 
     import numpy as np
     import torch
+    from transformers import get_linear_schedule_with_warmup
 
     from iser_model.batching import collate_train, length_batches, to_device
     from iser_model.inference import autocast
@@ -134,9 +135,15 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
     cfg = model.cfg
     rng = np.random.default_rng(seed)
     model.train()
-    optim = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     lengths = [len(p.input_ids) for p in items]
     per_epoch = math.ceil(len(items) / batch_size)
+    # the optimiser, schedule and per-step work of iser_model.trainer.fit, step for step
+    enc_ids = {id(p) for p in model.encoder.transformer.parameters()}
+    optim = torch.optim.AdamW([{"params": list(model.encoder.transformer.parameters()), "lr": cfg.lr},
+                               {"params": [p for p in model.parameters() if id(p) not in enc_ids],
+                                "lr": cfg.head_lr or cfg.lr}], weight_decay=cfg.weight_decay)
+    sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup * per_epoch * cfg.epochs), per_epoch * cfg.epochs)
+    losses = []
 
     def step(idx):
         batch = to_device(collate_train([items[i] for i in idx], tok.pad_token_id, cfg.max_span_width,
@@ -147,6 +154,8 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optim.step()
+        sched.step()
+        losses.append(float(loss.detach()))  # the trainer reads the loss every step (a device sync on CUDA)
 
     for idx in length_batches(lengths, batch_size, rng)[:warmup]:  # lazy init, cuDNN autotune
         step(idx)

@@ -186,22 +186,22 @@ def speed_block(results: Path, include_quick: bool) -> str:
     out.append("\nCPU training figures are extrapolated from a few timed steps (see the tables); they show the "
                "cost on this 2-core machine, not a target.\n")
 
-    out.append("### Training throughput (CoNLL04 train, MiniLM, 100 negative entities and relations)\n")
+    out.append("### Training throughput (CoNLL04 train, 100 negative entities and relations per sentence)\n")
     rows = []
     for kind in ("cuda", "cpu"):
         d = res.get((kind, "training"))
         if not d:
             if kind == "cuda":
-                rows += [[NOT_MEASURED, bs, "-", "-", "-", "-", "-"] for bs in (2, 32)]
+                rows += [[NOT_MEASURED, "minilm", bs, "-", "-", "-", "-", "-"] for bs in (2, 32)]
             continue
         for r in d["training"]:
-            rows.append([device_label(d["machine"]), r["batch_size"], num(r["seconds_per_epoch"]),
+            rows.append([device_label(d["machine"]), d["encoder"], r["batch_size"], num(r["seconds_per_epoch"]),
                          num(r["sentences_per_second"], 2),
                          f"{r['steps_timed']} of {r['steps_per_epoch']}" + (" (extrapolated)" if r["extrapolated"]
                                                                             else ""),
                          num(r["peak_memory_mib"], 0) if r["peak_memory_mib"] is not None else "-",
                          num(r.get("process_peak_rss_mib"), 0)])
-    out.append(table(["device", "batch", "s/epoch", "sentences/s", "steps timed", "GPU peak MiB",
+    out.append(table(["device", "encoder", "batch", "s/epoch", "sentences/s", "steps timed", "GPU peak MiB",
                       "process peak RSS MiB"], rows))
     if gpu_train:
         out.append(f"\nGPU source: {_src(gpu_train)}.")

@@ -70,3 +70,18 @@ def test_unknown_section_is_refused(conll_like, tmp_path):
     with pytest.raises(SystemExit, match="unknown"):
         iser_speed.main(["--quick", "--device", "cpu", "--sections", "train,warp", "--train", str(train),
                          "--dev", str(dev), "--out", str(tmp_path / "x.json")])
+
+
+def test_whole_epoch_is_not_extrapolated(conll_like):
+    import torch
+
+    from iser_model.readers import read_dataset
+
+    train, _ = conll_like
+    ds = read_dataset(train)
+    model, tok = iser_speed.build(iser_speed.model_config("tiny"), ds.documents, ds.entity_types,
+                                  ds.relation_types, torch.device("cpu"))
+    items = iser_speed.prepared(model, tok, ds.documents)
+    row = iser_speed.train_throughput(model, tok, items, 4, None, torch.device("cpu"), warmup=0)
+    assert row["steps_timed"] == row["steps_per_epoch"] == 3 and row["sentences_timed"] == len(items) == 10
+    assert row["extrapolated"] is False
