@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from flows.config import Settings
 from flows.contracts import RawDrugRecord
 from flows.jsonl import JsonlReader, OnError, default_rejects_path
+from flows.labels import BY_GRAPH
 from kg_loader.loader import node_rows
 from kg_loader.plan import plan_refresh, read_triples
 
@@ -36,8 +37,7 @@ DRUG_HEADER = ["name:ID(Drug)", "aliases:string[]", "drug_ids:string[]", "urls:s
 DISEASE_HEADER = ["name:ID(Disease)", "kind", ":LABEL"]
 INDICATED_HEADER = [":START_ID(Drug)", ":END_ID(Disease)", "via:string[]", "first_seen", "last_seen", "run_id", ":TYPE"]
 DDI_HEADER = [":START_ID(Drug)", ":END_ID(Drug)", ":TYPE", "label_zh", "evidence:string[]", "evidence_sources:string[]",
-              "evidence_urls:string[]", "evidence_scores:float[]", "source_drugs:string[]", "source_urls:string[]",
-              "score:float", "model_id", "first_seen", "last_seen", "run_id"]
+              "evidence_urls:string[]", "evidence_scores:float[]", "score:float", "model_id", "first_seen", "last_seen", "run_id"]
 
 
 class ExportSummary(BaseModel):
@@ -121,9 +121,8 @@ def export_csv(
     with _writer(out / "interactions.csv", DDI_HEADER) as w:
         for typ, rows in sorted(plan.create.items()):
             for r in rows:
-                w.writerow([r["s"], r["o"], typ, r["label_zh"], _arr(r["evidence"]), _arr(r["evidence_sources"]),
-                            _arr(r["evidence_urls"]), _arr(r["evidence_scores"]), _arr(r["source_drugs"]),
-                            _arr(r["source_urls"]), r["score"], r["model_id"], r["first_seen"], r["last_seen"],
+                w.writerow([r["s"], r["o"], typ, BY_GRAPH[typ].zh, _arr(r["evidence"]), _arr(r["evidence_sources"]),
+                            _arr(r["evidence_urls"]), _arr(r["evidence_scores"]), r["score"], r["model_id"], r["first_seen"], r["last_seen"],
                             r["run_id"]])
                 n_edges += 1
     command = import_command(out, database)

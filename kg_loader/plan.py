@@ -208,19 +208,16 @@ def entries_of(props: dict[str, Any]) -> list[Entry]:
     return [Entry(t, s, u, float(sc)) for t, s, u, sc in zip(texts, srcs, urls, scores, strict=False)]
 
 
-def edge_row(key: EdgeKey, label_zh: str, entries: list[Entry], *, model_id: str, first_seen: str,
+def edge_row(key: EdgeKey, entries: list[Entry], *, model_id: str, first_seen: str,
              last_seen: str, run_id: str) -> dict[str, Any]:
     """The ``$rows`` entry that sets every property of an edge (sorted, so equal states compare equal)."""
     entries = sorted(entries, key=lambda e: (e.source, e.text))
     return {
         "s": key[0], "o": key[2],
-        "label_zh": label_zh,
         "evidence": [e.text for e in entries],
         "evidence_sources": [e.source for e in entries],
         "evidence_urls": [e.url for e in entries],
         "evidence_scores": [e.score for e in entries],
-        "source_drugs": sorted({e.source for e in entries}),
-        "source_urls": sorted({e.url for e in entries if e.url}),
         "score": max(e.score for e in entries),
         "model_id": model_id, "first_seen": first_seen, "last_seen": last_seen, "run_id": run_id,
     }
@@ -239,7 +236,7 @@ class Plan:
     unchanged: int = 0
 
 
-_COMPARED = ("label_zh", "evidence", "evidence_sources", "evidence_urls", "evidence_scores", "score")
+_COMPARED = ("evidence", "evidence_sources", "evidence_urls", "evidence_scores", "score")
 
 
 def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_id: str) -> Plan:
@@ -265,10 +262,10 @@ def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_i
         if new is not None:
             first = min(filter(None, [old.get("first_seen") if old else None, new.first_seen]))
             last = max(filter(None, [old.get("last_seen") if old else None, new.last_seen]))
-            row = edge_row(key, new.label_zh, entries, model_id=new.model_id, first_seen=first,
+            row = edge_row(key, entries, model_id=new.model_id, first_seen=first,
                            last_seen=last, run_id=run_id)
         else:  # only other sources still support it: keep their provenance as it was
-            row = edge_row(key, old["label_zh"], entries, model_id=old.get("model_id") or "",
+            row = edge_row(key, entries, model_id=old.get("model_id") or "",
                            first_seen=old.get("first_seen") or "", last_seen=old.get("last_seen") or "",
                            run_id=old.get("run_id") or "")
         if old is None:

@@ -10,7 +10,7 @@ MATCH (d:Drug {name: $drug})-[r]-(other:Drug)
 RETURN type(r) AS type, r.label_zh AS label,
        CASE WHEN startNode(r) = d THEN 'out' ELSE 'in' END AS direction,
        other.name AS other, r.score AS score, size(r.evidence) AS sentences,
-       r.source_drugs AS sources
+       r.evidence_sources AS sources
 ORDER BY score DESC, other, type;
 
 // name: contraindicated

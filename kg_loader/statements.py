@@ -8,14 +8,17 @@ statement's text. Schema DDL differs between the servers and lives in the backen
 
 from __future__ import annotations
 
+from flows.labels import BY_GRAPH
 from kg_loader.model import DDI_TYPES
 
-# Properties of a DDI relationship; the evidence_* lists are parallel (one entry per sentence).
-EDGE_PROPERTIES: tuple[str, ...] = (
-    "label_zh", "evidence", "evidence_sources", "evidence_urls", "evidence_scores",
-    "source_drugs", "source_urls", "score", "model_id", "first_seen", "last_seen", "run_id",
+# Properties a load writes from ``$rows``; the evidence_* lists are parallel (one entry per sentence).
+ROW_PROPERTIES: tuple[str, ...] = (
+    "evidence", "evidence_sources", "evidence_urls", "evidence_scores",
+    "score", "model_id", "first_seen", "last_seen", "run_id",
 )
-_SET_EDGE = ", ".join(f"e.{p} = r.{p}" for p in EDGE_PROPERTIES)
+# label_zh follows from the type, so it is a literal of the per-type statement, not a row value.
+EDGE_PROPERTIES: tuple[str, ...] = ("label_zh", *ROW_PROPERTIES)
+_SET_EDGE = ", ".join(["e.label_zh = $LABEL_ZH"] + [f"e.{p} = r.{p}" for p in ROW_PROPERTIES])
 _RETURN_EDGE = ", ".join(f"e.{p} AS {p}" for p in EDGE_PROPERTIES)
 
 # Drugs: key = normalised name; aliases/ids/urls are sets kept as lists (union on every load).
@@ -72,7 +75,12 @@ RETURN type(e) AS t, count(e) AS n
 
 
 def _per_type(template: str) -> dict[str, str]:
-    return {t: template.replace("$TYPE", t) for t in DDI_TYPES}
+    out = {}
+    for t in DDI_TYPES:
+        zh = BY_GRAPH[t].zh
+        assert zh.isalnum(), zh  # code, not input; still, nothing that could end a string literal
+        out[t] = template.replace("$TYPE", t).replace("$LABEL_ZH", f"'{zh}'")
+    return out
 
 
 # The planner knows which edges exist, so new ones are CREATEd (no MERGE probe) between nodes found

@@ -45,7 +45,7 @@ def test_load_then_reload_changes_nothing(graph_settings, tmp_path):
                       ("二甲双胍", "NO_INTERACTION", "氨氯地平")}
     r = e[("维生素K", "INHIBITION", "华法林")]
     assert r["label_zh"] == "抑制" and r["evidence"] == ["华法林@维生素K可抑制本品的抗凝作用"]
-    assert r["evidence_sources"] == ["华法林"] and r["source_urls"] == ["https://example.org/drug/华法林"]
+    assert r["evidence_sources"] == ["华法林"] and r["evidence_urls"] == ["https://example.org/drug/华法林"]
     assert r["model_id"] == "iser-test" and r["run_id"] == "r1" and r["score"] == pytest.approx(0.9)
     assert r["first_seen"] == r["last_seen"] == "2026-11-01T02:00:00+00:00"
 
@@ -86,7 +86,7 @@ def test_edge_with_two_sources_keeps_the_other_sources_evidence(graph_settings, 
     both = [triple("阿司匹林", "拮抗", "华法林", "华法林@甲"), triple("阿司匹林", "拮抗", "华法林", "阿司匹林@乙", source="阿司匹林")]
     load_triples(graph_settings, write_lines(tmp_path / "a.jsonl", both), run_id="r1")
     (edge,) = edges(graph_settings).values()
-    assert edge["evidence_sources"] == ["华法林", "阿司匹林"] and edge["source_drugs"] == ["华法林", "阿司匹林"]
+    assert edge["evidence_sources"] == ["华法林", "阿司匹林"] and edge["label_zh"] == "拮抗"
     # 华法林's page no longer supports it: its sentence goes, 阿司匹林's keeps the edge alive.
     s = load_triples(graph_settings, write_lines(tmp_path / "b.jsonl", []), run_id="r2", sources=["华法林"])
     assert (s.added, s.updated, s.removed) == (0, 1, 0)
