@@ -48,14 +48,16 @@ def load_drugs(settings: Settings, raw_path_or_records: str | os.PathLike | Iter
 def load_triples(settings: Settings, triples_path: str | os.PathLike, *, run_id: str,
                  sources: list[str] | None = None, on_error: OnError = "raise",
                  rejects: str | os.PathLike | None = None,
-                 on_batch: Callable[[int], None] | None = None) -> LoadSummary:
+                 on_batch: Callable[[int], None] | None = None, atomic: bool = True) -> LoadSummary:
     """Make the graph's DDI edges for ``sources`` (default: every source drug in the file) match the file.
 
-    Edges from other source drugs are untouched. The change is applied in one transaction.
+    Edges from other source drugs are untouched. The change is applied in one transaction; with
+    ``atomic=False`` batch by batch, pipelined (faster for large first loads; a crash then leaves
+    the batches sent so far visible until a rerun completes them).
     """
     with open_graph(settings) as backend:
         return load_triples_into(backend, settings, triples_path, run_id=run_id, sources=sources,
-                                 on_error=on_error, rejects=rejects, on_batch=on_batch)
+                                 on_error=on_error, rejects=rejects, on_batch=on_batch, atomic=atomic)
 
 
 def run_query(settings: Settings, name: str, params: dict) -> list[dict]:

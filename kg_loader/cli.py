@@ -81,6 +81,9 @@ def register(app: typer.Typer) -> None:
         source: Annotated[list[str] | None, typer.Option(
             "--source", help="Refresh only these source drugs (repeat); default: every source in the file.")] = None,
         run_id: Annotated[str | None, typer.Option("--run-id", help="Recorded on confirmed edges.")] = None,
+        atomic: Annotated[bool, typer.Option(
+            "--atomic/--batched", help="One transaction (default), or batch by batch, pipelined: faster for big "
+                                       "first loads, but a crash leaves part of the load visible until rerun.")] = True,
         on_error: OnErrorOpt = "raise",
         rejects: RejectsOpt = None,
     ) -> None:
@@ -99,7 +102,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"nodes: {ns.drugs} drugs, {ns.diseases} diseases, {ns.indicated_for} INDICATED_FOR "
                            f"({ns.rejected} rejected)")
             summary = load_triples(settings, triples, run_id=rid, sources=source or None, on_error=mode,
-                                   rejects=rejects)
+                                   rejects=rejects, atomic=atomic)
         except (RecordError, FileNotFoundError, GraphUnavailable) as exc:
             fail(str(exc))
         typer.echo(f"{triples}: {summary.line()}")

@@ -130,6 +130,7 @@ def load_triples_into(
     rejects: str | os.PathLike | None = None,
     on_batch: Callable[[int], None] | None = None,
     schema: bool = True,
+    atomic: bool = True,
 ) -> LoadSummary:
     t0 = time.perf_counter()
     g = settings.graph
@@ -141,7 +142,8 @@ def load_triples_into(
         # Re-planned on every attempt: after an ambiguous failure the graph is read again.
         existing = read_existing(backend, run, g.batch_size)
         plan = plan_refresh(run, existing, run_id)
-        sent = backend.write_atomic(plan_statements(run, plan, g.batch_size), on_batch)
+        write = backend.write_atomic if atomic else backend.write_batches
+        sent = write(plan_statements(run, plan, g.batch_size), on_batch)
         return plan, sent
 
     if schema:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from kg_loader.api import load_triples
 
 from .conftest import snapshot, triple, with_graph, write_lines
@@ -17,7 +19,8 @@ NIGHTLY = ([triple(f"药{i}", "拮抗", "华法林", f"华法林@新证据{i}") 
            + [triple(f"新药{i}", "禁忌", "华法林") for i in range(5)])
 
 
-def test_killed_between_batches_then_rerun_equals_uninterrupted(graph_settings, tmp_path):
+@pytest.mark.parametrize("atomic", [True, False], ids=["atomic", "batched"])
+def test_killed_between_batches_then_rerun_equals_uninterrupted(graph_settings, tmp_path, atomic):
     base = write_lines(tmp_path / "base.jsonl", BASE)
     nightly = write_lines(tmp_path / "nightly.jsonl", NIGHTLY)
     reference = with_graph(graph_settings, graph_settings.graph.graph + "-ref")
@@ -41,17 +44,21 @@ def test_killed_between_batches_then_rerun_equals_uninterrupted(graph_settings, 
         def die(i):
             if i == 3:
                 os.kill(os.getpid(), signal.SIGKILL)
-        load_triples(s, {str(nightly)!r}, run_id="r2", on_batch=die)
+        load_triples(s, {str(nightly)!r}, run_id="r2", on_batch=die, atomic={atomic})
         raise SystemExit("not killed")
     """)
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")}
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    assert snapshot(graph_settings) == before  # nothing of the killed run is visible
+    if atomic:
+        assert snapshot(graph_settings) == before  # nothing of the killed run is visible
+    else:
+        assert snapshot(graph_settings) != before  # batched: what was sent before the kill is there
 
-    rerun = load_triples(graph_settings, nightly, run_id="r2")
-    assert (rerun.added, rerun.updated, rerun.removed, rerun.unchanged) == (ref.added, ref.updated, ref.removed,
-                                                                          ref.unchanged)
+    rerun = load_triples(graph_settings, nightly, run_id="r2", atomic=atomic)
+    if atomic:
+        assert (rerun.added, rerun.updated, rerun.removed, rerun.unchanged) == (
+            ref.added, ref.updated, ref.removed, ref.unchanged)
     assert snapshot(graph_settings) == snapshot(reference)
 
 
