@@ -35,20 +35,29 @@ def extract_paths(settings: Settings, corpus_sha: str, mkey: str) -> tuple[Path,
     return settings.triples_dir / f"{stem}.records.jsonl", settings.triples_dir / f"{stem}.triples.jsonl"
 
 
-def _segment_key(_ctx: TaskRunContext, p: dict[str, Any]) -> str | None:
-    sha = p["fingerprint"]
-    return f"ddikg-segment-{sha}" if corpus_path(p["settings"], sha).exists() else None
+def _segment_key(_ctx: TaskRunContext, p: dict[str, Any]) -> str:
+    return f"ddikg-segment-{p['settings'].home.resolve()}-{p['fingerprint']}"
 
 
-def _extract_key(_ctx: TaskRunContext, p: dict[str, Any]) -> str | None:
-    sha, mkey = file_sha256(Path(p["corpus"])), p["mkey"]
-    records, triples = extract_paths(p["settings"], sha, mkey)
-    ok = records.exists() and triples.exists()
-    return f"ddikg-extract-{sha}-{mkey}-{p['settings'].model.device}" if ok else None
+def _extract_key(_ctx: TaskRunContext, p: dict[str, Any]) -> str:
+    s = p["settings"]
+    return f"ddikg-extract-{s.home.resolve()}-{file_sha256(Path(p['corpus']))}-{p['mkey']}-{s.model.device}"
 
 
-def _evaluate_key(_ctx: TaskRunContext, p: dict[str, Any]) -> str | None:
-    return f"ddikg-evaluate-{model_key(Path(p['model_dir']))}-{file_sha256(Path(p['data_path']))}"
+def _evaluate_key(_ctx: TaskRunContext, p: dict[str, Any]) -> str:
+    return f"ddikg-evaluate-{model_key(Path(p['model_dir']))}-{file_sha256(Path(p['data_path']))}-{p['device']}"
+
+
+def cached_files(call, outputs: tuple[str, ...], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Call a cached task; if a cache hit names output files that are gone, run it again for real.
+
+    Keys name the inputs (and the home the outputs go to); the files themselves can still be deleted
+    by hand, and a summary pointing at nothing must not reach the next stage.
+    """
+    result = call(*args, **kwargs)
+    if all(Path(result[k]).exists() for k in outputs):
+        return result
+    return call.with_options(refresh_cache=True)(*args, **kwargs)
 
 
 # --------------------------------------------------------------------------- tasks
@@ -89,7 +98,7 @@ def segment_task(settings: Settings, raw_path: Path, fingerprint: str) -> dict[s
     t0 = time.perf_counter()
     summary = as_dict(segment_file(raw_path, tmp, on_error="skip", rejects=default_rejects_path(out)))
     tmp.replace(out)  # the content-addressed name only ever holds a complete file
-    summary.update(corpus=str(out), seconds=round(time.perf_counter() - t0, 3))
+    summary.update(out=str(out), corpus=str(out), seconds=round(time.perf_counter() - t0, 3))
     log.info("segment: %s -> %s", raw_path, out)
     return summary
 
@@ -131,6 +140,7 @@ def extract_task(settings: Settings, model_dir: Path, mkey: str, corpus: Path, r
     records_out, triples_out = extract_paths(settings, sha, mkey)
     records_out.parent.mkdir(parents=True, exist_ok=True)
     tmp_records, tmp_triples = records_out.with_suffix(".partial"), triples_out.with_suffix(".partial")
+    log.info("extracting %s with %s on %s", corpus.name, mkey, settings.model.device)
     t0 = time.perf_counter()
     # The model API leaves boilerplate statements (尚不明确 …) out and counts them.
     summary = as_dict(api.extract(model_dir, corpus, tmp_records, tmp_triples, batch_size=settings.model.batch_size,

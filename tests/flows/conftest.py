@@ -30,7 +30,13 @@ import shutil  # noqa: E402
 import pytest  # noqa: E402
 
 from flows.config import load_settings  # noqa: E402
-from tests.flows.support import E2E, GRAPH_PASSWORD, free_port, small_train_config  # noqa: E402
+from tests.flows.support import (  # noqa: E402
+    E2E,
+    GRAPH_PASSWORD,
+    free_port,
+    small_train_config,
+    test_site_content,
+)
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +55,7 @@ def e2e(tmp_path_factory):
                                     graph={"port": port, "password": GRAPH_PASSWORD})
     server = EmbeddedGraphServer(server_settings)
     server.start()
-    site = FixtureSite(port=free_port()).start()
+    site = FixtureSite(test_site_content(root / "site.jsonl"), port=free_port()).start()
     try:
         yield E2E(root=root, graph_port=port, site=site, train_config=cfg_path)
     finally:
@@ -58,3 +64,16 @@ def e2e(tmp_path_factory):
         shutil.rmtree(root / "graph-server", ignore_errors=True)
 
 
+
+
+@pytest.fixture(scope="session")
+def first_build(e2e):
+    """The uninterrupted reference build: the home has no model, so it trains one; loads every drug."""
+    from flows.build_kg import build_kg
+    from tests.flows import graphview
+
+    home = e2e.root / "ref"
+    summary = build_kg(home=str(home), overrides=e2e.overrides("ref"))
+    settings = e2e.settings(home, "ref")
+    return {"home": home, "settings": settings, "summary": summary,
+            "edges": graphview.edges(settings), "drugs": graphview.drugs(settings)}

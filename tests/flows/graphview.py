@@ -33,3 +33,9 @@ def edges(settings: Settings) -> dict[tuple[str, str, str], dict]:
 def drugs(settings: Settings) -> set[str]:
     with _backend(settings) as b:
         return {r["name"] for r in b.run("MATCH (d:Drug) RETURN d.name AS name", read_only=True)}
+
+
+def graph_type(predicate: str) -> str:
+    from flows.labels import relation
+
+    return relation(predicate).graph

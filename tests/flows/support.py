@@ -21,15 +21,29 @@ def free_port() -> int:
 
 
 def small_train_config() -> dict[str, Any]:
-    """Much smaller and shorter than the demo's model: enough to get some sample-test relations right."""
-    from iser_model.config import ScratchEncoder
+    """Far smaller and shorter than the demo's model (a test budget, not a quality target): it
+    exercises train -> evaluate -> promote; what it extracts is then checked edge by edge."""
     from iser_model.presets import tiny_config
 
-    cfg = tiny_config(model_id="iser-flows-test", epochs=8, eval_every=8, lr=5e-3, batch_size=8,
-                      max_seconds=75.0,
-                      scratch=ScratchEncoder(tokenizer="char", hidden_size=64, num_layers=1, num_heads=2,
-                                             intermediate_size=128, max_position=256))
+    cfg = tiny_config(model_id="iser-flows-test", epochs=2, eval_every=2, batch_size=8, max_seconds=40.0)
     return cfg.model_dump(mode="json")
+
+
+def test_site_content(path: Path) -> Path:
+    """The fixture site cut to the sample test set's drugs (plus 布美他尼片 and one drug per other
+    category, so every category page the crawler is seeded with exists): a third of the statements,
+    every one the acceptance check looks at."""
+    from annotate.sample_source import TEST_DRUGS
+    from crawler.fixture_site.content import categories, load_content
+    from flows.jsonl import write_jsonl
+
+    drugs = load_content()
+    keep = set(TEST_DRUGS) | {"10001"}
+    for _name, members in categories(drugs).values():
+        if not keep & {d.drug_id for d in members}:
+            keep.add(members[0].drug_id)
+    write_jsonl(path, [d for d in drugs if d.drug_id in keep])
+    return path
 
 
 @dataclass
