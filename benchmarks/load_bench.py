@@ -11,6 +11,10 @@ graph:
 1. the loader (``load_triples_into``: read + validate the JSONL, plan, node-first batched writes)
    end to end and phase by phase, both as one MULTI/EXEC transaction (``atomic``, the default) and
    batch by batch with the next batch encoded while the server runs the current one (``batched``);
+   The write phase is timed without the RDB snapshot the loader takes after each load (``SAVE``,
+   timed separately; the end-to-end figure includes it). Wall time on a shared machine depends on
+   what else runs, so the client's and the server's CPU seconds are measured too, and the rate an
+   idle machine would reach is estimated from them (atomic: client then server; batched: overlapped).
 2. the plain batched ``UNWIND $rows ... MERGE`` of nodes + relationship + properties (the baseline);
 3. row by row, one ``MERGE`` statement per triple (what common KG tutorials do), on a subset;
 
@@ -34,20 +38,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from flows.config import load_settings  # noqa: E402
 from flows.labels import RELATION_TYPES  # noqa: E402
+from kg_loader import statements as S  # noqa: E402
 from kg_loader.backends import FalkorBackend  # noqa: E402
 from kg_loader.loader import load_triples_into, plan_statements, read_existing  # noqa: E402
 from kg_loader.plan import plan_refresh, read_triples  # noqa: E402
 from kg_loader.server import EmbeddedGraphServer  # noqa: E402
 
+_SET = ", ".join(f"e.{p} = r.{S.ROW_KEY[p]}" for p in S.ROW_PROPERTIES)
 PLAIN_MERGE = {rt.graph: f"""
 UNWIND $rows AS r
 MERGE (s:Drug {{name: r.s}})
 MERGE (o:Drug {{name: r.o}})
 MERGE (s)-[e:{rt.graph}]->(o)
-SET e.label_zh = r.label_zh, e.evidence = r.evidence, e.evidence_sources = r.evidence_sources,
-    e.evidence_urls = r.evidence_urls, e.evidence_scores = r.evidence_scores, e.source_drugs = r.source_drugs,
-    e.source_urls = r.source_urls, e.score = r.score, e.model_id = r.model_id, e.first_seen = r.first_seen,
-    e.last_seen = r.last_seen, e.run_id = r.run_id
+SET e.label_zh = '{rt.zh}', {_SET}
 """ for rt in RELATION_TYPES}
 ROW_BY_ROW = {t: q.replace("UNWIND $rows AS r\n", "WITH $r AS r\n") for t, q in PLAIN_MERGE.items()}
 
@@ -77,6 +80,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def server_cpu(b: FalkorBackend) -> float:
+    """CPU seconds the server process has used (all threads): contention-proof, unlike wall time."""
+    info = b.db.connection.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def rate(n: int, seconds: float) -> str:
@@ -121,6 +130,7 @@ def main() -> None:
                                                     "batch_size": bs})
                 with FalkorBackend.from_settings(g2) as b:
                     b.ensure_schema()
+                    b.durable = False  # the snapshot is timed on its own below
                     t0 = time.perf_counter()
                     run = read_triples(path)
                     t1 = time.perf_counter()
@@ -128,17 +138,29 @@ def main() -> None:
                     plan = plan_refresh(run, existing, "bench")
                     stmts = plan_statements(run, plan, bs)
                     t2 = time.perf_counter()
+                    c0, s0 = time.process_time(), server_cpu(b)
                     (b.write_atomic if atomic else b.write_batches)(stmts)
                     t3 = time.perf_counter()
+                    client_cpu, srv_cpu = time.process_time() - c0, server_cpu(b) - s0
+                    # Idle-machine estimate from CPU time: atomic = client then server (serial);
+                    # batched = the two overlap, bounded by the busier side.
+                    idle = client_cpu + srv_cpu if atomic else max(client_cpu, srv_cpu)
+                    ts = time.perf_counter()
+                    b.db.connection.save()
+                    save_s = time.perf_counter() - ts
                     n_rel = b.run("MATCH ()-[e]->() RETURN count(e) AS n")[0]["n"]
                     assert n_rel == args.n, n_rel
                 best_loader = max(best_loader, args.n / (t3 - t2))
                 figures["loader"][f"{mode}-{bs}"] = {
                     "end_to_end_s": round(total, 3), "read_validate_s": round(t1 - t0, 3),
                     "state_plan_s": round(t2 - t1, 3), "write_s": round(t3 - t2, 3),
-                    "end_to_end_rel_per_s": round(args.n / total), "write_rel_per_s": round(args.n / (t3 - t2))}
+                    "end_to_end_rel_per_s": round(args.n / total), "write_rel_per_s": round(args.n / (t3 - t2)),
+                    "save_s": round(save_s, 3), "write_client_cpu_s": round(client_cpu, 3), "write_server_cpu_s": round(srv_cpu, 3),
+                    "write_rel_per_cpu_s_idle_estimate": round(args.n / idle)}
                 print(f"loader {mode:>7} batch {bs:>6}: end to end {total:6.2f} s {rate(args.n, total)} | read+validate "
-                      f"{t1 - t0:.2f} s, read state+plan {t2 - t1:.2f} s, write {t3 - t2:.2f} s {rate(args.n, t3 - t2)}")
+                      f"{t1 - t0:.2f} s, read state+plan {t2 - t1:.2f} s, write {t3 - t2:.2f} s {rate(args.n, t3 - t2)}"
+                      f" (CPU: client {client_cpu:.2f} s, server {srv_cpu:.2f} s -> {rate(args.n, idle)} on idle cores)"
+                      f", then SAVE {save_s:.2f} s")
 
         # Baseline: plain batched MERGE (rows prepared in advance, as the loader's plan is).
         run = read_triples(path)
@@ -149,12 +171,15 @@ def main() -> None:
         with FalkorBackend.from_settings(g) as b:
             b.ensure_schema()
             t0 = time.perf_counter()
+            c0, s0 = time.process_time(), server_cpu(b)
             for typ, trows in by_type.items():
                 for i in range(0, len(trows), bs):
                     b.run(PLAIN_MERGE[typ], {"rows": trows[i:i + bs]})  # same parameter encoding
             plain = time.perf_counter() - t0
+            plain_cpu = time.process_time() - c0 + server_cpu(b) - s0
             assert b.run("MATCH ()-[e]->() RETURN count(e) AS n")[0]["n"] == args.n
-        print(f"plain batched MERGE, batch {bs}: {plain:6.2f} s {rate(args.n, plain)}")
+        print(f"plain batched MERGE, batch {bs}: {plain:6.2f} s {rate(args.n, plain)} (CPU client+server "
+              f"{plain_cpu:.2f} s -> {rate(args.n, plain_cpu)} on idle cores)")
 
         # Row by row on a subset.
         subset = [(typ, r) for typ, trows in by_type.items() for r in trows][: args.row_by_row]
@@ -171,6 +196,7 @@ def main() -> None:
               f"{best_loader / (args.n / plain):.2f}x")
         print(f"load average after: {os.getloadavg()}")
         figures.update(plain_merge_s=round(plain, 3), plain_merge_rel_per_s=round(args.n / plain),
+                       plain_merge_cpu_s=round(plain_cpu, 3),
                        row_by_row_n=len(subset), row_by_row_rel_per_s=round(rbr_rate),
                        write_vs_row_by_row=round(best_loader / rbr_rate, 1),
                        write_vs_plain_merge=round(best_loader / (args.n / plain), 2), load_after=os.getloadavg())

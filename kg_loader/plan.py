@@ -23,6 +23,7 @@ from typing import Any
 from flows.contracts import Triple
 from flows.jsonl import OnError, RecordError, parse_line
 from kg_loader.model import bad_chars, check_name, check_relation
+from kg_loader.statements import ROW_KEY
 
 
 @dataclass(frozen=True)
@@ -212,14 +213,12 @@ def edge_row(key: EdgeKey, entries: list[Entry], *, model_id: str, first_seen: s
              last_seen: str, run_id: str) -> dict[str, Any]:
     """The ``$rows`` entry that sets every property of an edge (sorted, so equal states compare equal)."""
     entries = sorted(entries, key=lambda e: (e.source, e.text))
+    scores = [e.score for e in entries]
+    # Keys as in kg_loader.statements.ROW_KEY (short: the server parses every byte).
     return {
         "s": key[0], "o": key[2],
-        "evidence": [e.text for e in entries],
-        "evidence_sources": [e.source for e in entries],
-        "evidence_urls": [e.url for e in entries],
-        "evidence_scores": [e.score for e in entries],
-        "score": max(e.score for e in entries),
-        "model_id": model_id, "first_seen": first_seen, "last_seen": last_seen, "run_id": run_id,
+        "ev": [e.text for e in entries], "src": [e.source for e in entries], "url": [e.url for e in entries],
+        "scs": scores, "sc": max(scores), "m": model_id, "fs": first_seen, "ls": last_seen, "run": run_id,
     }
 
 
@@ -272,12 +271,12 @@ def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_i
             plan.create.setdefault(typ, []).append(row)
             plan.added += 1
             continue
-        same = all(_norm(old.get(p)) == _norm(row[p]) for p in _COMPARED)
+        same = all(_norm(old.get(p)) == _norm(row[ROW_KEY[p]]) for p in _COMPARED)
         if same:
             plan.unchanged += 1
         else:
             plan.updated += 1
-        if not same or any(_norm(old.get(p)) != _norm(row[p]) for p in row if p not in ("s", "o")):
+        if not same or any(_norm(old.get(p)) != _norm(row[k]) for p, k in ROW_KEY.items()):
             plan.update.setdefault(typ, []).append(row)
     return plan
 

@@ -16,9 +16,14 @@ ROW_PROPERTIES: tuple[str, ...] = (
     "evidence", "evidence_sources", "evidence_urls", "evidence_scores",
     "score", "model_id", "first_seen", "last_seen", "run_id",
 )
+# Short keys in ``$rows``: the server parses every byte of every batch, and the key names were a
+# quarter of them (measured; docs/loader.md#benchmark).
+ROW_KEY: dict[str, str] = {"evidence": "ev", "evidence_sources": "src", "evidence_urls": "url",
+                           "evidence_scores": "scs", "score": "sc", "model_id": "m", "first_seen": "fs",
+                           "last_seen": "ls", "run_id": "run"}
 # label_zh follows from the type, so it is a literal of the per-type statement, not a row value.
 EDGE_PROPERTIES: tuple[str, ...] = ("label_zh", *ROW_PROPERTIES)
-_SET_EDGE = ", ".join(["e.label_zh = $LABEL_ZH"] + [f"e.{p} = r.{p}" for p in ROW_PROPERTIES])
+_SET_EDGE = ", ".join(["e.label_zh = $LABEL_ZH"] + [f"e.{p} = r.{ROW_KEY[p]}" for p in ROW_PROPERTIES])
 _RETURN_EDGE = ", ".join(f"e.{p} AS {p}" for p in EDGE_PROPERTIES)
 
 # Drugs: key = normalised name; aliases/ids/urls are sets kept as lists (union on every load).
