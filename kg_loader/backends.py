@@ -129,6 +129,7 @@ class FalkorBackend(Backend):
 
     def __init__(self, host: str, port: int, password: str, graph: str, *, retries: int = 3,
                  timeout: float = 300.0, durable: bool = True):
+        import redis
         from falkordb import FalkorDB
         from redis.backoff import NoBackoff
         from redis.retry import Retry
@@ -137,8 +138,15 @@ class FalkorBackend(Backend):
         self.retries = retries
         self.durable = durable
         # Retries are ours (whole operations, re-planned), not the socket library's.
-        self.db = FalkorDB(host=host, port=port, password=password, socket_timeout=timeout,
-                           socket_connect_timeout=5.0, retry=Retry(NoBackoff(), 0))
+        try:  # the client already talks to the server here (it asks whether it is a cluster)
+            self.db = FalkorDB(host=host, port=port, password=password, socket_timeout=timeout,
+                               socket_connect_timeout=5.0, retry=Retry(NoBackoff(), 0))
+        except redis.AuthenticationError as exc:
+            raise GraphUnavailable(f"the graph server at {host}:{port} refused the password ({exc}); it is "
+                                   "graph.password (DDIKG_GRAPH__PASSWORD) or <home>/graph/password") from exc
+        except redis.ConnectionError as exc:
+            raise GraphUnavailable(f"cannot reach the graph server at {host}:{port} ({exc}); start it with "
+                                   f"`ddikg graph start`") from exc
         self.graph = self.db.select_graph(graph)
 
     @classmethod
@@ -262,6 +270,8 @@ class FalkorBackend(Backend):
             except redis.ResponseError as exc:
                 if "already indexed" not in str(exc):
                     raise
+            except redis.ConnectionError as exc:
+                raise self._unavailable(exc) from exc
 
     def close(self) -> None:
         self.db.close()

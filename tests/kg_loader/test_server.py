@@ -54,3 +54,17 @@ def test_restart_keeps_the_data(graph_server, graph_settings, tmp_path):
     assert [(r["type"], r["other"]) for r in rows] == [("ANTAGONISM", "阿司匹林")]
     assert run_query(graph_settings, "most_interacting", {"limit": 1000})[-1]["interactions"] == 1
     assert sum(r["interactions"] for r in run_query(graph_settings, "most_interacting", {"limit": 5000})) == 2 * 1501
+
+
+def test_unreachable_or_wrong_password_is_a_clear_error(graph_server, graph_settings, tmp_path):
+    from flows.config import load_settings
+    from kg_loader.backends import GraphUnavailable
+
+    from .conftest import free_port
+
+    down = load_settings(home=tmp_path, graph={"port": free_port(), "password": "x"})
+    with pytest.raises(GraphUnavailable, match="ddikg graph start"):
+        run_query(down, "interactions", {"drug": "华法林"})
+    wrong = load_settings(home=graph_settings.home, graph={"port": graph_settings.graph.port, "password": "wrong"})
+    with pytest.raises(GraphUnavailable, match="refused the password"):
+        run_query(wrong, "interactions", {"drug": "华法林"})
