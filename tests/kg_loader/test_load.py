@@ -173,7 +173,8 @@ def test_drug_and_disease_nodes_from_raw_records(graph_settings, tmp_path):
     s = load_drugs(graph_settings, raw, run_id="r1", on_error="skip")
     assert (s.records, s.drugs, s.diseases, s.indicated_for, s.rejected) == (4, 2, 3, 5, 2)
     rej = [json.loads(x) for x in (tmp_path / "raw.rejects.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [r["field"] for r in rej] == ["drug_id", "name"] or [r["field"] for r in rej][1] == "name"
+    assert [(r["line"], r["field"]) for r in rej][1] == (4, "name") and "U+0007" in rej[1]["error"]
+    assert (rej[0]["line"], rej[0]["field"]) == (5, "drug_id")  # the contract reader's own reject
     again = load_drugs(graph_settings, raw, run_id="r1", on_error="skip")
     assert again.drugs == 2
     with open_graph(graph_settings) as b:
