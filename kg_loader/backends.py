@@ -261,9 +261,9 @@ class FalkorBackend(Backend):
     def ensure_schema(self) -> None:
         import redis
 
-        # Range indexes only. No GRAPH.CONSTRAINT: FalkorDB 4.16 writes it to the AOF twice and the
-        # replay then fails on "Constraint already exists"; and uniqueness needs no constraint here,
-        # because FalkorDB runs write queries one at a time, so MERGE on the key cannot race itself.
+        # Range indexes only. No GRAPH.CONSTRAINT: FalkorDB runs write queries one at a time, so MERGE
+        # on the key cannot race itself; a constraint would only add a check to every write (and
+        # FalkorDB 4.16 logs its creation to an AOF twice, which breaks the replay if one is enabled).
         for ddl in self.schema_statements():
             try:
                 self.graph.query(ddl)

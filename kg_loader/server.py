@@ -145,7 +145,7 @@ class EmbeddedGraphServer:
             state = self._probe()
             if state == "up":
                 return self.status()
-            # Replaying a large AOF takes as long as it takes; wait while the process lives and loads.
+            # Loading a large snapshot takes as long as it takes; wait while the process lives and loads.
             pid = self._pid()
             if state == "loading" and pid is not None:
                 deadline = max(deadline, time.monotonic() + 1.0)
