@@ -33,6 +33,7 @@ from flows.config import load_settings  # noqa: E402
 from tests.flows.support import (  # noqa: E402
     E2E,
     GRAPH_PASSWORD,
+    corpus_slice,
     free_port,
     small_train_config,
     test_site_content,
@@ -43,6 +44,7 @@ from tests.flows.support import (  # noqa: E402
 def e2e(tmp_path_factory):
     import torch
 
+    from annotate.sample import SAMPLE_TEST, SAMPLE_TRAIN
     from crawler.fixture_site.server import FixtureSite
     from kg_loader.server import EmbeddedGraphServer
 
@@ -57,7 +59,9 @@ def e2e(tmp_path_factory):
     server.start()
     site = FixtureSite(test_site_content(root / "site.jsonl"), port=free_port()).start()
     try:
-        yield E2E(root=root, graph_port=port, site=site, train_config=cfg_path)
+        yield E2E(root=root, graph_port=port, site=site, train_config=cfg_path,
+                  train_data=corpus_slice(SAMPLE_TRAIN, root / "train.jsonl", 48),
+                  dev_data=corpus_slice(SAMPLE_TEST, root / "dev.jsonl", 24))
     finally:
         site.stop()
         server.stop()

@@ -17,10 +17,21 @@ def _backend(settings: Settings):
     return backend_for(settings)
 
 
+def _rows(settings: Settings, cypher: str) -> list[dict]:
+    import redis
+
+    with _backend(settings) as b:
+        try:
+            return b.run(cypher, read_only=True)
+        except redis.ResponseError as exc:
+            if "empty key" in str(exc):  # FalkorDB: the graph was never written to
+                return []
+            raise
+
+
 def edges(settings: Settings) -> dict[tuple[str, str, str], dict]:
     """(subject, type, object) -> its stable properties: evidence sentences, their source drugs, model."""
-    with _backend(settings) as b:
-        rows = b.run(DUMP, read_only=True)
+    rows = _rows(settings, DUMP)
     out = {}
     for r in rows:
         out[(r["s"], r["t"], r["o"])] = {
@@ -31,11 +42,20 @@ def edges(settings: Settings) -> dict[tuple[str, str, str], dict]:
 
 
 def drugs(settings: Settings) -> set[str]:
-    with _backend(settings) as b:
-        return {r["name"] for r in b.run("MATCH (d:Drug) RETURN d.name AS name", read_only=True)}
+    return {r["name"] for r in _rows(settings, "MATCH (d:Drug) RETURN d.name AS name")}
 
 
 def graph_type(predicate: str) -> str:
     from flows.labels import relation
 
     return relation(predicate).graph
+
+
+def restrict(edges: dict[tuple[str, str, str], dict], sources: set[str]) -> dict[tuple[str, str, str], dict]:
+    """The part of a graph read from the pages of ``sources``: what a run over just those drugs builds."""
+    out = {}
+    for key, edge in edges.items():
+        evidence = tuple(ev for ev in edge["evidence"] if ev[1] in sources)
+        if evidence:
+            out[key] = {**edge, "evidence": evidence}
+    return out

@@ -25,8 +25,15 @@ def small_train_config() -> dict[str, Any]:
     exercises train -> evaluate -> promote; what it extracts is then checked edge by edge."""
     from iser_model.presets import tiny_config
 
-    cfg = tiny_config(model_id="iser-flows-test", epochs=2, eval_every=2, batch_size=8, max_seconds=40.0)
+    cfg = tiny_config(model_id="iser-flows-test", epochs=2, eval_every=2, batch_size=8, max_seconds=30.0)
     return cfg.model_dump(mode="json")
+
+
+def corpus_slice(src: Any, path: Path, n: int) -> Path:
+    """The first ``n`` statements of a sample corpus file: a training set sized for a test budget."""
+    lines = [x for x in Path(str(src)).read_text(encoding="utf-8").splitlines() if x.strip()][:n]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def test_site_content(path: Path) -> Path:
@@ -54,6 +61,8 @@ class E2E:
     graph_port: int
     site: Any  # crawler.fixture_site.server.FixtureSite
     train_config: Path
+    train_data: Path
+    dev_data: Path
     reference: dict[str, Any] = field(default_factory=dict)  # filled by the first build
 
     def overrides(self, graph: str, **extra: Any) -> dict[str, Any]:
@@ -62,8 +71,8 @@ class E2E:
             # the fixture site is ours and on loopback: no politeness delay is owed to it
             "crawl": {"download_delay": 0.0, "autothrottle": False},
             "model": {"device": "cpu"},
-            "flows": {"train_config": str(self.train_config), "retry_delay_s": 1.0,
-                      "base_url": self.site.base_url},
+            "flows": {"train_config": str(self.train_config), "train_data": str(self.train_data),
+                      "dev_data": str(self.dev_data), "retry_delay_s": 1.0, "base_url": self.site.base_url},
         }
         for section, values in extra.items():
             o.setdefault(section, {}).update(values)
