@@ -108,3 +108,28 @@ def test_managed_transaction_is_retried_on_transient_errors(bolt):
     assert calls == [0, 1, 0, 1, 2]  # the driver ran the transaction function again from the start
     assert b.run("MATCH (x:Retry) RETURN count(x) AS n", read_only=True) == [{"n": 9}]
     assert b.is_transient(TransientError("x")) and not b.is_transient(ValueError("x"))
+
+
+def test_against_a_real_neo4j_when_one_is_given(tmp_path):
+    """Opt-in: DDIKG_TEST_NEO4J_URI (+ _USER, _PASSWORD) points at a disposable Neo4j 5 database,
+    which this test empties. Nothing here can install Neo4j, so CI skips it."""
+    import os
+
+    uri = os.environ.get("DDIKG_TEST_NEO4J_URI")
+    if not uri:
+        pytest.skip("set DDIKG_TEST_NEO4J_URI (and _USER, _PASSWORD) to a disposable Neo4j 5 to run this")
+    from kg_loader.api import load_triples, run_query
+
+    settings = load_settings(home=tmp_path, graph={
+        "neo4j_uri": uri, "neo4j_user": os.environ.get("DDIKG_TEST_NEO4J_USER", "neo4j"),
+        "neo4j_password": os.environ.get("DDIKG_TEST_NEO4J_PASSWORD", ""), "batch_size": 2})
+    with Neo4jBackend.from_settings(settings) as b:
+        b.run("MATCH (n) DETACH DELETE n")
+    first = [triple(f"药{i}", "拮抗", "华法林") for i in range(5)] + [triple("甲", "禁忌", "乙", "乙@'}) DETACH DELETE n //")]
+    s1 = load_triples(settings, write_lines(tmp_path / "a.jsonl", first), run_id="r1")
+    assert (s1.added, s1.rejected) == (6, 0)
+    assert load_triples(settings, write_lines(tmp_path / "a.jsonl", first), run_id="r1").unchanged == 6
+    s3 = load_triples(settings, write_lines(tmp_path / "b.jsonl", first[2:5]), run_id="r2", sources=["华法林"])
+    assert (s3.added, s3.updated, s3.removed, s3.unchanged) == (0, 0, 2, 3)
+    assert len(run_query(settings, "interactions", {"drug": "华法林"})) == 3
+    assert run_query(settings, "evidence", {"subject": "甲", "object": "乙"})[0]["sentence"] == "乙@'}) DETACH DELETE n //"
