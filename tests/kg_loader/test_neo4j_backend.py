@@ -37,7 +37,7 @@ def bolt(tmp_path_factory):
         yield settings, backend
     finally:
         backend.close()
-        server.stop(timeout=2)  # no data to save; with Bolt on, SHUTDOWN may hang and is then killed
+        server.stop(timeout=0.5)  # no data to save; with Bolt on, SHUTDOWN may hang and is then killed
 
 
 def test_results_come_back_as_plain_values(bolt):
