@@ -37,7 +37,8 @@ DRUG_HEADER = ["name:ID(Drug)", "aliases:string[]", "drug_ids:string[]", "urls:s
 DISEASE_HEADER = ["name:ID(Disease)", "kind", ":LABEL"]
 INDICATED_HEADER = [":START_ID(Drug)", ":END_ID(Disease)", "via:string[]", "first_seen", "last_seen", "run_id", ":TYPE"]
 DDI_HEADER = [":START_ID(Drug)", ":END_ID(Drug)", ":TYPE", "label_zh", "evidence:string[]", "evidence_sources:string[]",
-              "evidence_urls:string[]", "evidence_scores:float[]", "score:float", "model_id", "first_seen", "last_seen", "run_id"]
+              "evidence_urls:string[]", "evidence_scores:float[]", "score:float", "model_id", "first_seen", "last_seen", "run_id",
+              "offsite_sources:string[]"]
 
 
 class ExportSummary(BaseModel):
@@ -122,7 +123,7 @@ def export_csv(
         for typ, rows in sorted(plan.create.items()):
             for r in rows:
                 w.writerow([r["s"], r["o"], typ, BY_GRAPH[typ].zh, _arr(r["ev"]), _arr(r["src"]), _arr(r["url"]),
-                            _arr(r["scs"]), r["sc"], r["m"], r["fs"], r["ls"], r["run"]])
+                            _arr(r["scs"]), r["sc"], r["m"], r["fs"], r["ls"], r["run"], _arr(r["off"])])
                 n_edges += 1
     command = import_command(out, database)
     script = out / "import.sh"

@@ -92,7 +92,10 @@ def read_existing(backend: Backend, run: RunTriples, batch_size: int) -> dict[Ed
             found[(r["s"], r["t"], r["o"])] = {p: r[p] for p in props}
 
     if run.sources:
-        keep(backend.run(S.EDGES_OF_SOURCES, {"sources": sorted(run.sources)}, read_only=True))
+        srcs = sorted(run.sources)
+        for chunk in _chunks(srcs, batch_size):
+            keep(backend.run(S.EDGES_OF_SOURCES, {"sources": list(chunk)}, read_only=True))
+        keep(backend.run(S.EDGES_OFFSITE, {"sources": srcs}, read_only=True))
     # Only pairs whose both drugs exist can have an edge: a first load probes nothing.
     names = sorted(run.drugs)
     known: set[str] = set()

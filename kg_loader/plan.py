@@ -219,6 +219,8 @@ def edge_row(key: EdgeKey, entries: list[Entry], *, model_id: str, first_seen: s
         "s": key[0], "o": key[2],
         "ev": [e.text for e in entries], "src": [e.source for e in entries], "url": [e.url for e in entries],
         "scs": scores, "sc": max(scores), "m": model_id, "fs": first_seen, "ls": last_seen, "run": run_id,
+        # Sources that are neither end of the edge: how a refresh of them finds it (statements.py).
+        "off": sorted({e.source for e in entries} - {key[0], key[2]}),
     }
 
 

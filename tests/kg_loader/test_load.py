@@ -96,6 +96,16 @@ def test_edge_with_two_sources_keeps_the_other_sources_evidence(graph_settings, 
     assert s.removed == 1 and edges(graph_settings) == {}
 
 
+def test_refresh_finds_edges_whose_source_is_neither_end(graph_settings, tmp_path):
+    rows = [triple("甲", "协同", "乙", "丙@甲与乙合用有协同作用", source="丙"), triple("丁", "拮抗", "丙")]
+    load_triples(graph_settings, write_lines(tmp_path / "a.jsonl", rows), run_id="r1")
+    e = edges(graph_settings)
+    assert e[("甲", "SYNERGY", "乙")]["offsite_sources"] == ["丙"] and e[("丁", "ANTAGONISM", "丙")]["offsite_sources"] == []
+    s = load_triples(graph_settings, write_lines(tmp_path / "b.jsonl", [rows[1]]), run_id="r2")
+    assert (s.removed, s.unchanged) == (1, 1)
+    assert set(edges(graph_settings)) == {("丁", "ANTAGONISM", "丙")}
+
+
 def test_source_outside_the_scope_is_rejected(graph_settings, tmp_path):
     path = write_lines(tmp_path / "t.jsonl", BASE)
     s = load_triples(graph_settings, path, run_id="r1", sources=["华法林"], on_error="skip",
