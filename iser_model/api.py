@@ -54,6 +54,10 @@ def train(train_path: str | Path, dev_path: str | Path, out_dir: str | Path, *, 
     cfg = cfg.model_copy(update={"entity_types": schema[0], "relation_types": schema[1],
                                  "model_id": f"{cfg.model_id}-{stamp}"})
     seed_everything(cfg.seed)
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     tokenizer = new_tokenizer(cfg, (d.tokens for d in train_ds.documents))
     model = IserModel(cfg, Encoder(new_transformer(cfg, tokenizer), cfg.dropout))
     hist = fit(model, tokenizer, train_ds.documents, dev_ds.documents, out, resolve_device(cfg.device), progress)

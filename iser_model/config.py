@@ -76,6 +76,9 @@ class IserConfig(BaseModel):
     seed: int = 42
     eval_every: int = Field(default=1, ge=1)  # epochs between dev evaluations
     device: str = "auto"
+    # CPU threads for torch (None = torch's default). On a shared 2-core machine 1 is much faster: two
+    # threads spin-wait on each other in the small recurrent kernels.
+    threads: int | None = Field(default=None, ge=1)
     bf16: bool = True  # autocast on CUDA only
     max_seconds: float | None = None  # stop training after this wall time (demo budget)
 

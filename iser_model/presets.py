@@ -11,9 +11,9 @@ def demo_config() -> IserConfig:
     return IserConfig(
         model_id="iser-demo",
         scratch=ScratchEncoder(tokenizer="char", hidden_size=128, num_layers=2, num_heads=4, intermediate_size=256),
-        max_span_width=10, width_embedding=25, sea_heads=4, dropout=0.1,
+        max_span_width=12, width_embedding=25, sea_heads=4, dropout=0.1, fusion_residual=True,
         neg_entities=50, neg_relations=50, lr=1e-3, warmup=0.1, epochs=12, batch_size=8, eval_batch_size=32,
-        eval_every=4, max_seconds=140.0, device="auto",
+        eval_every=4, max_seconds=140.0, device="auto", threads=1,
     )
 
 
