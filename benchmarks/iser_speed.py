@@ -376,6 +376,14 @@ def run(args: argparse.Namespace) -> dict:
     return out
 
 
+def _finish(payload: dict) -> dict:
+    """The load at the end too: with the start's it brackets how busy a shared CPU was during the run."""
+    import os
+
+    payload["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    return payload
+
+
 def default_out(payload: dict) -> Path:
     dev = payload["machine"]["device"].split(":")[0]
     return RESULTS / f"iser_speed-{'quick-' if payload['quick'] else ''}{dev}.json"
@@ -383,7 +391,7 @@ def default_out(payload: dict) -> Path:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
-    payload = run(args)
+    payload = _finish(run(args))
     path = write_json(args.out or default_out(payload), payload)
     print(f"wrote {path}")
     return payload

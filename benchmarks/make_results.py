@@ -144,7 +144,8 @@ def speed_results(results: Path, include_quick: bool) -> dict[tuple[str, str], d
 
 def _src(d: dict) -> str:
     m = d["machine"]
-    return f"{device_label(m)}, {m['time_utc']}, commit {m.get('commit') or '?'}, `{d['_file']}`"
+    end = f" (load {m['load_average_end'][0]} at the end)" if m.get("load_average_end") and not m.get("gpu") else ""
+    return f"{device_label(m)}{end}, {m['time_utc']}, commit {m.get('commit') or '?'}, `{d['_file']}`"
 
 
 def speed_block(results: Path, include_quick: bool) -> str:
