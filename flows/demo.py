@@ -18,46 +18,53 @@ DEMO_DRUG = "布美他尼片"
 # The fixture site is on loopback and ours: no politeness delay is owed to it.
 DEMO_OVERRIDES: dict[str, Any] = {"crawl": {"download_delay": 0.0, "autothrottle": False}}
 
+# What the demo asks the graph (printed with its answer, so it can be pasted into Neo4j Browser).
+DEMO_CYPHER = """\
+MATCH (d:Drug {name: $drug})-[r]-(other:Drug)
+RETURN other.name AS drug, type(r) AS type, r.label_zh AS label,
+       CASE WHEN startNode(r) = d THEN 'out' ELSE 'in' END AS direction,
+       r.score AS score, r.evidence[0] AS evidence
+ORDER BY score DESC, drug"""
+
 EXPLORE = """\
 Explore further:
-  ddikg query interactions --param drug=华法林钠片      # a named query (see `ddikg query --help`)
-  ddikg graph status                                     # the embedded graph server
-  ddikg build-kg --base-url {base_url}   # after `python -m crawler.fixture_site --port {port}`
-  Cypher (FalkorDB: `redis-cli -p {graph_port} -a "$(cat {pw})" GRAPH.QUERY {graph} "<cypher>"`, or Neo4j Browser):
-    MATCH (a:Drug)-[r]->(b:Drug {{name: '{drug}'}}) RETURN a.name, type(r), r.label_zh, r.evidence
-    MATCH (a:Drug)-[r:CONTRAINDICATION]->(b:Drug) RETURN a.name, b.name LIMIT 20
-  ddikg graph stop                                       # when you are done"""
+  ddikg query interactions --param drug={drug}        # named queries: see `ddikg query --help`
+  ddikg query contraindicated --param limit=20
+  ddikg query disease_interactions --param disease=高血压
+  ddikg graph status                                    # the embedded graph server (left running)
+  ddikg build-kg --base-url {base_url}    # again, after `python -m crawler.fixture_site --port {port}`
+  Cypher (the query above, and docs/neo4j-browser.md for Neo4j Browser), e.g.
+    MATCH (a:Drug)-[r:CONTRAINDICATION]->(b:Drug) RETURN a.name, b.name, r.evidence LIMIT 20
+  The graph: FalkorDB on 127.0.0.1:{graph_port}, graph '{graph}', password in {pw}
+  ddikg graph stop                                      # when you are done"""
 
 
 def interactions_of(settings: Settings, drug: str) -> list[dict[str, Any]]:
-    """Rows of the loader's named query for a drug's interactions (both directions)."""
-    from kg_loader.api import run_query
+    """What interacts with ``drug``, both directions, with type, score and one evidence sentence."""
+    from kg_loader.api import open_graph
+    from kg_loader.model import normalise_name
 
-    return run_query(settings, "interactions", {"drug": drug})
+    with open_graph(settings) as graph:
+        return graph.run(DEMO_CYPHER, {"drug": normalise_name(drug)}, read_only=True)
 
 
 def print_interactions(drug: str, rows: list[dict[str, Any]]) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"What interacts with {drug}", show_lines=False)
-    cols = list(rows[0].keys()) if rows else ["(no rows)"]
-    for c in cols:
-        table.add_column(str(c), overflow="fold")
+    """The answer on stdout (logs and progress are on stderr), one line per edge, never wrapped."""
+    print(f"\nWhat interacts with {drug}? Cypher, with $drug = '{drug}':\n{DEMO_CYPHER}\n")
+    if not rows:
+        print(f"-> no interaction of {drug} in the graph: the model extracted none from its page "
+              "(see the run summary above).")
+        return
     for r in rows:
-        table.add_row(*[_cell(r.get(c)) for c in cols])
-    console.print(table)
-
-
-def _cell(v: Any) -> str:
-    if isinstance(v, list):
-        return "\n".join(str(x) for x in v[:3]) + (f"\n(+{len(v) - 3} more)" if len(v) > 3 else "")
-    return "" if v is None else str(v)
+        arrow = f"-[{r['type']} {r['label']}]->"
+        edge = f"{drug} {arrow} {r['drug']}" if r["direction"] == "out" else f"{r['drug']} {arrow} {drug}"
+        score = f"{r['score']:.3f}" if isinstance(r.get("score"), float) else "-"
+        print(f"  {edge}   score {score}\n      evidence: {r.get('evidence') or '-'}")
 
 
 def run_demo(settings: Settings, *, port: int | None = None, retrain: bool = False):
     """Run the demo on ``settings.home``; returns the build-kg run summary."""
     from crawler.fixture_site.server import FixtureSite
-
     from flows.build_kg import build_kg
     from flows.flow_cli import print_summary
     from kg_loader.server import EmbeddedGraphServer
@@ -75,6 +82,6 @@ def run_demo(settings: Settings, *, port: int | None = None, retrain: bool = Fal
     console.print(summary.headline())
     rows = interactions_of(settings, DEMO_DRUG)
     print_interactions(DEMO_DRUG, rows)
-    console.print(EXPLORE.format(base_url=base_url, port=port, graph_port=settings.graph.port,
-                                 pw=settings.graph_dir / "password", graph=settings.graph.graph, drug=DEMO_DRUG))
+    print(EXPLORE.format(base_url=base_url, port=port, graph_port=settings.graph.port,
+                         pw=settings.graph_dir / "password", graph=settings.graph.graph, drug=DEMO_DRUG))
     return summary

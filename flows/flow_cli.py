@@ -28,6 +28,13 @@ def _settings(home: Path | None):
     return settings
 
 
+def _model_line(m) -> str:
+    if m is None:
+        return "-"
+    f1 = f"; dev RE micro F1 {m.candidate_f1:.3f}" if m.candidate_f1 is not None else ""
+    return f"{m.model_key} ({m.reason}{f1})"
+
+
 def print_summary(summary) -> None:
     from rich.table import Table
 
@@ -35,7 +42,7 @@ def print_summary(summary) -> None:
     c, ld = summary.crawl, summary.load
     rows = [
         ("graph", summary.graph),
-        ("model", f"{summary.model.model_key} ({summary.model.reason})" if summary.model else "-"),
+        ("model", _model_line(summary.model)),
         ("crawl", f"{summary.drugs_crawled} drugs: {c.get('new', 0)} new, {c.get('changed', 0)} changed, "
                   f"{c.get('unchanged', 0)} unchanged" + (f"; stopped: {c['stopped_reason']}"
                                                           if c.get("stopped_reason") else "")),
@@ -45,8 +52,10 @@ def print_summary(summary) -> None:
                   f"={ld.get('unchanged', 0)} unchanged" + (f"  ({ld['rejected']} rejected)" if ld.get("rejected") else "")),
         ("seconds", "  ".join(f"{k} {v:.1f}" for k, v in summary.seconds.items())),
     ]
+    from rich.markup import escape
+
     for k, v in rows:
-        table.add_row(k, v)
+        table.add_row(k, escape(v))
     console.print(table)
 
 
