@@ -116,8 +116,12 @@ def _pick(metrics: dict, path: tuple[str, ...]) -> float | None:
 
 
 def run_one(table: str, variant: str, seed: int, train: Path, dev: Path, cfg, device: str, progress: bool,
-            keep_models: Path | None) -> dict:
-    """Train one variant with one seed and return its result record."""
+            keep_models: Path | None, rejects_to: Path | None = None) -> dict:
+    """Train one variant with one seed and return its result record.
+
+    Lines and spo the readers set aside (e.g. CMeIE strings that cannot be aligned to a span) are
+    copied to ``rejects_to``-prefixed files before the temporary model directory goes, and counted.
+    """
     from iser_model import api
 
     label, switches = VARIANTS[variant]
@@ -130,6 +134,16 @@ def run_one(table: str, variant: str, seed: int, train: Path, dev: Path, cfg, de
         res = api.train(train, dev, model_dir, config=cfg, progress=progress, on_error="skip")
         rows = [json.loads(t) for t in (model_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
                 if t.strip()]
+        rejects = {}
+        for part in ("train", "dev"):
+            src = model_dir / f"{part}.rejects.jsonl"
+            n = sum(1 for t in src.read_text(encoding="utf-8").splitlines() if t.strip()) if src.exists() else 0
+            rejects[part] = {"rows": n, "file": None}
+            if n and rejects_to is not None:
+                dest = rejects_to.with_name(f"{rejects_to.name}.{part}.rejects.jsonl")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(src, dest)
+                rejects[part]["file"] = str(dest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     wall = time.perf_counter() - t0
@@ -143,6 +157,7 @@ def run_one(table: str, variant: str, seed: int, train: Path, dev: Path, cfg, de
         "evaluation": res.best_dev, "epochs": rows,
         "seconds_per_epoch": statistics.fmean(res.seconds_per_epoch) if res.seconds_per_epoch else None,
         "wall_seconds": round(wall, 1), "train_documents": res.train_documents, "rejected_spo": res.rejected_spo,
+        "rejects": rejects,
         "config": json.loads(cfg.to_json()), "model_dir": str(model_dir) if keep_models else None,
     }
 
@@ -220,7 +235,8 @@ def main(argv: list[str] | None = None) -> dict:
                     continue
                 info = machine(device)
                 print(f"[{args.table}/{protocol}] {variant} seed {seed} on {device} ...", flush=True)
-                rec = run_one(args.table, variant, seed, train, dev, cfg, device, args.progress, args.keep_models)
+                rec = run_one(args.table, variant, seed, train, dev, cfg, device, args.progress, args.keep_models,
+                              rejects_to=path.with_suffix(""))
                 rec |= {"protocol": protocol, "machine": info, "data": {
                     "train": str(train_src), "dev": str(dev_src), "train_limit": args.train_limit,
                     "dev_limit": args.dev_limit}}

@@ -40,6 +40,10 @@ def test_summary_rows(repro_results):
 def test_cmeie_unalignable_spo_are_counted(repro_results):
     rec = json.loads((repro_results / "reproduce" / "cmeie" / "quick" / "iser" / "seed1.json").read_text())
     assert rec["rejected_spo"] == 8  # one invented object string per training record, never silently dropped
+    # the rows set aside, with their reasons, are kept beside the result (train and dev)
+    assert rec["rejects"]["train"]["rows"] == 8 and rec["rejects"]["dev"]["rows"] == 4
+    rows = [json.loads(t) for t in open(rec["rejects"]["train"]["file"], encoding="utf-8")]
+    assert len(rows) == 8 and all("不存在的药" in json.dumps(r, ensure_ascii=False) for r in rows)
 
 
 def test_resume_skips_finished_runs(repro_results, conll_like, capsys):
