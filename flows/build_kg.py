@@ -25,7 +25,15 @@ from flows.jsonl import JsonlReader, default_rejects_path, write_jsonl
 from flows.ledger import commit, graph_target, pending, read_ledger
 from flows.model_registry import current_model, promote
 from flows.summary import BuildSummary, ModelReport
-from flows.tasks import crawl_task, evaluate_task, extract_task, load_task, segment_task, train_task
+from flows.tasks import (
+    cached_files,
+    crawl_task,
+    evaluate_task,
+    extract_task,
+    load_task,
+    segment_task,
+    train_task,
+)
 
 
 def _settings(home: str | None, overrides: dict[str, Any] | None) -> Settings:
@@ -54,6 +62,15 @@ def corpus_files(settings: Settings) -> tuple[Path, Path]:
     return Path(str(settings.flows.train_data or SAMPLE_TRAIN)), Path(str(settings.flows.dev_data or SAMPLE_TEST))
 
 
+def promotion(candidate_f1: float, current_f1: float | None) -> tuple[bool, str]:
+    """Promote a new model when there is no current one or its dev RE micro F1 is not worse."""
+    if current_f1 is None:
+        return True, "no current model"
+    if candidate_f1 >= current_f1:
+        return True, f"dev RE micro F1 {candidate_f1:.4f} >= current {current_f1:.4f}"
+    return False, f"dev RE micro F1 {candidate_f1:.4f} < current {current_f1:.4f}"
+
+
 def ensure_model(settings: Settings, retrain: bool, progress: bool = True) -> ModelReport:
     """The model to extract with: the current one, or a newly trained one when asked or when none exists."""
     log = get_run_logger()
@@ -69,14 +86,7 @@ def ensure_model(settings: Settings, retrain: bool, progress: bool = True) -> Mo
     cur_eval = evaluate_task(current, dev_path, settings.model.device) if current is not None else None
     report = ModelReport(model_dir=str(candidate), model_key=model_key(candidate), trained=True,
                          candidate_f1=_re_f1(cand_eval), current_f1=_re_f1(cur_eval) if cur_eval else None)
-    if cur_eval is None:
-        report.promoted, report.reason = True, "no current model"
-    elif report.candidate_f1 >= report.current_f1:
-        report.promoted = True
-        report.reason = f"dev RE micro F1 {report.candidate_f1:.4f} >= current {report.current_f1:.4f}"
-    else:
-        report.promoted = False
-        report.reason = f"dev RE micro F1 {report.candidate_f1:.4f} < current {report.current_f1:.4f}"
+    report.promoted, report.reason = promotion(report.candidate_f1, report.current_f1)
     log.info("model %s: %s (%s)", report.model_key, "promoted" if report.promoted else "not promoted", report.reason)
     artifacts.publish("model-evaluation", artifacts.evaluation_markdown(report, cand_eval, cur_eval),
                       "Dev-set evaluation of the newly trained model against the current one")
@@ -129,7 +139,7 @@ def run_build(settings: Settings, *, base_url: str | None = None, retrain: bool 
     write_jsonl(pending_path, todo)
 
     t0 = clock()
-    seg = segment_task(settings, pending_path, raw_fingerprint(todo))
+    seg = cached_files(segment_task, ("corpus",), settings, pending_path, raw_fingerprint(todo))
     summary.seconds["segment"] = clock() - t0
     corpus = Path(seg["corpus"])
     per_drug: Counter[str] = Counter()
@@ -144,7 +154,7 @@ def run_build(settings: Settings, *, base_url: str | None = None, retrain: bool 
                       "CH-DDI statements segmented from the changed drugs")
 
     t0 = clock()
-    ext = extract_task(settings, model_dir, mkey, corpus, run_id, progress)
+    ext = cached_files(extract_task, ("records", "triples"), settings, model_dir, mkey, corpus, run_id, progress)
     summary.seconds["extract"] = clock() - t0
     triples_path = Path(ext["triples"])
     summary.triples = sum(1 for line in triples_path.open(encoding="utf-8") if line.strip())
@@ -210,7 +220,7 @@ def crawl_flow(out: str, base_url: str | None = None, drug_ids: list[str] | None
 @flow(name="segment")
 def segment_flow(raw: str, home: str | None = None) -> dict[str, Any]:
     records = list(JsonlReader(Path(raw), RawDrugRecord))
-    return segment_task(_settings(home, None), Path(raw), raw_fingerprint(records))
+    return cached_files(segment_task, ("corpus",), _settings(home, None), Path(raw), raw_fingerprint(records))
 
 
 @flow(name="train")
@@ -227,7 +237,7 @@ def extract_flow(corpus: str, home: str | None = None) -> dict[str, Any]:
     if model is None:
         raise FileNotFoundError(f"no model at {settings.model_dir}; run the train flow or build-kg first")
     run_id, _ = _run_id()
-    return extract_task(settings, model, model_key(model), Path(corpus), run_id)
+    return cached_files(extract_task, ("records", "triples"), settings, model, model_key(model), Path(corpus), run_id)
 
 
 @flow(name="load")

@@ -96,6 +96,19 @@ def test_deployment_run_through_the_cli_completes_on_a_local_server(e2e, first_b
         assert flow_run_id, out
         state = httpx.get(f"{api}/flow_runs/{flow_run_id.group(1)}", timeout=5).json()["state"]["type"]
         assert run.returncode == 0 and state == "COMPLETED", out + serve_log.read_text()[-4000:]
+
+        # The same deployments registered with a process work pool, for workers elsewhere.
+        _stop(serve)
+        cli_env = os.environ | prefect_env | {"PREFECT_HOME": str(tmp_path / "cli-home")}
+        pool = subprocess.run([*PREFECT, "work-pool", "create", "ddikg-test", "--type", "process"], env=cli_env,
+                              capture_output=True, text=True, timeout=120)
+        assert pool.returncode == 0, pool.stdout + pool.stderr
+        reg = subprocess.run([*python_cli(), "deploy", "--work-pool", "ddikg-test"], env=serve_env,
+                             capture_output=True, text=True, timeout=120)
+        assert reg.returncode == 0, reg.stdout + reg.stderr
+        for name in ("nightly", "on-demand"):
+            d = deployment(name)
+            assert d["work_pool_name"] == "ddikg-test" and d["entrypoint"] == "flows.build_kg.build_kg", d
     finally:
         if serve is not None:
             _stop(serve)

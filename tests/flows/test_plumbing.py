@@ -114,3 +114,12 @@ def test_deployments_nightly_cron_in_shanghai_and_on_demand(ddikg_home):
     assert nightly.parameters["home"] == str(s.home.resolve())
     other, _ = deployments(s, cron="30 3 * * 1", timezone="UTC", parameters={"retrain": True})
     assert other.schedules[0].schedule.cron == "30 3 * * 1" and other.parameters["retrain"] is True
+
+
+def test_promotion_only_when_not_worse():
+    from flows.build_kg import promotion
+
+    assert promotion(0.1, None) == (True, "no current model")
+    assert promotion(0.5, 0.5)[0] and promotion(0.6, 0.5)[0]  # equal is not worse
+    ok, reason = promotion(0.4, 0.5)
+    assert not ok and "0.4000 < current 0.5000" in reason
