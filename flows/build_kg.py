@@ -97,6 +97,20 @@ def ensure_model(settings: Settings, retrain: bool, progress: bool = True) -> Mo
     return report
 
 
+def check_graph(settings: Settings) -> None:
+    """Raise the loader's GraphUnavailable (it says how to start the server) when the graph is down."""
+    from kg_loader.api import open_graph
+    from kg_loader.backends import GraphUnavailable
+
+    with open_graph(settings) as graph:
+        try:
+            graph.run("RETURN 1 AS ok", read_only=True)
+        except GraphUnavailable:
+            raise
+        except Exception:  # noqa: BLE001 - it answered (e.g. FalkorDB: "empty key" for a graph not yet written)
+            pass
+
+
 def run_build(settings: Settings, *, base_url: str | None = None, retrain: bool = False, full: bool = False,
               drug_ids: list[str] | None = None, progress: bool = False) -> BuildSummary:
     """The body of ``build-kg`` (call it inside a flow run: it calls tasks)."""
@@ -107,6 +121,7 @@ def run_build(settings: Settings, *, base_url: str | None = None, retrain: bool 
     summary = BuildSummary(run_id=run_id, flow_run_id=flow_run_id, home=str(settings.home),
                            graph=graph_target(settings))
     clock = time.perf_counter
+    check_graph(settings)  # fail in a second, not after a crawl and an extraction
 
     t0 = clock()
     summary.model = ensure_model(settings, retrain, progress)

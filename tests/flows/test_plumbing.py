@@ -123,3 +123,13 @@ def test_promotion_only_when_not_worse():
     assert promotion(0.5, 0.5)[0] and promotion(0.6, 0.5)[0]  # equal is not worse
     ok, reason = promotion(0.4, 0.5)
     assert not ok and "0.4000 < current 0.5000" in reason
+
+
+def test_build_checks_the_graph_before_crawling(ddikg_home):
+    from flows.build_kg import check_graph
+    from kg_loader.backends import GraphUnavailable
+    from tests.flows.support import free_port
+
+    s = load_settings(graph={"port": free_port(), "password": "x", "retries": 0})
+    with pytest.raises(GraphUnavailable, match="ddikg graph start"):
+        check_graph(s)
