@@ -1,0 +1,56 @@
+"""Encoder construction: the char-vocabulary scratch encoder, a reduced copy of a tokenizer's config,
+the subword -> word map with a real WordPiece tokenizer, and the demo preset's independence of ../shared."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flows.contracts import SpanDocument
+from iser_model.batching import prepare
+from iser_model.config import IserConfig, ScratchEncoder
+from iser_model.encoder import new_tokenizer, new_transformer
+from iser_model.presets import demo_config
+
+from ..conftest import shared_path
+
+
+def test_char_vocabulary_tokenizer_maps_each_character_and_keeps_case():
+    cfg = IserConfig(scratch=ScratchEncoder(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
+                                            min_char_count=2))
+    tok = new_tokenizer(cfg, [list("阿司匹林AB阿司匹林"), list("林 a")])
+    assert tok.tokenize("阿司") == ["阿", "司"] and tok.tokenize("B") == ["[UNK]"]  # seen once -> [UNK]
+    model = new_transformer(cfg, tok)
+    assert model.config.hidden_size == 16 and model.config.vocab_size == len(tok)
+
+
+def test_reduced_copy_of_the_bert_base_chinese_config():
+    path = shared_path("models", "bert-base-chinese-tokenizer")
+    cfg = IserConfig(scratch=ScratchEncoder(tokenizer=str(path), hidden_size=32, num_layers=1, num_heads=2,
+                                            intermediate_size=64))
+    tok = new_tokenizer(cfg)
+    model = new_transformer(cfg, tok)
+    assert model.config.vocab_size == 21128 and model.config.hidden_size == 32
+    assert model.config.num_hidden_layers == 1 and model.config.type_vocab_size == 2
+
+
+def test_subword_to_word_map_with_a_wordpiece_tokenizer():
+    path = shared_path("models", "minilm-l6-h384-uncased")
+    tok = new_tokenizer(IserConfig(encoder=str(path)))
+    doc = SpanDocument.model_validate({"tokens": ["Unbelievably", " ", "Wilkes", "Booth", "."],
+                                       "entities": [{"type": "Peop", "start": 2, "end": 4}]})
+    (item,), stats = prepare([doc], tok, 512, 10, ["Peop"], [])
+    pieces = tok.convert_ids_to_tokens(item.input_ids.tolist())
+    assert pieces[0] == "[CLS]" and pieces[-1] == "[SEP]"
+    for w, word in enumerate(doc.tokens):  # every word maps to a non-empty, contiguous subword range
+        got = "".join(p.removeprefix("##") for p in pieces[item.word_start[w]:item.word_end[w]])
+        assert got == (word.lower() if word.strip() else "[UNK]")
+    assert np.all(item.word_end[:-1] == item.word_start[1:])
+    (short,), stats = prepare([doc], tok, 6, 10, ["Peop"], [])  # cut after the words that fit
+    assert stats.truncated_documents == 1 and len(short.input_ids) <= 6 and short.n_words < 5
+
+
+def test_demo_preset_needs_nothing_from_shared():
+    cfg = demo_config()
+    assert cfg.scratch is not None and cfg.scratch.tokenizer == "char"
+    assert "shared" not in cfg.to_json()
+    assert IserConfig.from_json(cfg.to_json()) == cfg  # JSON round trip
