@@ -10,7 +10,8 @@ that ``benchmarks/make_results.py`` turns into the "ISER speed" section of ``doc
 Sections (``--sections``): ``train`` (CoNLL04 train, batch 2 and 32, 100 negative entities and
 relations), ``infer`` (all spans up to width 10 on CoNLL04 dev; bf16 autocast on CUDA; batch sizes
 1/8/32/128), ``cpu`` (CPU inference with MiniLM and with a small scratch encoder), ``growth`` (time per
-sentence by sentence length and by max span width k in {5, 10, 15}).
+sentence by sentence length and by max span width k in {5, 10, 15}), ``variants`` (the same inference
+with each ablation of Table 6 switched, to show which module the time goes to).
 
 Fresh models have untrained heads: they call most spans entities, so the relation stage runs at its
 cap (``max_pairs``, about 1,000 candidate pairs per sentence) - worst-case figures for that stage. Every
@@ -252,7 +253,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="tiny scratch model, a few sentences, 1 step (CI)")
     ap.add_argument("--out", type=Path, default=None, help="JSON result (default benchmarks/results/...)")
     ap.add_argument("--sections", default=None,
-                    help="comma list of train,infer,cpu,growth (default: CUDA train,infer,growth; CPU train,cpu,growth)")
+                    help="comma list of train,infer,cpu,growth,variants (default: CUDA train,infer,growth,variants; "
+                         "CPU train,cpu,growth)")
     ap.add_argument("--train", type=Path, default=CONLL04 / "conll04_train.json")
     ap.add_argument("--dev", type=Path, default=CONLL04 / "conll04_dev.json")
     ap.add_argument("--encoder", default=None, help="minilm | scratch | tiny (default minilm; tiny with --quick)")
@@ -285,8 +287,8 @@ def run(args: argparse.Namespace) -> dict:
     cuda = device.type == "cuda"
     quick = args.quick
     encoder = args.encoder or ("tiny" if quick else "minilm")
-    sections = (args.sections or ("train,infer,growth" if cuda else "train,cpu,growth")).split(",")
-    bad = set(sections) - {"train", "infer", "cpu", "growth"}
+    sections = (args.sections or ("train,infer,growth,variants" if cuda else "train,cpu,growth")).split(",")
+    bad = set(sections) - {"train", "infer", "cpu", "growth", "variants"}
     if bad:
         raise SystemExit(f"--sections: unknown {sorted(bad)}")
     out_dir = (args.out.parent if args.out else RESULTS)  # rejects go beside the result, never into ../shared
@@ -362,6 +364,19 @@ def run(args: argparse.Namespace) -> dict:
                 print(f"CPU {enc} batch {bs}: {r['sentences_per_second']} sentences/s")
             del model
         out["cpu_inference"] = {"threads": torch.get_num_threads(), "rows": rows}
+    if "variants" in sections:  # where the time goes: the same inference with each ablation switched
+        from benchmarks.paper import VARIANTS
+
+        bs = 4 if quick else (32 if cuda else 8)
+        rows = []
+        for key, (label, switches) in VARIANTS.items():
+            model, tok = fresh(**switches)
+            items = prepared(model, tok, dev_slice[:n_growth])
+            rows.append({"variant": key, "label": label} | time_inference(model, tok, items, bs, device,
+                                                                         repeat=repeat))
+            print(f"variant {label:<20}: {rows[-1]['ms_per_sentence']} ms/sentence")
+            del model
+        out["variants"] = {"device": str(device), "batch_size": bs, "rows": rows}
     if "growth" in sections:
         bs = 4 if quick else (32 if cuda else 8)
         model, tok = fresh()

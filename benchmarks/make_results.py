@@ -134,7 +134,7 @@ def speed_results(results: Path, include_quick: bool) -> dict[tuple[str, str], d
         if data.get("quick") and not include_quick:
             continue
         kind = "cuda" if data["machine"]["device"].startswith("cuda") else "cpu"
-        for section in ("training", "inference", "cpu_inference", "growth"):
+        for section in ("training", "inference", "cpu_inference", "growth", "variants"):
             if section in data:
                 cur = best.get((kind, section))
                 if cur is None or data["machine"]["time_utc"] > cur["machine"]["time_utc"]:
@@ -258,6 +258,25 @@ def speed_block(results: Path, include_quick: bool) -> str:
                          [[r["k"], r["sentences"], r["spans_per_sentence"], num(r["ms_per_sentence"], 1)]
                           for r in g["by_width"]]))
         out.append("")
+    out.append("### Where the time goes: inference with each ablation switched\n")
+    shown = False
+    for kind in ("cuda", "cpu"):
+        d = res.get((kind, "variants"))
+        if not d:
+            continue
+        shown = True
+        v = d["variants"]
+        base = next((r for r in v["rows"] if r["variant"] == "iser"), None)
+        out.append(f"**{device_label(d['machine'])}**, encoder {d['encoder']}, batch {v['batch_size']}, "
+                   f"{d['precision']}, {v['rows'][0]['sentences']} CoNLL04 dev sentences, untrained heads, best of "
+                   f"{d.get('inference_passes', 1)} passes. Source: {_src(d)}.\n")
+        out.append(table(["variant", "ms/sentence", "relative to ISER", "relations/sentence"],
+                         [[r["label"], num(r["ms_per_sentence"], 1),
+                           f"{r['ms_per_sentence'] / base['ms_per_sentence']:.2f}" if base else "-",
+                           r["relations_per_sentence"]] for r in v["rows"]]))
+        out.append("")
+    if not shown:
+        out.append("Not measured yet (`--sections variants`).\n")
     out.append(f"**SEA as implemented.** {SEA_COMPLEXITY}\n")
     out.append("Rerun: `python -m benchmarks.iser_speed --device cuda` (GPU: all sections), "
                "`python -m benchmarks.iser_speed --device cpu --threads 2` (CPU), then "

@@ -85,7 +85,7 @@ def speed_run(conll_like, tmp_path_factory) -> tuple[dict, Path]:
 
     out = tmp_path_factory.mktemp("speed") / "iser_speed-quick-cpu.json"
     train, dev = conll_like
-    payload = iser_speed.main(["--quick", "--device", "cpu", "--sections", "train,infer,cpu,growth",
+    payload = iser_speed.main(["--quick", "--device", "cpu", "--sections", "train,infer,cpu,growth,variants",
                                "--train", str(train), "--dev", str(dev), "--out", str(out)])
     return payload, out
 

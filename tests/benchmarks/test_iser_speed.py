@@ -85,3 +85,13 @@ def test_whole_epoch_is_not_extrapolated(conll_like):
     row = iser_speed.train_throughput(model, tok, items, 4, None, torch.device("cpu"), warmup=0)
     assert row["steps_timed"] == row["steps_per_epoch"] == 3 and row["sentences_timed"] == len(items) == 10
     assert row["extrapolated"] is False
+
+
+def test_variant_rows(speed_run):
+    from benchmarks.paper import VARIANTS
+
+    payload, _ = speed_run
+    rows = payload["variants"]["rows"]
+    assert [r["variant"] for r in rows] == list(VARIANTS)  # one row per ablation of Table 6 + ISER_GRU
+    for r in rows:
+        _numbers(r, ("ms_per_sentence", "sentences_per_second"))
