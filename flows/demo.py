@@ -48,6 +48,14 @@ def interactions_of(settings: Settings, drug: str) -> list[dict[str, Any]]:
         return graph.run(DEMO_CYPHER, {"drug": normalise_name(drug)}, read_only=True)
 
 
+def most_interacting(settings: Settings) -> str | None:
+    """The drug with the most interactions (the loader's named query), or None for an empty graph."""
+    from kg_loader.api import run_query
+
+    rows = run_query(settings, "most_interacting", {"limit": 1})
+    return rows[0]["drug"] if rows else None
+
+
 def print_interactions(drug: str, rows: list[dict[str, Any]]) -> None:
     """The answer on stdout (logs and progress are on stderr), one line per edge, never wrapped."""
     print(f"\nWhat interacts with {drug}? Cypher, with $drug = '{drug}':\n{DEMO_CYPHER}\n")
@@ -82,6 +90,14 @@ def run_demo(settings: Settings, *, port: int | None = None, retrain: bool = Fal
     console.print(summary.headline())
     rows = interactions_of(settings, DEMO_DRUG)
     print_interactions(DEMO_DRUG, rows)
+    drug = DEMO_DRUG
+    if not rows:
+        # A small demo model can miss a page entirely; show an answer the graph does hold.
+        other = most_interacting(settings)
+        if other is not None:
+            drug = other
+            print(f"\nThe drug with the most interactions in the graph instead: {drug}")
+            print_interactions(drug, interactions_of(settings, drug))
     print(EXPLORE.format(base_url=base_url, port=port, graph_port=settings.graph.port,
-                         pw=settings.graph_dir / "password", graph=settings.graph.graph, drug=DEMO_DRUG))
+                         pw=settings.graph_dir / "password", graph=settings.graph.graph, drug=drug))
     return summary

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_demo_query_answers_with_type_direction_and_evidence(e2e, tmp_path, capsys):
-    from flows.demo import DEMO_DRUG, interactions_of, print_interactions
+    from flows.demo import DEMO_DRUG, interactions_of, most_interacting, print_interactions
     from kg_loader.api import load_triples
 
     settings = e2e.settings(tmp_path / "home", "demo-answer")
@@ -39,3 +39,4 @@ def test_demo_query_answers_with_type_direction_and_evidence(e2e, tmp_path, caps
     assert "MATCH (d:Drug {name: $drug})-[r]-(other:Drug)" in out  # the query is shown, markup intact
     assert "多巴胺" in out and "SYNERGY" in out and "利尿作用加强" in out
     assert interactions_of(settings, "不存在的药") == []
+    assert most_interacting(settings) == DEMO_DRUG  # what the demo shows when its drug has no edge
