@@ -114,7 +114,8 @@ def read_dataset(path: str | Path, fmt: Format = "auto", *, on_error: OnError = 
     rows = []
     # line numbers: JsonlReader skips blank lines, so recount them the same way
     line_nos = [i for i, t in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if t.strip()]
-    ok_lines = [ln for ln in line_nos if ln not in {e.line for e in reader.errors}]
+    bad_lines = {e.line for e in reader.errors}
+    ok_lines = [ln for ln in line_nos if ln not in bad_lines]
     for rec, line in zip(records, ok_lines, strict=True):
         doc, problems = align_record(rec, set(ent_types), set(rel_types))
         ds.documents.append(doc)
