@@ -13,7 +13,8 @@ attention for every query row is
 
 so no (spans × tokens × tokens × d) tensor exists: memory is O(B·h·n²·d_h) for the prefix sums plus
 O(S·n·d) for the per-span sequences the BiGRU needs anyway; time O(B·n²·d + S·n·d).
-Everything here runs in float32 (the subtraction of prefix sums needs the precision).
+The attention part runs in float32 (the subtraction of prefix sums needs the precision); the BiGRU
+runs under the caller's autocast (bf16 on CUDA).
 """
 
 from __future__ import annotations
@@ -44,12 +45,16 @@ class SpanContext(nn.Module):
 
         Returns c: (N, d), one context vector per span.
         """
-        with torch.autocast(h.device.type, enabled=False):
+        with torch.autocast(h.device.type, enabled=False):  # the prefix-sum subtraction needs float32
             h = h.float()
             stats = self._prefix_stats(h, mask) if self.attention else None
-            step = max(1, self.chunk // max(1, h.shape[1]))
-            parts = [self._chunk(h, mask, stats, span_batch[i:i + step], start[i:i + step], end[i:i + step])
-                     for i in range(0, span_batch.shape[0], step)]  # loop over chunks of spans (memory bound)
+        step = max(1, self.chunk // max(1, h.shape[1]))
+        parts = []
+        for i in range(0, span_batch.shape[0], step):  # loop over chunks of spans (memory bound), not spans
+            b = span_batch[i:i + step]
+            with torch.autocast(h.device.type, enabled=False):
+                x = self._sequences(h, mask, stats, b, start[i:i + step], end[i:i + step])
+            parts.append(self._bigru(x, mask[b]))  # under the caller's autocast (bf16 on CUDA)
         if not parts:
             return h.new_zeros(0, self.d)
         return torch.cat(parts, 0)
@@ -83,7 +88,8 @@ class SpanContext(nn.Module):
                     total=mask.sum(1))
 
     # ------------------------------------------------------------------ per chunk of spans
-    def _chunk(self, h, mask, st, b, i, j) -> torch.Tensor:
+    def _sequences(self, h, mask, st, b, i, j) -> torch.Tensor:
+        """The SEA sequence H_mask + MHA(H_mask) of each span: (N, n, d) float32."""
         N = b.shape[0]
         n, d = h.shape[1], self.d
         pos = torch.arange(n, device=h.device)
@@ -118,7 +124,11 @@ class SpanContext(nn.Module):
             rows = torch.where(in_span[:, None, :, None], m_row[:, :, None, :], rows)  # masked query rows
             att = rows.transpose(1, 2).reshape(N, n, d)  # (N, n, d) heads concatenated
             x = h_mask + self.drop(self.out(att))  # residual
-        lengths = mask[b].sum(1).clamp(min=1).cpu()
+        return x
+
+    def _bigru(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Final forward and backward BiGRU states over each span's sequence.  x: (N, n, d) -> (N, d)"""
+        lengths = mask.sum(1).clamp(min=1).cpu()
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         _, last = self.gru(packed)  # (2, N, d/2): final forward and backward states
         return torch.cat([last[0], last[1]], -1)  # (N, d)
