@@ -96,6 +96,11 @@ def test_deployment_run_through_the_cli_completes_on_a_local_server(e2e, first_b
         assert flow_run_id, out
         state = httpx.get(f"{api}/flow_runs/{flow_run_id.group(1)}", timeout=5).json()["state"]["type"]
         assert run.returncode == 0 and state == "COMPLETED", out + serve_log.read_text()[-4000:]
+        arts = httpx.post(f"{api}/artifacts/filter", timeout=10,
+                          json={"artifacts": {"flow_run_id": {"any_": [flow_run_id.group(1)]}}}).json()
+        by_key = {a["key"]: a for a in arts}
+        assert {"crawl-summary", "corpus-stats", "load-summary", "build-kg-summary"} <= set(by_key), list(by_key)
+        assert "| added |" in by_key["load-summary"]["data"] and by_key["crawl-summary"]["type"] == "markdown"
 
         # The same deployments registered with a process work pool, for workers elsewhere.
         _stop(serve)
