@@ -28,7 +28,8 @@ def register(app: typer.Typer) -> None:
         dev_file: Annotated[Path, typer.Option("--dev", help="Dev data: evaluated every N epochs, picks the best.")],
         out: Annotated[Path | None, typer.Option("--out", help="Checkpoint directory (default <home>/models/<id>).")]
         = None,
-        config: Annotated[Path | None, typer.Option("--config", help="IserConfig JSON (default: the demo preset).")]
+        config: Annotated[Path | None, typer.Option(
+            "--config", help="IserConfig JSON (default: the demo preset, or the paper's settings with --encoder).")]
         = None,
         encoder: Annotated[str | None, typer.Option("--encoder", help="HF name or path of a pretrained encoder.")]
         = None,
@@ -47,7 +48,9 @@ def register(app: typer.Typer) -> None:
         from iser_model.presets import demo_config
 
         settings = load_settings()
-        cfg = IserConfig.load(config) if config else demo_config()
+        # --config wins; --encoder alone starts from the paper's hyper-parameters (IserConfig defaults);
+        # neither: the scratch demo preset
+        cfg = IserConfig.load(config) if config else (IserConfig() if encoder else demo_config())
         update = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, seed=seed).items() if v is not None}
         if encoder:
             update |= {"encoder": encoder, "scratch": None, "fusion_residual": False}
