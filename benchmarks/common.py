@@ -27,6 +27,8 @@ def need(path: Path) -> Path:
 
 
 def git_commit() -> str | None:
+    if os.environ.get("DDIKG_COMMIT"):  # a copied tree without .git (e.g. a GPU machine) says its commit
+        return os.environ["DDIKG_COMMIT"]
     try:
         out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, timeout=10)

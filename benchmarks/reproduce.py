@@ -190,6 +190,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed-list", default=None, help="explicit comma list of seeds (overrides --seeds)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--epochs", type=int, default=None, help="override the paper's 70 (a sanity protocol)")
+    ap.add_argument("--max-seconds", type=float, default=None,
+                    help="stop each run's training after this wall time (evaluated at the epoch that crosses it)")
     ap.add_argument("--train-limit", type=int, default=None, help="first N training sentences only")
     ap.add_argument("--dev-limit", type=int, default=None, help="first N dev sentences only")
     ap.add_argument("--train", type=Path, default=None, help="training file (default: ../shared data of the table)")
@@ -220,6 +222,8 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = table_config(args.table, args.quick)
     if args.epochs:
         cfg = cfg.model_copy(update={"epochs": args.epochs})
+    if args.max_seconds:
+        cfg = cfg.model_copy(update={"max_seconds": args.max_seconds})
     from iser_model.inference import resolve_device
 
     device = str(resolve_device(args.device))

@@ -66,7 +66,8 @@ def train(train_path: str | Path, dev_path: str | Path, out_dir: str | Path, *, 
     model = IserModel(cfg, Encoder(new_transformer(cfg, tokenizer), cfg.dropout))
     hist = fit(model, tokenizer, train_ds.documents, dev_ds.documents, out, resolve_device(cfg.device), progress)
     return TrainResult(model_dir=out, model_id=cfg.model_id, best_dev=hist.best or {}, best_epoch=hist.best_epoch,
-                       epochs=len(hist.epochs), seconds_per_epoch=[r["seconds"] for r in hist.epochs],
+                       epochs=len(hist.epochs),
+                       seconds_per_epoch=[r["seconds"] for r in hist.epochs if "partial_epoch" not in r],
                        train_documents=len(train_ds.documents), rejected_spo=train_ds.rejected_spo)
 
 

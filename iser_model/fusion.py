@@ -33,7 +33,10 @@ class InteractiveFusion(nn.Module):
 def bilstm(rnn: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Run a bidirectional RNN over the unpadded part of each row.  x: (B, n, f) -> (B, n, d)"""
     lengths = mask.sum(1).clamp(min=1).cpu()
-    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-    out, _ = rnn(packed)
-    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    # cuDNN RNNs run in float32 even under bf16 autocast: bf16 RNN kernels are missing on some
+    # PyTorch/cuDNN combinations, and the recurrence is a small share of the time
+    with torch.autocast(x.device.type, enabled=False):
+        packed = pack_padded_sequence(x.float(), lengths, batch_first=True, enforce_sorted=False)
+        out, _ = rnn(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
     return out

@@ -13,8 +13,9 @@ attention for every query row is
 
 so no (spans × tokens × tokens × d) tensor exists: memory is O(B·h·n²·d_h) for the prefix sums plus
 O(S·n·d) for the per-span sequences the BiGRU needs anyway; time O(B·n²·d + S·n·d).
-The attention part runs in float32 (the subtraction of prefix sums needs the precision); the BiGRU
-runs under the caller's autocast (bf16 on CUDA).
+The attention part and the BiGRU run in float32 (the subtraction of prefix sums needs the precision;
+cuDNN's bf16 RNN kernels are not available everywhere); the projections around them follow the caller's
+autocast (bf16 on CUDA).
 """
 
 from __future__ import annotations
@@ -48,13 +49,15 @@ class SpanContext(nn.Module):
         with torch.autocast(h.device.type, enabled=False):  # the prefix-sum subtraction needs float32
             h = h.float()
             stats = self._prefix_stats(h, mask) if self.attention else None
-        step = max(1, self.chunk // max(1, h.shape[1]))
+        # a GPU holds 16x the CPU chunk (spans x positions) comfortably: fewer, larger kernels
+        chunk = self.chunk * (16 if h.device.type == "cuda" else 1)
+        step = max(1, chunk // max(1, h.shape[1]))
         parts = []
         for i in range(0, span_batch.shape[0], step):  # loop over chunks of spans (memory bound), not spans
             b = span_batch[i:i + step]
             with torch.autocast(h.device.type, enabled=False):
                 x = self._sequences(h, mask, stats, b, start[i:i + step], end[i:i + step])
-            parts.append(self._bigru(x, mask[b]))  # under the caller's autocast (bf16 on CUDA)
+            parts.append(self._bigru(x, mask[b]))
         if not parts:
             return h.new_zeros(0, self.d)
         return torch.cat(parts, 0)
@@ -129,6 +132,7 @@ class SpanContext(nn.Module):
     def _bigru(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Final forward and backward BiGRU states over each span's sequence.  x: (N, n, d) -> (N, d)"""
         lengths = mask.sum(1).clamp(min=1).cpu()
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        _, last = self.gru(packed)  # (2, N, d/2): final forward and backward states
+        with torch.autocast(x.device.type, enabled=False):  # float32 GRU, as fusion.bilstm explains
+            packed = pack_padded_sequence(x.float(), lengths, batch_first=True, enforce_sorted=False)
+            _, last = self.gru(packed)  # (2, N, d/2): final forward and backward states
         return torch.cat([last[0], last[1]], -1)  # (N, d)

@@ -78,7 +78,11 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
         batches = length_batches(lengths, cfg.batch_size, rng)
         loss_sum = 0.0
         bar = _bar(batches, f"epoch {epoch}/{cfg.epochs}", progress)
+        steps_done = 0
         for idx in bar:
+            if cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds:
+                break  # out of time mid-epoch: evaluate what has been learnt rather than lose it
+            steps_done += 1
             batch = to_device(collate_train([items[i] for i in idx], tokenizer.pad_token_id, cfg.max_span_width,
                                             len(cfg.relation_types), cfg.neg_entities, cfg.neg_relations, rng),
                               device)
@@ -93,8 +97,11 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
             if progress and hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
         seconds = time.perf_counter() - t0
-        row = {"epoch": epoch, "loss": loss_sum / max(1, len(batches)), "seconds": seconds,
-               "sentences_per_second": len(items) / seconds if seconds else 0.0}
+        done = sum(len(b) for b in batches[:steps_done])
+        row = {"epoch": epoch, "loss": loss_sum / max(1, steps_done), "seconds": seconds,
+               "sentences_per_second": done / seconds if seconds else 0.0}
+        if steps_done < len(batches):
+            row["partial_epoch"] = round(steps_done / len(batches), 3)
         out_of_time = cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs or out_of_time:
             m = evaluate_documents(model, tokenizer, dev_docs, device, cfg.eval_batch_size)

@@ -119,3 +119,15 @@ def test_minilm_smoke_on_conll04_slice(tmp_path):
     assert torch.allclose(emb[2000], ref_emb[2000], atol=1e-2)
     metrics = api.evaluate(result.model_dir, tmp_path / "slice_dev.json", device="cpu")
     assert metrics["data"]["documents"] == 8 and 0.0 <= metrics["ner"]["micro"]["f1"] <= 1.0
+
+
+def test_time_budget_stops_mid_epoch_and_still_evaluates(tmp_path):
+    """max_seconds is checked between steps: an epoch cut short is marked partial, evaluated and saved."""
+    data = tmp_path / "train.jsonl"
+    write_jsonl(data, statements(12))
+    cfg = tiny_config(epochs=5, eval_every=5, batch_size=2, max_seconds=1e-9)
+    result = api.train(data, data, tmp_path / "m", config=cfg, progress=False)
+    rows = [json.loads(t) for t in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
+    assert result.epochs == 1 and result.seconds_per_epoch == []  # the partial epoch is not an epoch time
+    assert len(rows) == 1 and rows[0]["partial_epoch"] < 1 and "dev_re_f1" in rows[0]
+    assert (tmp_path / "m" / "config.json").exists()

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# One GPU session's worth of ISER measurements (issues #3 and #4), in the order that matters when
+# device time is short. Every phase has its own time limit, so one slow or broken phase cannot take
+# the others' results with it; results accumulate under benchmarks/results/ (and are packed into
+# $OUT/results.tar.gz when $OUT is set, as on the workplace's GPU machine).
+#
+#   bash benchmarks/gpu_session.sh                 # 520 s budget, ../shared (or $DDIKG_SHARED)
+#   BUDGET=3600 SEEDS=1,2,3 bash benchmarks/gpu_session.sh
+#
+# Phases: (1) training throughput at batch 2 and 32, one whole epoch each; (2) bf16 inference
+# curve, cost growth and per-variant inference; (3) the CoNLL04 table (ISER and every Table 6
+# ablation plus ISER_GRU) trained concurrently on the one GPU for as many epochs as the remaining
+# budget allows (a shortened protocol, recorded under its own name, never the paper's); (4) the
+# inference curve again with the trained ISER checkpoint. The machine needs torch with CUDA,
+# transformers, safetensors, tokenizers, numpy, tqdm and matplotlib; pydantic is installed from
+# $WHEELS when given (a GPU machine without package access).
+set -u
+START=$(date +%s)
+BUDGET=${BUDGET:-520}
+SEEDS=${SEEDS:-1}
+RES=${RES:-benchmarks/results}
+LOGS=${LOGS:-$RES/logs}
+MODELS=${MODELS:-.models}  # the trained ISER checkpoint of (3)
+PY=${PY:-python3}
+DEVICE=${DEVICE:-cuda}
+QUICK=${QUICK:+--quick}  # QUICK=1: tiny models, a check of this script itself (any device)
+mkdir -p "$LOGS"
+export PYTHONUNBUFFERED=1 TRANSFORMERS_OFFLINE=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+if [ -n "${WHEELS:-}" ]; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/ddikg-site \
+      "$WHEELS"/*.whl || exit 1
+  export PYTHONPATH=/tmp/ddikg-site:${PYTHONPATH:-}
+fi
+export PYTHONPATH=$PWD:${PYTHONPATH:-}
+
+left() { echo $(( BUDGET - ($(date +%s) - START) )); }
+phase() {  # phase NAME LIMIT_S CMD...: run with a limit, log to $LOGS/NAME.log, never abort the script
+  local name=$1 limit=$2; shift 2
+  if [ "$limit" -le 5 ]; then echo "== $name: skipped (no time left)"; return; fi
+  echo "== $name (limit ${limit}s, $(left)s of the budget left)"
+  timeout --signal=INT --kill-after=10 "$limit" "$@" > "$LOGS/$name.log" 2>&1
+  echo "== $name: exit $? after $(( $(date +%s) - START ))s"; tail -n 25 "$LOGS/$name.log"
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
+$PY -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), \
+'transformers', transformers.__version__)"
+
+# (1) training throughput, a whole epoch at each batch size
+phase train $(( $(left) < 150 ? $(left) : 150 )) \
+  $PY -m benchmarks.iser_speed --device $DEVICE $QUICK --sections train --out "$RES/iser_speed-cuda-train.json"
+
+# (2) inference curve, growth, variants (fresh model: untrained heads, a worst case for relations)
+phase infer $(( $(left) < 110 ? $(left) : 110 )) \
+  $PY -m benchmarks.iser_speed --device $DEVICE $QUICK --sections infer,growth,variants --out "$RES/iser_speed-cuda.json"
+
+# (3) the CoNLL04 table, all variants at once on the one GPU, epochs fitted to the time left
+REMAIN=$(( $(left) - 60 ))  # keep a minute for (4) and packing
+read -r EPOCHS MAXSEC <<< "$($PY - "$RES/iser_speed-cuda-train.json" "$REMAIN" <<'EOF'
+import json, sys
+path, remain = sys.argv[1], int(sys.argv[2])
+try:
+    spe = next(r["seconds_per_epoch"] for r in json.load(open(path))["training"] if r["batch_size"] == 2)
+except Exception:
+    spe = 40.0  # no training figure: assume a slow epoch
+slow, evaluation = 3.0, 15.0  # nine processes share the GPU; a dev evaluation per epoch
+per = spe * slow + evaluation
+epochs = max(1, min(20, int((remain - 20) // per)))
+print(epochs, max(30, int(remain - 20 - per)))
+EOF
+)"
+echo "table: $EPOCHS epochs, training stops after ${MAXSEC}s"
+pids=()
+for v in iser no_fusion sea_cls lc_att lc_bert lc_cls gc_bert gc iser_gru; do
+  keep=(); [ "$v" = iser ] && keep=(--keep-models "$MODELS")
+  timeout --signal=INT --kill-after=10 "$REMAIN" $PY -m benchmarks.reproduce --table conll04 --variants "$v" \
+      --seed-list "$SEEDS" --epochs "$EPOCHS" --max-seconds "$MAXSEC" --device $DEVICE $QUICK "${keep[@]}" --threads 1 \
+      --results "$RES/reproduce" \
+      > "$LOGS/table-$v.log" 2>&1 &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+echo "== table done after $(( $(date +%s) - START ))s"; tail -n 3 "$LOGS"/table-*.log
+
+# (4) inference with the trained checkpoint (heads that reject most spans, as in use)
+CKPT=$(ls -d "$MODELS"/conll04/iser/seed*/ 2>/dev/null | head -1)
+[ -n "$CKPT" ] && [ ! -f "$CKPT/config.json" ] && CKPT=""  # killed before its first checkpoint
+if [ -n "$CKPT" ]; then
+  phase infer-trained $(( $(left) - 10 )) $PY -m benchmarks.iser_speed --device $DEVICE $QUICK --sections infer \
+      --model "$CKPT" --repeat 2 --out "$RES/iser_speed-cuda-trained.json"
+fi
+
+if [ -n "${OUT:-}" ]; then
+  tar czf "$OUT/results.tar.gz" "$RES" && ls -la "$OUT"
+fi
+echo "done after $(( $(date +%s) - START ))s"
