@@ -24,6 +24,9 @@ MODELS=${MODELS:-.models}  # the trained ISER checkpoint of (3)
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
 QUICK=${QUICK:+--quick}  # QUICK=1: tiny models, a check of this script itself (any device)
+PHASES=${PHASES:-train,infer,table,trained}  # add "profile" for torch.profiler tables of training steps
+VARIANTS=${VARIANTS:-iser no_fusion sea_cls lc_att lc_bert lc_cls gc_bert gc iser_gru}
+want() { [[ ",$PHASES," == *",$1,"* ]]; }
 mkdir -p "$LOGS"
 export PYTHONUNBUFFERED=1 TRANSFORMERS_OFFLINE=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
@@ -47,32 +50,37 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 $PY -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), \
 'transformers', transformers.__version__)"
 
+# (0) optional: where a training step's time goes
+want profile && phase profile 90 $PY -m benchmarks.profile_step --device $DEVICE --batch-sizes 2,32 --steps 20
+
 # (1) training throughput, a whole epoch at each batch size
-phase train $(( $(left) < 150 ? $(left) : 150 )) \
+want train && phase train $(( $(left) < 150 ? $(left) : 150 )) \
   $PY -m benchmarks.iser_speed --device $DEVICE $QUICK --sections train --out "$RES/iser_speed-cuda-train.json"
 
 # (2) inference curve, growth, variants (fresh model: untrained heads, a worst case for relations)
-phase infer $(( $(left) < 110 ? $(left) : 110 )) \
+want infer && phase infer $(( $(left) < 110 ? $(left) : 110 )) \
   $PY -m benchmarks.iser_speed --device $DEVICE $QUICK --sections infer,growth,variants --out "$RES/iser_speed-cuda.json"
 
 # (3) the CoNLL04 table, all variants at once on the one GPU, epochs fitted to the time left
 REMAIN=$(( $(left) - 60 ))  # keep a minute for (4) and packing
-read -r EPOCHS MAXSEC <<< "$($PY - "$RES/iser_speed-cuda-train.json" "$REMAIN" <<'EOF'
+NVAR=$(echo $VARIANTS | wc -w)
+read -r EPOCHS MAXSEC <<< "$($PY - "$RES/iser_speed-cuda-train.json" "$REMAIN" "$(( NVAR > 1 ? NVAR / 3 + 1 : 1 ))" <<'EOF'
 import json, sys
 path, remain = sys.argv[1], int(sys.argv[2])
 try:
     spe = next(r["seconds_per_epoch"] for r in json.load(open(path))["training"] if r["batch_size"] == 2)
 except Exception:
     spe = 40.0  # no training figure: assume a slow epoch
-slow, evaluation = 3.0, 15.0  # nine processes share the GPU; a dev evaluation per epoch
+slow, evaluation = float(sys.argv[3]), 10.0  # processes sharing the GPU slow each other; dev evaluation
 per = spe * slow + evaluation
 epochs = max(1, min(20, int((remain - 20) // per)))
 print(epochs, max(30, int(remain - 20 - per)))
 EOF
 )"
-echo "table: $EPOCHS epochs, training stops after ${MAXSEC}s"
+EPOCHS=${EPOCHS_OVERRIDE:-$EPOCHS}
+want table && echo "table: $VARIANTS: $EPOCHS epochs, training stops after ${MAXSEC}s"
 pids=()
-for v in iser no_fusion sea_cls lc_att lc_bert lc_cls gc_bert gc iser_gru; do
+want table && for v in $VARIANTS; do
   keep=(); [ "$v" = iser ] && keep=(--keep-models "$MODELS")
   timeout --signal=INT --kill-after=10 "$REMAIN" $PY -m benchmarks.reproduce --table conll04 --variants "$v" \
       --seed-list "$SEEDS" --epochs "$EPOCHS" --max-seconds "$MAXSEC" --device $DEVICE $QUICK "${keep[@]}" --threads 1 \
@@ -86,7 +94,7 @@ echo "== table done after $(( $(date +%s) - START ))s"; tail -n 3 "$LOGS"/table-
 # (4) inference with the trained checkpoint (heads that reject most spans, as in use)
 CKPT=$(ls -d "$MODELS"/conll04/iser/seed*/ 2>/dev/null | head -1)
 [ -n "$CKPT" ] && [ ! -f "$CKPT/config.json" ] && CKPT=""  # killed before its first checkpoint
-if [ -n "$CKPT" ]; then
+if want trained && [ -n "$CKPT" ]; then
   phase infer-trained $(( $(left) - 10 )) $PY -m benchmarks.iser_speed --device $DEVICE $QUICK --sections infer \
       --model "$CKPT" --repeat 2 --out "$RES/iser_speed-cuda-trained.json"
 fi

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from iser_model.config import IserConfig
@@ -27,7 +27,10 @@ def save_checkpoint(out_dir: str | Path, model: IserModel, tokenizer: PreTrained
                     metrics: dict | None = None, note: str = "") -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    save_model(model, str(out / "model.safetensors"))
+    # plain copies: on CUDA, cuDNN flattens each RNN's weights into one buffer, which safetensors'
+    # shared-storage check (save_model) refuses
+    state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     model.cfg.save(out / "config.json")
     model.encoder.transformer.config.save_pretrained(str(out / "encoder"))
     tokenizer.save_pretrained(str(out))
@@ -46,7 +49,7 @@ def load_checkpoint(model_dir: str | Path, device: str | torch.device = "cpu",
     cfg = IserConfig.load(d / "config.json")
     tokenizer = AutoTokenizer.from_pretrained(str(d))
     model = IserModel(cfg, Encoder(transformer_from_config(d / "encoder"), cfg.dropout))
-    load_model(model, str(d / "model.safetensors"), device=str(device))
+    model.load_state_dict(load_file(str(d / "model.safetensors")), strict=True)
     return model.to(device).eval(), tokenizer
 
 

@@ -1,0 +1,104 @@
+"""Where a training step's time goes: torch.profiler over a few of the trainer's steps.
+
+    python -m benchmarks.profile_step --device cuda --batch-sizes 2,32 --steps 20
+
+Prints, per batch size, the wall time per step, the share of it the GPU was busy (sum of kernel
+times / wall) and the operators with the most CPU and GPU self time; writes the tables to
+``benchmarks/results/profile_step-<device>.txt``. A diagnostic for speed work, not a figure for
+docs/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.common import CONLL04, RESULTS, need
+from benchmarks.iser_speed import build, model_config, prepared
+
+
+def profile(batch_size: int, steps: int, device, train_docs, ent, rel) -> str:
+    import numpy as np
+    import torch
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from iser_model.batching import collate_train, length_batches, to_device
+    from iser_model.inference import autocast
+
+    model, tok = build(model_config("minilm", batch_size=batch_size), train_docs, ent, rel, device)
+    cfg = model.cfg
+    items = prepared(model, tok, train_docs)
+    rng = np.random.default_rng(0)
+    optim = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    batches = length_batches([len(p.input_ids) for p in items], batch_size, rng)
+    model.train()
+    timing = {"collate": 0.0}
+
+    def step(idx):
+        t = time.perf_counter()
+        batch = collate_train([items[i] for i in idx], tok.pad_token_id, cfg.max_span_width, len(cfg.relation_types),
+                              cfg.neg_entities, cfg.neg_relations, rng)
+        timing["collate"] += time.perf_counter() - t
+        batch = to_device(batch, device)
+        with autocast(device, cfg.bf16):
+            loss, _ = model.loss(batch)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optim.step()
+        float(loss.detach())
+
+    for idx in batches[:3]:
+        step(idx)
+    cuda = device.type == "cuda"
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    timing["collate"] = 0.0
+    if cuda:
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    with torch_profile(activities=acts) as prof:
+        for idx in batches[3:3 + steps]:
+            step(idx)
+        if cuda:
+            torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    events = prof.key_averages()
+    busy = sum(getattr(e, "self_device_time_total", 0) for e in events) / 1e6 if cuda else None
+    head = (f"batch {batch_size}: {1000 * wall / steps:.1f} ms/step (profiled), collate (negative sampling) "
+            f"{1000 * timing['collate'] / steps:.1f} ms/step"
+            + (f", GPU busy {100 * busy / wall:.0f} % of the wall time" if cuda else ""))
+    parts = [head]
+    keys = (["self_device_time_total"] if cuda else []) + ["self_cpu_time_total"]
+    for key in keys:
+        parts.append(f"-- top operators by {key}")
+        parts.append(events.table(sort_by=key, row_limit=22, max_name_column_width=48))
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="profile_step", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--batch-sizes", default="2,32")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--train", default=str(CONLL04 / "conll04_train.json"))
+    args = ap.parse_args(argv)
+    from iser_model.inference import resolve_device
+    from iser_model.readers import read_dataset
+
+    device = resolve_device(args.device)
+    ds = read_dataset(need(Path(args.train)), rejects=RESULTS / "profile_step.rejects.jsonl")
+    out = [profile(int(b), args.steps, device, ds.documents, ds.entity_types, ds.relation_types)
+           for b in args.batch_sizes.split(",")]
+    text = "\n\n".join(out)
+    print(text)
+    path = RESULTS / f"profile_step-{device.type}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
