@@ -78,13 +78,14 @@ print(epochs, max(30, int(remain - 20 - per)))
 EOF
 )"
 EPOCHS=${EPOCHS_OVERRIDE:-$EPOCHS}
+MAXSEC=${MAXSEC_OVERRIDE:-$MAXSEC}
 want table && echo "table: $VARIANTS: $EPOCHS epochs, training stops after ${MAXSEC}s"
 pids=()
 want table && for v in $VARIANTS; do
   keep=(); [ "$v" = iser ] && keep=(--keep-models "$MODELS")
   timeout --signal=INT --kill-after=10 "$REMAIN" $PY -m benchmarks.reproduce --table conll04 --variants "$v" \
       --seed-list "$SEEDS" --epochs "$EPOCHS" --max-seconds "$MAXSEC" --device $DEVICE $QUICK "${keep[@]}" --threads 1 \
-      --results "$RES/reproduce" \
+      --results "$RES/reproduce" ${TABLE_ARGS:-} \
       > "$LOGS/table-$v.log" 2>&1 &
   pids+=($!)
 done

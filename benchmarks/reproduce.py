@@ -84,7 +84,8 @@ def table_config(table: str, quick: bool = False):
 def protocol_name(args: argparse.Namespace) -> str:
     if args.quick:
         return "quick"
-    parts = [f"e{args.epochs}" if args.epochs else "", f"t{args.train_limit}" if args.train_limit else "",
+    parts = [f"e{args.epochs}" if args.epochs else "", f"lr{args.lr:g}" if args.lr else "",
+             f"hlr{args.head_lr:g}" if args.head_lr else "", f"t{args.train_limit}" if args.train_limit else "",
              f"d{args.dev_limit}" if args.dev_limit else ""]
     return "paper" if not any(parts) else "sanity-" + "-".join(p for p in parts if p)
 
@@ -190,6 +191,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed-list", default=None, help="explicit comma list of seeds (overrides --seeds)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--epochs", type=int, default=None, help="override the paper's 70 (a sanity protocol)")
+    ap.add_argument("--lr", type=float, default=None, help="override the encoder's peak learning rate")
+    ap.add_argument("--head-lr", type=float, default=None,
+                    help="a separate peak learning rate for everything above the encoder (a short-protocol aid)")
     ap.add_argument("--max-seconds", type=float, default=None,
                     help="stop each run's training after this wall time (evaluated at the epoch that crosses it)")
     ap.add_argument("--train-limit", type=int, default=None, help="first N training sentences only")
@@ -222,6 +226,10 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = table_config(args.table, args.quick)
     if args.epochs:
         cfg = cfg.model_copy(update={"epochs": args.epochs})
+    if args.lr:
+        cfg = cfg.model_copy(update={"lr": args.lr})
+    if args.head_lr:
+        cfg = cfg.model_copy(update={"head_lr": args.head_lr})
     if args.max_seconds:
         cfg = cfg.model_copy(update={"max_seconds": args.max_seconds})
     from iser_model.inference import resolve_device

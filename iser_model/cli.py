@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         cfg = IserConfig.load(config) if config else (IserConfig() if encoder else demo_config())
         update = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, seed=seed).items() if v is not None}
         if encoder:
-            update |= {"encoder": encoder, "scratch": None, "fusion_residual": False}
+            update |= {"encoder": encoder, "scratch": None}
         update["device"] = device or (cfg.device if config else settings.model.device)
         cfg = cfg.model_copy(update=update)
         out_dir = out or settings.models_dir / cfg.model_id

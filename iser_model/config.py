@@ -58,7 +58,7 @@ class IserConfig(BaseModel):
     fusion: bool = True  # False = "-interactive fusion": H is the encoder output X_b
     # Not in the paper: feed X̃_e + X_e and X̃_r + X_r to the BiLSTM. With a randomly initialised encoder the
     # cross attention starts near uniform and would wash out each token's identity; pretrained runs keep False.
-    fusion_residual: bool = False
+    fusion_residual: bool = True
     entity_context: EntityContext = "sea"
     relation_context: RelationContext = "lc"
 

@@ -25,7 +25,7 @@ class InteractiveFusion(nn.Module):
         # x_e, x_r: (B, n, d); mask: (B, n) bool  ->  H: (B, n, d), zero at padding
         xe_t = cross_attention(x_r, x_e, mask)  # Eq. 3: relation queries read the entity view
         xr_t = cross_attention(x_e, x_r, mask)  # Eq. 4
-        if self.residual:  # IserConfig.fusion_residual (a documented deviation for scratch encoders)
+        if self.residual:  # IserConfig.fusion_residual (a documented deviation, docs/model.md)
             xe_t, xr_t = xe_t + x_e, xr_t + x_r
         return bilstm(self.lstm, torch.cat([xe_t, xr_t], -1), mask)  # Eq. 5
 

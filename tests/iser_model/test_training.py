@@ -103,7 +103,7 @@ def test_minilm_smoke_on_conll04_slice(tmp_path):
     (tmp_path / "conll04_types.json").write_text((conll / "conll04_types.json").read_text())
     (tmp_path / "slice_train.json").write_text(json.dumps(items[:16]))
     (tmp_path / "slice_dev.json").write_text(json.dumps(dev[:8]))
-    cfg = tiny_config(encoder=str(encoder), scratch=None, fusion_residual=False, max_span_width=10,
+    cfg = tiny_config(encoder=str(encoder), scratch=None, max_span_width=10,
                       width_embedding=25, sea_heads=4, lr=5e-5, epochs=1, batch_size=4, neg_entities=20,
                       neg_relations=20)
     result = api.train(tmp_path / "slice_train.json", tmp_path / "slice_dev.json", tmp_path / "m", config=cfg,
