@@ -17,7 +17,7 @@ from pathlib import Path
 from benchmarks.common import REPO, RESULTS, device_label, read_json
 from benchmarks.paper import NOTES, PUBLISHED, TABLE_VARIANTS, VARIANTS
 
-NOT_MEASURED = "not yet measured (no GPU in this session)"
+NOT_MEASURED = "not yet measured (needs GPU time)"
 UNTRAINED = ("Heads are untrained: they call most spans entities, so the relation stage runs at its cap of about "
              "1,000 candidate pairs per sentence (`max_pairs`) - a worst case for that stage; a trained checkpoint "
              "(`--model DIR`) is faster there.")
@@ -134,7 +134,9 @@ def speed_results(results: Path, include_quick: bool) -> dict[tuple[str, str], d
         if data.get("quick") and not include_quick:
             continue
         kind = "cuda" if data["machine"]["device"].startswith("cuda") else "cpu"
-        for section in ("training", "inference", "cpu_inference", "growth", "variants"):
+        if data.get("inference", {}).get("trained_model"):  # a trained checkpoint: its own section
+            data = data | {"inference_trained": data.pop("inference")}
+        for section in ("training", "inference", "inference_trained", "cpu_inference", "growth", "variants"):
             if section in data:
                 cur = best.get((kind, section))
                 if cur is None or data["machine"]["time_utc"] > cur["machine"]["time_utc"]:
@@ -155,6 +157,7 @@ def speed_block(results: Path, include_quick: bool) -> str:
     out = []
     gpu_train = res.get(("cuda", "training"))
     gpu_inf = res.get(("cuda", "inference"))
+    gpu_trained = res.get(("cuda", "inference_trained"))
     cpu_train = res.get(("cpu", "training"))
 
     def train_row(d, bs):
@@ -162,14 +165,14 @@ def speed_block(results: Path, include_quick: bool) -> str:
             return None
         return next((r for r in d["training"] if r["batch_size"] == bs), None)
 
-    def best_inf(d):
+    def best_inf(d, section="inference"):
         if not d:
             return None
-        return max(d["inference"]["curve"], key=lambda r: r["sentences_per_second"] or 0)
+        return max(d[section]["curve"], key=lambda r: r["sentences_per_second"] or 0)
 
     g2, g32, c2, c32 = train_row(gpu_train, 2), train_row(gpu_train, 32), train_row(cpu_train, 2), \
         train_row(cpu_train, 32)
-    gi = best_inf(gpu_inf)
+    gi, gt = best_inf(gpu_inf), best_inf(gpu_trained, "inference_trained")
     out.append("### Targets of issue #4 beside the anchor\n")
     out.append(table(
         ["figure", "target (H100)", "anchor: SpERT public code (H100)", "ISER measured (GPU)", "ISER measured (CPU)"],
@@ -181,9 +184,16 @@ def speed_block(results: Path, include_quick: bool) -> str:
          ["training, batch 32: sentences/s", f"≥ {TARGETS['train_b32_sentences_per_second']:.0f}", "-",
           num(g32["sentences_per_second"]) if g32 else NOT_MEASURED,
           f"{num(c32['sentences_per_second'], 2)}, extrapolated" if c32 else "-"],
-         ["inference, all spans ≤ 10, bf16, best batch: sentences/s",
+         ["inference, all spans ≤ 10, bf16, best batch: sentences/s (trained checkpoint)",
           f"≥ {TARGETS['infer_sentences_per_second']:.0f}", "-",
-          f"{num(gi['sentences_per_second'])} (batch {gi['batch_size']})" if gi else NOT_MEASURED, "see below"]]))
+          f"{num(gt['sentences_per_second'])} (batch {gt['batch_size']})" if gt else NOT_MEASURED, "see below"],
+         ["the same with untrained heads (worst case: ~1,000 candidate pairs per sentence)",
+          "-", "-", f"{num(gi['sentences_per_second'])} (batch {gi['batch_size']})" if gi else NOT_MEASURED,
+          "see below"]]))
+    if gpu_train or gpu_inf or gpu_trained:
+        gpus = {d["machine"].get("gpu") for d in (gpu_train, gpu_inf, gpu_trained) if d}
+        out.append(f"\nGPU figures were measured on: {', '.join(sorted(g for g in gpus if g))} (the targets are "
+                   "stated for an H100; an H200 has the same compute and faster memory).")
     out.append("\nCPU training figures are extrapolated from a few timed steps (see the tables); they show the "
                "cost on this 2-core machine, not a target.\n")
 
@@ -210,17 +220,19 @@ def speed_block(results: Path, include_quick: bool) -> str:
         out.append(f"\nCPU source: {_src(cpu_train)}.")
 
     out.append("\n### Inference over all candidate spans up to width 10 (CoNLL04 dev)\n")
-    if gpu_inf:
-        inf = gpu_inf["inference"]
+    for d, section in ((gpu_trained, "inference_trained"), (gpu_inf, "inference")):
+        if not d:
+            continue
+        inf = d[section]
         out.append(table(["batch", "sentences/s", "ms/sentence", "GPU peak MiB", "entities/sentence",
                           "relations/sentence"],
                          [[r["batch_size"], num(r["sentences_per_second"]), num(r["ms_per_sentence"], 2),
                            num(r["peak_memory_mib"], 0), r["entities_per_sentence"], r["relations_per_sentence"]]
                           for r in inf["curve"]]))
-        out.append(f"\n{gpu_inf['precision']}, {inf['curve'][0]['sentences']} sentences, "
-                   f"{'checkpoint ' + inf['trained_model'] if inf.get('trained_model') else 'untrained heads'}. "
-                   f"Source: {_src(gpu_inf)}.")
-    else:
+        out.append(f"\n{d['precision']}, {inf['curve'][0]['sentences']} sentences, "
+                   f"{'trained checkpoint `' + inf['trained_model'] + '`.' if inf.get('trained_model') else UNTRAINED} "
+                   f"Source: {_src(d)}.\n")
+    if not (gpu_inf or gpu_trained):
         out.append(table(["batch", "sentences/s", "GPU peak MiB"], [[b, NOT_MEASURED, "-"] for b in (1, 8, 32, 128)]))
 
     out.append("\n### CPU inference (this machine)\n")
@@ -364,9 +376,31 @@ def reproduction_block(results: Path, name: str, include_quick: bool) -> str:
                           "s/epoch"],
                          [[r["label"], len(r["seeds"]), _prf(r, "ner"), _prf(r, "re"), pm(r["ner_macro_f1"]),
                            pm(r["re_macro_f1"]), num(r["seconds_per_epoch"])] for r in s["rows"]]))
+        cfg = recs[0]["config"]
+        notes = []
+        if not cfg.get("fusion_residual", False):
+            notes.append("the paper's literal fusion (`fusion_residual=false`, the default before commit cc0db39)")
+        if cfg.get("head_lr"):
+            notes.append(f"encoder lr {cfg['lr']:g}, head lr {cfg['head_lr']:g}")
+        if cfg.get("max_seconds"):
+            notes.append(f"training stopped after {cfg['max_seconds']:g} s")
+        for r in recs:
+            bad = [e["epoch"] for e in r["epochs"] if not (isinstance(e.get("loss"), float) and e["loss"] == e["loss"])]
+            if bad:
+                notes.append(f"{r['label']} seed {r['seed']}: loss NaN in epoch {', '.join(map(str, bad))} "
+                             f"(the best epoch, {r['best_epoch']}, is reported)")
+            part = [e["epoch"] for e in r["epochs"] if e.get("partial_epoch") is not None]
+            if part:
+                notes.append(f"{r['label']} seed {r['seed']}: epoch {', '.join(map(str, part))} cut short by the "
+                             "time limit")
+        if notes:
+            out.append("\nSettings and events: " + "; ".join(notes) + ".")
         cmd = f"python -m benchmarks.reproduce --table {name}{' --quick' if proto == 'quick' else ''} --seed-list " \
               f"{','.join(str(x) for x in sorted({r['seed'] for r in recs}))}" \
               f"{' --epochs ' + str(ep) if 'e' + str(ep) in proto else ''}" \
+              f"{' --lr ' + format(cfg['lr'], 'g') if '-lr' in proto else ''}" \
+              f"{' --head-lr ' + format(cfg['head_lr'], 'g') if 'hlr' in proto else ''}" \
+              f"{' --max-seconds ' + format(cfg['max_seconds'], 'g') if cfg.get('max_seconds') else ''}" \
               f"{' --train-limit ' + str(d['train_limit']) if d.get('train_limit') else ''}" \
               f"{' --dev-limit ' + str(d['dev_limit']) if d.get('dev_limit') else ''}"
         out.append(f"\nRerun: `{cmd}`")

@@ -6,14 +6,16 @@ the BiGRU's final forward and backward states concatenated (width d).
 
 Efficiency: Q/K/V of H (and of m) are projected once per sentence. Masking a span only changes the
 span's own key columns (they all become K_m, V_m) and its own query rows (they all become Q_m). With
-per-row maxima M and prefix sums over key positions of E = exp(QKᵀ/√d_h - M) and of E·V, a span's
-attention for every query row is
+per-row maxima M and prefix and suffix sums over key positions of E = exp(QKᵀ/√d_h - M) and of E·V,
+a span's attention for every query row is
 
-    (ΣE·V - (prefix_j - prefix_i) + w·exp(q·k_m/√d_h - M)·v_m) / (ΣE - (…) + w·exp(…))
+    (prefix_i(E·V) + suffix_j(E·V) + w·exp(q·k_m/√d_h - M)·v_m) / (prefix_i(E) + suffix_j(E) + w·exp(…))
+
+(sums of non-negative terms only: no cancellation when the attention peaks inside the span)
 
 so no (spans × tokens × tokens × d) tensor exists: memory is O(B·h·n²·d_h) for the prefix sums plus
 O(S·n·d) for the per-span sequences the BiGRU needs anyway; time O(B·n²·d + S·n·d).
-The attention part and the BiGRU run in float32 (the subtraction of prefix sums needs the precision;
+The attention part and the BiGRU run in float32 (exp and the sums need the range;
 cuDNN's bf16 RNN kernels are not available everywhere); the projections around them follow the caller's
 autocast (bf16 on CUDA).
 """
@@ -75,8 +77,12 @@ class SpanContext(nn.Module):
         s_qm = (q * km[None, :, None]).sum(-1) * scale  # (B, h, n): ordinary query vs masked key
         row_max = torch.maximum(s.masked_fill(~key_ok, float("-inf")).amax(-1), s_qm)  # (B, h, n)
         e = torch.exp(s - row_max[..., None]) * key_ok  # (B, h, n, n)
-        ce = nn.functional.pad(e.cumsum(-1), (1, 0))  # (B, h, n, n+1) prefix over keys
-        cev = nn.functional.pad((e[..., None] * v[:, :, None]).cumsum(3), (0, 0, 1, 0))  # (B, h, n, n+1, dh)
+        ev = e[..., None] * v[:, :, None]  # (B, h, n, n, dh)
+        # prefix sums (keys before i) and suffix sums (keys from j on), both (…, n+1): a span's
+        # complement is prefix[i] + suffix[j], a sum of non-negative terms. (total - span, the obvious
+        # form, cancels catastrophically when the attention peaks inside the span: NaN in training.)
+        ce, ce_s = _prefix(e, 3), _suffix(e, 3)  # (B, h, n, n+1)
+        cev, cev_s = _prefix(ev, 3), _suffix(ev, 3)  # (B, h, n, n+1, dh)
         e_qm = torch.exp(s_qm - row_max)  # (B, h, n)
 
         # the masked rows all share the query q_m
@@ -84,11 +90,12 @@ class SpanContext(nn.Module):
         s_mm = (qm * km).sum(-1) * scale  # (h,)
         m_max = torch.maximum(s_m.masked_fill(~mask[:, None], float("-inf")).amax(-1), s_mm[None])  # (B, h)
         e_m = torch.exp(s_m - m_max[..., None]) * mask[:, None]  # (B, h, n)
-        ce_m = nn.functional.pad(e_m.cumsum(-1), (1, 0))  # (B, h, n+1)
-        cev_m = nn.functional.pad((e_m[..., None] * v).cumsum(2), (0, 0, 1, 0))  # (B, h, n+1, dh)
+        ev_m = e_m[..., None] * v  # (B, h, n, dh)
+        ce_m, ce_ms = _prefix(e_m, 2), _suffix(e_m, 2)  # (B, h, n+1)
+        cev_m, cev_ms = _prefix(ev_m, 2), _suffix(ev_m, 2)  # (B, h, n+1, dh)
         e_mm = torch.exp(s_mm[None] - m_max)  # (B, h)
-        return dict(ce=ce, cev=cev, e_qm=e_qm, vm=vm, ce_m=ce_m, cev_m=cev_m, e_mm=e_mm,
-                    total=mask.sum(1))
+        return dict(ce=ce, ce_s=ce_s, cev=cev, cev_s=cev_s, e_qm=e_qm, vm=vm, ce_m=ce_m, ce_ms=ce_ms,
+                    cev_m=cev_m, cev_ms=cev_ms, e_mm=e_mm)
 
     # ------------------------------------------------------------------ per chunk of spans
     def _sequences(self, h, mask, st, b, i, j) -> torch.Tensor:
@@ -102,28 +109,23 @@ class SpanContext(nn.Module):
         if self.attention:
             hh = self.heads
             w = (j - i).to(h.dtype)  # (N,) masked keys, all equal to k_m
-            tot = st["total"][b]  # (N,) real length: the prefix index holding the full sums
             # advanced indexing reads (N, h, n) prefix entries without copying whole (n, n+1) planes
             bx, hx, qx = b[:, None, None], torch.arange(hh, device=h.device)[None, :, None], pos[None, None, :]
-            ce, cev = st["ce"], st["cev"]  # (B, h, n, n+1), (B, h, n, n+1, dh)
 
-            def span_sum(t: torch.Tensor) -> torch.Tensor:  # all keys minus the span's keys
-                return t[bx, hx, qx, tot[:, None, None]] - t[bx, hx, qx, j[:, None, None]] \
-                    + t[bx, hx, qx, i[:, None, None]]
+            def outside(pre: torch.Tensor, suf: torch.Tensor) -> torch.Tensor:  # keys before i and from j on
+                return pre[bx, hx, qx, i[:, None, None]] + suf[bx, hx, qx, j[:, None, None]]
 
-            den = span_sum(ce)  # (N, h, n)
-            num = span_sum(cev)  # (N, h, n, dh)
+            den = outside(st["ce"], st["ce_s"])  # (N, h, n)
+            num = outside(st["cev"], st["cev_s"])  # (N, h, n, dh)
             e_qm = st["e_qm"][b] * w[:, None, None]  # (N, h, n)
             num = num + e_qm[..., None] * st["vm"][None, :, None]
-            den = den.clamp(min=0) + e_qm
-            rows = num / den[..., None]  # (N, h, n, dh) ordinary query rows
+            rows = _safe_div(num, den + e_qm)  # (N, h, n, dh) ordinary query rows
 
             bi = torch.arange(N, device=h.device)
-            ce_m, cev_m = st["ce_m"][b], st["cev_m"][b]  # (N, h, n+1), (N, h, n+1, dh)
-            den_m = ce_m[bi, :, tot] - ce_m[bi, :, j] + ce_m[bi, :, i]  # (N, h)
-            num_m = cev_m[bi, :, tot] - cev_m[bi, :, j] + cev_m[bi, :, i]  # (N, h, dh)
+            den_m = st["ce_m"][b][bi, :, i] + st["ce_ms"][b][bi, :, j]  # (N, h)
+            num_m = st["cev_m"][b][bi, :, i] + st["cev_ms"][b][bi, :, j]  # (N, h, dh)
             e_mm = st["e_mm"][b] * w[:, None]  # (N, h)
-            m_row = (num_m + e_mm[..., None] * st["vm"][None]) / (den_m.clamp(min=0) + e_mm)[..., None]
+            m_row = _safe_div(num_m + e_mm[..., None] * st["vm"][None], den_m + e_mm)
             rows = torch.where(in_span[:, None, :, None], m_row[:, :, None, :], rows)  # masked query rows
             att = rows.transpose(1, 2).reshape(N, n, d)  # (N, n, d) heads concatenated
             x = h_mask + self.drop(self.out(att))  # residual
@@ -136,3 +138,21 @@ class SpanContext(nn.Module):
             packed = pack_padded_sequence(x.float(), lengths, batch_first=True, enforce_sorted=False)
             _, last = self.gru(packed)  # (2, N, d/2): final forward and backward states
         return torch.cat([last[0], last[1]], -1)  # (N, d)
+
+
+def _prefix(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sums over positions before each index 0..n along ``dim``: size n+1, first entry 0."""
+    pad = [0, 0] * (t.dim() - 1 - dim) + [1, 0]
+    return nn.functional.pad(t.cumsum(dim), pad)
+
+
+def _suffix(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sums over positions from each index 0..n on along ``dim``: size n+1, last entry 0."""
+    pad = [0, 0] * (t.dim() - 1 - dim) + [0, 1]
+    return nn.functional.pad(t.flip(dim).cumsum(dim).flip(dim), pad)
+
+
+def _safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """num / den[..., None], zero where every weight underflowed (den == 0) instead of NaN."""
+    ok = den > 0
+    return num / torch.where(ok, den, torch.ones_like(den))[..., None] * ok[..., None]

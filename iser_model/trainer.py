@@ -78,7 +78,7 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
         batches = length_batches(lengths, cfg.batch_size, rng)
         loss_sum = 0.0
         bar = _bar(batches, f"epoch {epoch}/{cfg.epochs}", progress)
-        steps_done = 0
+        steps_done = skipped = 0
         for idx in bar:
             if cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds:
                 break  # out of time mid-epoch: evaluate what has been learnt rather than lose it
@@ -90,16 +90,24 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
                 loss, parts = model.loss(batch)
             optim.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            value = float(loss.detach())
+            if not (math.isfinite(value) and math.isfinite(float(norm))):
+                skipped += 1  # one bad batch must not turn every weight into NaN; counted in the metrics
+                optim.zero_grad(set_to_none=True)
+                sched.step()
+                continue
             optim.step()
             sched.step()
-            loss_sum += float(loss.detach())
+            loss_sum += value
             if progress and hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
         seconds = time.perf_counter() - t0
         done = sum(len(b) for b in batches[:steps_done])
-        row = {"epoch": epoch, "loss": loss_sum / max(1, steps_done), "seconds": seconds,
+        row = {"epoch": epoch, "loss": loss_sum / max(1, steps_done - skipped), "seconds": seconds,
                "sentences_per_second": done / seconds if seconds else 0.0}
+        if skipped:
+            row["skipped_nonfinite_steps"] = skipped
         if steps_done < len(batches):
             row["partial_epoch"] = round(steps_done / len(batches), 3)
         out_of_time = cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds

@@ -108,3 +108,17 @@ def test_fast_sea_is_stable_with_a_dominant_key_inside_the_span():
     b, i, j = torch.tensor([0, 0]), torch.tensor([2, 1]), torch.tensor([3, 4])
     with torch.no_grad():
         torch.testing.assert_close(sea(h, mask, b, i, j), reference_sea(sea, h, mask, b, i, j), atol=1e-4, rtol=1e-3)
+
+
+def test_fast_sea_never_returns_nan_when_the_complement_underflows():
+    """A key so dominant that every other weight underflows to 0 in float32 gives finite output."""
+    torch.manual_seed(4)
+    d = 8
+    sea = SpanContext(d, heads=1, dropout=0.0, chunk=1000).eval()
+    h = torch.randn(1, 6, d)
+    h[0, 2] *= 2000.0
+    mask = torch.ones(1, 6, dtype=torch.bool)
+    b, i, j = torch.tensor([0, 0, 0]), torch.tensor([2, 1, 0]), torch.tensor([3, 4, 1])
+    with torch.no_grad():
+        out = sea(h, mask, b, i, j)
+    assert torch.isfinite(out).all()
