@@ -131,7 +131,7 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
     from transformers import get_linear_schedule_with_warmup
 
     from iser_model.batching import collate_train, length_batches, to_device
-    from iser_model.inference import autocast
+    from iser_model.trainer import train_step
 
     cfg = model.cfg
     rng = np.random.default_rng(seed)
@@ -149,14 +149,7 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
     def step(idx):
         batch = to_device(collate_train([items[i] for i in idx], tok.pad_token_id, cfg.max_span_width,
                                         len(cfg.relation_types), cfg.neg_entities, cfg.neg_relations, rng), device)
-        with autocast(device, cfg.bf16):
-            loss, _ = model.loss(batch)
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optim.step()
-        sched.step()
-        losses.append(float(loss.detach()))  # the trainer reads the loss every step (a device sync on CUDA)
+        losses.append(train_step(model, batch, optim, sched, device))
 
     for idx in length_batches(lengths, batch_size, rng)[:warmup]:  # lazy init, cuDNN autotune
         step(idx)

@@ -26,7 +26,7 @@ def profile(batch_size: int, steps: int, device, train_docs, ent, rel) -> str:
     from torch.profiler import profile as torch_profile
 
     from iser_model.batching import collate_train, length_batches, to_device
-    from iser_model.inference import autocast
+    from iser_model.trainer import train_step
 
     model, tok = build(model_config("minilm", batch_size=batch_size), train_docs, ent, rel, device)
     cfg = model.cfg
@@ -42,14 +42,7 @@ def profile(batch_size: int, steps: int, device, train_docs, ent, rel) -> str:
         batch = collate_train([items[i] for i in idx], tok.pad_token_id, cfg.max_span_width, len(cfg.relation_types),
                               cfg.neg_entities, cfg.neg_relations, rng)
         timing["collate"] += time.perf_counter() - t
-        batch = to_device(batch, device)
-        with autocast(device, cfg.bf16):
-            loss, _ = model.loss(batch)
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optim.step()
-        float(loss.detach())
+        train_step(model, to_device(batch, device), optim, None, device)
 
     for idx in batches[:3]:
         step(idx)

@@ -73,10 +73,11 @@ def _register_stages() -> None:
     import annotate.cli
     import crawler.cli
     import flows.flow_cli
+    import iser_model.bench_cli
     import iser_model.cli
     import kg_loader.cli
 
-    for module in (crawler.cli, annotate.cli, iser_model.cli, kg_loader.cli, flows.flow_cli):
+    for module in (crawler.cli, annotate.cli, iser_model.cli, iser_model.bench_cli, kg_loader.cli, flows.flow_cli):
         module.register(app)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from flows.jsonl import OnError
 
@@ -29,7 +30,8 @@ def on_error_value(value: str) -> OnError:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    console.print(f"[bold red]error:[/] {message}")
+    # one unwrapped line: `file:line: field: message` stays whole for the reader and for grep
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -86,22 +86,13 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
             batch = to_device(collate_train([items[i] for i in idx], tokenizer.pad_token_id, cfg.max_span_width,
                                             len(cfg.relation_types), cfg.neg_entities, cfg.neg_relations, rng),
                               device)
-            with autocast(device, cfg.bf16):
-                loss, parts = model.loss(batch)
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            value = float(loss.detach())
-            if not (math.isfinite(value) and math.isfinite(float(norm))):
-                skipped += 1  # one bad batch must not turn every weight into NaN; counted in the metrics
-                optim.zero_grad(set_to_none=True)
-                sched.step()
+            value = train_step(model, batch, optim, sched, device)
+            if value is None:
+                skipped += 1
                 continue
-            optim.step()
-            sched.step()
             loss_sum += value
             if progress and hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
+                bar.set_postfix(loss=f"{value:.4f}")
         seconds = time.perf_counter() - t0
         done = sum(len(b) for b in batches[:steps_done])
         row = {"epoch": epoch, "loss": loss_sum / max(1, steps_done - skipped), "seconds": seconds,
@@ -126,6 +117,29 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
             break
     plot_curves(hist.epochs, out_dir / "training_curves.png")
     return hist
+
+
+def train_step(model: IserModel, batch: dict[str, torch.Tensor], optim: torch.optim.Optimizer, sched, device
+               ) -> float | None:
+    """One optimiser step on a collated batch already on ``device``: forward under autocast, backward,
+    gradient clipping, AdamW, schedule. Returns the loss, or None when the loss or the gradient was not
+    finite: that step is skipped (one bad batch must not turn every weight into NaN) and the caller
+    counts it. The loss is read back every step (a device sync on CUDA)."""
+    cfg = model.cfg
+    with autocast(device, cfg.bf16):
+        loss, _ = model.loss(batch)
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    value = float(loss.detach())
+    ok = math.isfinite(value) and math.isfinite(float(norm))
+    if ok:
+        optim.step()
+    else:
+        optim.zero_grad(set_to_none=True)
+    if sched is not None:
+        sched.step()
+    return value if ok else None
 
 
 def _bar(it, desc: str, progress: bool):

@@ -72,6 +72,7 @@ def test_build_kg_holds_the_drugs_and_what_the_model_extracted(e2e, first_build,
 
     # and, in particular, every relation of the sample test set the model gets right
     correct = _correct_on_sample_test(Path(s.model.model_dir), tmp_path)
+    assert len(correct) >= 5, f"the test model got only {len(correct)} sample-test relations right"
     missing = [c for c in correct if not _edge_has(edges, *c)]
     assert not missing, f"{len(missing)} of {len(correct)} correctly extracted relations are not in the graph"
 

@@ -16,7 +16,7 @@ from flows.cli import app
 runner = CliRunner()
 
 GROUPS = ["crawl", "segment", "annotate", "train", "evaluate", "extract", "graph", "load", "query",
-          "build-kg", "check", "demo", "deploy"]
+          "build-kg", "check", "demo", "deploy", "bench", "fixture-site", "export-csv"]
 
 
 @pytest.mark.parametrize("group", GROUPS)
