@@ -121,15 +121,18 @@ def baseline(
     gold: Annotated[Path | None, typer.Option("--gold", help="Gold CH-DDI file (default: the sample test set).")] = None,
     raw: RawLexiconOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Also write the rules' predictions here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Also print the evaluator's metrics as JSON.")] = False,
     on_error: OnErrorOpt = "raise",
     rejects: RejectsOpt = None,
 ) -> None:
-    """Score the rule pre-labels against gold: relation P/R/F1 per type, micro and macro (in %)."""
+    """Score the rule pre-labels against gold with iser_model's evaluator: NER, RE, RE w/o entity types
+    (micro and macro) and P/R/F1 per type, in %."""
+    import json
     from importlib.resources import as_file
 
     from annotate.rules import prelabel as rule_prelabel
     from annotate.sample import SAMPLE_TEST
-    from annotate.scoring import score_relations
+    from annotate.scoring import score_records
     from flows.jsonl import write_jsonl
 
     lexicon = _lexicon(raw)
@@ -137,9 +140,14 @@ def baseline(
         gold_path = gold or default
         records = _read_chddi(gold_path, on_error, rejects)
     pred = [rule_prelabel(r.model_copy(update={"spo_list": []}), lexicon) for r in records]
-    scores = score_relations(records, pred)
-    typer.echo(f"rule baseline on {gold_path} ({scores.statements} statements)")
+    scores = score_records(records, pred)
+    typer.echo(f"rule baseline on {gold_path} ({scores.statements} statements; iser_model.evaluator)")
+    if scores.set_aside_gold or scores.set_aside_pred:
+        typer.echo(f"set aside (cannot be placed on the text): {scores.set_aside_gold} gold spo, "
+                   f"{scores.set_aside_pred} predicted spo")
     typer.echo(scores.table())
+    if as_json:
+        typer.echo(json.dumps(scores.metrics, ensure_ascii=False, indent=2))
     if out is not None:
         write_jsonl(out, pred)
         typer.echo(f"predictions -> {out}")

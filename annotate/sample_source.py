@@ -672,7 +672,7 @@ def baseline_breakdown() -> str:
     """The rule baseline on each split, on all statements and on the free-form ones only."""
     from annotate.lexicon import Lexicon
     from annotate.rules import prelabel
-    from annotate.scoring import score_relations
+    from annotate.scoring import score_records
     from flows.contracts import ChddiRecord
     from flows.jsonl import read_jsonl
 
@@ -681,7 +681,7 @@ def baseline_breakdown() -> str:
         gold = read_jsonl(SAMPLE_DIR / f"{split}.jsonl", ChddiRecord)
         for name, subset in (("all", gold), ("free-form", [g for g in gold if g.text.split("@", 1)[1] in free])):
             pred = [prelabel(g.model_copy(update={"spo_list": []}), lexicon) for g in subset]
-            out.append(f"== {split}, {name} statements ({len(subset)})\n{score_relations(subset, pred).table()}")
+            out.append(f"== {split}, {name} statements ({len(subset)})\n{score_records(subset, pred).table()}")
     return "\n".join(out)
 
 

@@ -1,120 +1,64 @@
-"""Relation P/R/F1 per type, micro and macro, following the paper's definition (§4.2).
+"""Score CH-DDI predictions with the model's evaluator (:mod:`iser_model.evaluator`).
 
-A predicted relation is correct when its subject, its object and its predicate all match a gold relation
-of the same statement. Entities are compared by character span when both sides give one (CH-DDI's
-``subject_span``/``object_span``), otherwise by string. Micro figures pool the counts of all types; macro
-figures average the per-type precision, recall and F1 over the types present in gold or predictions.
+The rule baseline is scored by the same code, on the same kind of sets, as ISER (paper §4.2):
 
-This is a small stand-in kept in the annotate stage so the rule baseline does not wait for the model's
-evaluator (``iser_model/evaluator.py``); the two must agree and this should be switched to that one.
+* each gold and each predicted record is aligned to character spans by
+  :func:`iser_model.readers.align_record`, the alignment the model's reader applies to CH-DDI files
+  (an explicit ``subject_span``/``object_span`` first, then the prompt before ``@``, then the only
+  occurrence of the string, then the occurrence nearest the other argument);
+* :func:`iser_model.evaluator.gold_sets` turns the aligned document into its entity set
+  ``(start, end, type)`` and relation set ``(head entity, tail entity, type)``;
+* :func:`iser_model.evaluator.evaluate_predictions` gives NER, RE and RE-without-entity-types
+  P/R/F1 per type, micro and macro.
+
+A relation is correct when both entities (span and type) and the predicate match a gold relation of the
+same statement; duplicates count once (sets). The entities are those the spo mention: CH-DDI stores no
+entity without a relation, so the NER figures score the drugs that take part in relations. A spo that
+cannot be placed (see :mod:`iser_model.readers`) is set aside on either side, as the model's reader does
+for gold; the counts are kept in :class:`RecordScores`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from pydantic import BaseModel
-
-from flows.contracts import ChddiRecord, Spo
-from flows.labels import RELATION_LABELS
-
-
-class PRF(BaseModel):
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-    @property
-    def support(self) -> int:
-        return self.tp + self.fn
+from flows.contracts import ChddiRecord
+from flows.labels import ENTITY_TYPES, RELATION_LABELS
+from iser_model.evaluator import Entity, Relation, evaluate_predictions, gold_sets, table
+from iser_model.readers import align_record
 
 
-class RelationScores(BaseModel):
-    per_type: dict[str, PRF]
-    micro: PRF
-    macro_precision: float
-    macro_recall: float
-    macro_f1: float
+@dataclass
+class RecordScores:
+    metrics: dict  # evaluate_predictions' output: {"ner", "re", "re_no_nec"} -> micro / macro / per_type
     statements: int
-    unmatched_predictions: int = 0  # predicted statements whose text is not in gold (their relations are FPs)
+    set_aside_gold: int = 0  # gold spo the alignment could not place (not scored)
+    set_aside_pred: int = 0  # predicted spo the alignment could not place (not scored)
 
     def table(self) -> str:
-        """A plain-text table (percentages), one row per type then micro and macro."""
-        rows = [f"{'type':<8}{'P':>8}{'R':>8}{'F1':>8}{'gold':>7}{'pred':>7}"]
-        for label, s in self.per_type.items():
-            rows.append(f"{label:<8}{100 * s.precision:8.2f}{100 * s.recall:8.2f}{100 * s.f1:8.2f}"
-                        f"{s.support:7d}{s.tp + s.fp:7d}")
-        m = self.micro
-        rows.append(f"{'micro':<8}{100 * m.precision:8.2f}{100 * m.recall:8.2f}{100 * m.f1:8.2f}"
-                    f"{m.support:7d}{m.tp + m.fp:7d}")
-        rows.append(f"{'macro':<8}{100 * self.macro_precision:8.2f}{100 * self.macro_recall:8.2f}"
-                    f"{100 * self.macro_f1:8.2f}")
-        return "\n".join(rows)
+        """The evaluator's table (percentages): micro and macro rows, then per-type NER and RE lines."""
+        return table(self.metrics)
 
 
-def _key(spo: Spo, with_spans: bool) -> tuple:
-    if with_spans:
-        return (spo.subject_span, spo.object_span, spo.predicate)
-    return (spo.subject, spo.object_text, spo.predicate)
+def record_sets(record: ChddiRecord) -> tuple[set[Entity], set[Relation], int]:
+    """The evaluator's entity and relation sets of one CH-DDI record, and how many spo were set aside."""
+    doc, problems = align_record(record, set(ENTITY_TYPES), set(RELATION_LABELS))
+    entities, relations = gold_sets(doc)
+    return entities, relations, len(problems)
 
 
-def _match(gold: list[Spo], pred: list[Spo]) -> tuple[Counter, Counter, Counter]:
-    """(tp, fp, fn) per predicate for one statement."""
-    with_spans = all(s.subject_span and s.object_span for s in gold + pred)
-    g = Counter(_key(s, with_spans) for s in gold)
-    p = Counter(_key(s, with_spans) for s in pred)
-    tp, fp, fn = Counter(), Counter(), Counter()
-    for k in g.keys() | p.keys():
-        hit = min(g[k], p[k])
-        tp[k[-1]] += hit
-        fp[k[-1]] += p[k] - hit
-        fn[k[-1]] += g[k] - hit
-    return tp, fp, fn
-
-
-def score_relations(gold: Iterable[ChddiRecord], pred: Iterable[ChddiRecord]) -> RelationScores:
-    """Score predictions against gold; statements are paired by text (in order for repeated texts)."""
-    by_text: dict[str, list[ChddiRecord]] = {}
-    for r in pred:
-        by_text.setdefault(r.text, []).append(r)
-    tp, fp, fn = Counter(), Counter(), Counter()
-    n = 0
-    for g in gold:
-        n += 1
-        queue = by_text.get(g.text)
-        p = queue.pop(0) if queue else None
-        t, f, m = _match(g.spo_list, p.spo_list if p else [])
-        tp += t
-        fp += f
-        fn += m
-    unmatched = 0
-    for rest in by_text.values():
-        for p in rest:
-            unmatched += 1
-            fp += Counter(s.predicate for s in p.spo_list)
-    labels = [lb for lb in RELATION_LABELS] + sorted((tp.keys() | fp.keys() | fn.keys()) - set(RELATION_LABELS))
-    per_type = {lb: PRF(tp=tp[lb], fp=fp[lb], fn=fn[lb]) for lb in labels}
-    present = [s for s in per_type.values() if s.tp + s.fp + s.fn]
-    micro = PRF(tp=sum(tp.values()), fp=sum(fp.values()), fn=sum(fn.values()))
-    k = len(present) or 1
-    return RelationScores(
-        per_type=per_type, micro=micro,
-        macro_precision=sum(s.precision for s in present) / k,
-        macro_recall=sum(s.recall for s in present) / k,
-        macro_f1=sum(s.f1 for s in present) / k,
-        statements=n, unmatched_predictions=unmatched,
-    )
+def score_records(gold: Iterable[ChddiRecord], pred: Iterable[ChddiRecord]) -> RecordScores:
+    """Score ``pred`` against ``gold``; the two lists are paired by position and must share each text."""
+    gold, pred = list(gold), list(pred)
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(pred)} predicted statements for {len(gold)} gold statements")
+    for i, (g, p) in enumerate(zip(gold, pred, strict=True)):
+        if g.text != p.text:
+            raise ValueError(f"statement {i + 1}: predicted text {p.text!r} is not the gold text {g.text!r}")
+    g_sets = [record_sets(r) for r in gold]
+    p_sets = [record_sets(r) for r in pred]
+    metrics = evaluate_predictions([s[0] for s in g_sets], [s[1] for s in g_sets],
+                                   [s[0] for s in p_sets], [s[1] for s in p_sets])
+    return RecordScores(metrics=metrics, statements=len(gold), set_aside_gold=sum(s[2] for s in g_sets),
+                        set_aside_pred=sum(s[2] for s in p_sets))

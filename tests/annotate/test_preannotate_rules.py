@@ -1,4 +1,4 @@
-"""Lexicon, jieba pre-annotation, cue rules, relation scoring and the baseline command."""
+"""Lexicon, jieba pre-annotation and cue rules (scoring and the baseline command: test_baseline_scoring)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from typer.testing import CliRunner
 from annotate.lexicon import Lexicon, generic_names
 from annotate.preannotate import preannotate
 from annotate.rules import cue_label, prelabel, rule_spos
-from annotate.scoring import score_relations
 from flows.cli import app
-from flows.contracts import ChddiMeta, ChddiRecord, RawDrugRecord, Spo, TypedValue
+from flows.contracts import ChddiMeta, ChddiRecord, RawDrugRecord
 
 
 @pytest.fixture(scope="module")
@@ -95,72 +94,6 @@ def test_rules_label_each_sentence_separately(lexicon):
 def test_prelabel_skips_boilerplate(lexicon):
     rec = ChddiRecord(text="某药片@如与其他药物同时使用可能会发生药物相互作用", meta=ChddiMeta(boilerplate=True))
     assert prelabel(rec, lexicon).spo_list == []
-
-
-def _spo(subject, start, predicate, obj="某药片"):
-    return Spo(predicate=predicate, subject=subject, object=TypedValue.of(obj),
-               subject_span=(start, start + len(subject)), object_span=(0, len(obj)))
-
-
-def test_scoring_follows_the_paper_definition():
-    text = "某药片@与华法林及肝素合用加强,与利福平合用减弱"
-    gold = [ChddiRecord(text=text, spo_list=[_spo("华法林", 5, "协同"), _spo("肝素", 9, "协同"),
-                                             _spo("利福平", 17, "拮抗")])]
-    # one right, one wrong label (counts as FP for 抑制 and FN for 拮抗), one missed, one spurious on the prompt
-    pred = [ChddiRecord(text=text, spo_list=[_spo("华法林", 5, "协同"), _spo("利福平", 17, "抑制")])]
-    s = score_relations(gold, pred)
-    assert (s.per_type["协同"].tp, s.per_type["协同"].fn, s.per_type["协同"].fp) == (1, 1, 0)
-    assert (s.per_type["拮抗"].fn, s.per_type["抑制"].fp) == (1, 1)
-    assert s.micro.precision == pytest.approx(0.5) and s.micro.recall == pytest.approx(1 / 3)
-    assert s.micro.f1 == pytest.approx(0.4)
-    # macro over the 3 types present: P = (1 + 0 + 0)/3, R = (0.5 + 0 + 0)/3
-    assert s.macro_precision == pytest.approx(1 / 3) and s.macro_recall == pytest.approx(1 / 6)
-    # the right string at the wrong occurrence does not count: spans decide
-    twice = "某药片@华法林增强本品作用,本品亦增强华法林作用"
-    g2 = [ChddiRecord(text=twice, spo_list=[_spo("华法林", 4, "协同")])]
-    p2 = [ChddiRecord(text=twice, spo_list=[_spo("华法林", twice.rindex("华法林"), "协同")])]
-    assert score_relations(g2, p2).per_type["协同"].tp == 0
-    assert score_relations(g2, g2).per_type["协同"].tp == 1
-    # predictions for statements missing from gold are false positives
-    extra = pred + [ChddiRecord(text="别药片@x", spo_list=[_spo("x", 4, "协同", "别药片")])]
-    assert score_relations(gold, extra).unmatched_predictions == 1
-
-
-def test_baseline_command_prints_per_type_and_averages():
-    res = CliRunner().invoke(app, ["annotate", "baseline"])
-    assert res.exit_code == 0, res.output
-    for label in ("拮抗", "抑制", "协同", "禁忌", "无关", "促进", "相加", "micro", "macro"):
-        assert label in res.output
-    micro = next(line for line in res.output.splitlines() if line.startswith("micro")).split()
-    p, r = float(micro[1]), float(micro[2])
-    assert 50 < p <= 100 and 50 < r < 100  # precision-first rules miss the free-form statements
-
-
-def test_scoring_agrees_with_the_model_evaluator(lexicon):
-    # annotate.scoring stands in for iser_model.evaluator (built in parallel); they must agree.
-    try:
-        from iser_model.evaluator import score
-    except ImportError:
-        pytest.skip("iser_model.evaluator is not available")
-    from importlib.resources import as_file
-
-    from annotate.sample import SAMPLE_TEST
-    from flows.jsonl import read_jsonl
-
-    with as_file(SAMPLE_TEST) as p:
-        gold = read_jsonl(p, ChddiRecord)
-    pred = [prelabel(g.model_copy(update={"spo_list": []}), lexicon) for g in gold]
-    ours = score_relations(gold, pred)
-
-    def sets(records):
-        return [{(s.subject_span, s.object_span, s.predicate) for s in r.spo_list} for r in records]
-
-    theirs = score(sets(gold), sets(pred), lambda rel: rel[2])
-    assert theirs["micro"]["p"] == pytest.approx(ours.micro.precision)
-    assert theirs["micro"]["r"] == pytest.approx(ours.micro.recall)
-    assert theirs["macro"]["f1"] == pytest.approx(ours.macro_f1)
-    for label, v in theirs["per_type"].items():
-        assert v["f1"] == pytest.approx(ours.per_type[label].f1)
 
 
 def test_lexicon_command_writes_a_jieba_user_dictionary(tmp_path):
