@@ -123,7 +123,7 @@ def extract(model_dir: str | Path, in_path: str | Path, out_records: str | Path 
     items, stats = prepare(docs, tokenizer, cfg.max_length, cfg.max_span_width, cfg.entity_types, cfg.relation_types)
     allowed = {(DRUG, DRUG)} if ddi_constraints and DRUG in cfg.entity_types else None
     preds = dict(predict(model, items, tokenizer.pad_token_id, batch_size=batch_size, device=dev,
-                         allowed_pair_types=allowed))
+                         allowed_pair_types=allowed, non_overlapping=ddi_constraints))
     now = datetime.now(timezone.utc)
     out_recs, triples = [], []
     for i, rec in enumerate(todo):

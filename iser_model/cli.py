@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
         device: DeviceOpt = None,
         run_id: Annotated[str | None, typer.Option("--run-id")] = None,
         no_constraints: Annotated[bool, typer.Option("--no-constraints",
-                                                     help="Score every entity pair, not only drug-drug.")] = False,
+                                                     help="Score every entity pair, not only drug-drug, and keep overlapping entity spans.")] = False,
         on_error: OnErrorOpt = "raise",
         rejects: RejectsOpt = None,
     ) -> None:

@@ -40,11 +40,13 @@ def resolve_device(name: str) -> torch.device:
 @torch.no_grad()
 def predict(model: IserModel, items: list[Prepared], pad_id: int, *, batch_size: int,
             device: torch.device, allowed_pair_types: set[tuple[str, str]] | None = None,
-            ) -> Iterator[tuple[int, Prediction]]:
+            non_overlapping: bool = False) -> Iterator[tuple[int, Prediction]]:
     """Yield (index into ``items``, Prediction), in length-sorted batch order.
 
     ``allowed_pair_types``: if given, only pairs whose (head type, tail type) is in it are scored
-    (e.g. DDI: only drug-drug pairs).
+    (e.g. DDI: only drug-drug pairs). ``non_overlapping``: drop every predicted entity that overlaps a
+    higher-scoring one (flat mentions, as drug names in CH-DDI are); off for evaluation, which scores
+    the model as the paper does.
     """
     cfg = model.cfg
     model.eval()
@@ -64,6 +66,8 @@ def predict(model: IserModel, items: list[Prepared], pad_id: int, *, batch_size:
             probs = model.entity_logits(s, w, c).float().softmax(-1)  # (B, S, 1+E)
             score, label = probs.max(-1)
             is_ent = (label > 0) & span_mask  # (B, S)
+            if non_overlapping:
+                is_ent = suppress_overlaps(batch["spans"], is_ent, score)
             # candidate pairs per sentence: the top-scoring entities, all ordered non-overlapping pairs
             pairs, pair_mask = _pairs(batch["spans"], is_ent, score, label, allowed, cfg.max_pairs)
             rel = torch.zeros(*pairs.shape[:2], len(rels), device=device)
@@ -81,6 +85,17 @@ def predict(model: IserModel, items: list[Prepared], pad_id: int, *, batch_size:
             relations = [(pos[int(pairs[row, p, 0])], pos[int(pairs[row, p, 1])], rels[t], float(rel[row, p, t]))
                          for p, t in zip(p_rows, t_ids, strict=True)]
             yield i, Prediction(entities, relations)
+
+
+def suppress_overlaps(spans: torch.Tensor, is_ent: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+    """Keep an entity span only if no overlapping entity span beats it (higher score; on a tie the
+    earlier span).  spans: (B, S, 2); is_ent, score: (B, S) -> is_ent (B, S)"""
+    st, en = spans[..., 0], spans[..., 1]
+    overlap = (st[:, :, None] < en[:, None, :]) & (st[:, None, :] < en[:, :, None])  # (B, S, S), i == j too
+    idx = torch.arange(is_ent.shape[1], device=is_ent.device)
+    si, sj = score[:, :, None], score[:, None, :]
+    beaten_by = (sj > si) | ((sj == si) & (idx[None, None, :] < idx[None, :, None]))  # [b, i, j]: j beats i
+    return is_ent & ~(overlap & beaten_by & is_ent[:, None, :]).any(-1)
 
 
 def _pairs(spans, is_ent, score, label, allowed, max_pairs: int):

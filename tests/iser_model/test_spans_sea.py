@@ -122,3 +122,21 @@ def test_fast_sea_never_returns_nan_when_the_complement_underflows():
     with torch.no_grad():
         out = sea(h, mask, b, i, j)
     assert torch.isfinite(out).all()
+
+
+def test_suppress_overlaps_matches_a_loop():
+    """An entity survives iff no overlapping entity has a higher score (ties: the earlier span wins)."""
+    from iser_model.inference import suppress_overlaps
+
+    rng = np.random.default_rng(5)
+    spans = torch.from_numpy(enumerate_spans(9, 4))[None]  # (1, S, 2)
+    S = spans.shape[1]
+    is_ent = torch.from_numpy(rng.random((1, S)) < 0.4)
+    score = torch.from_numpy(rng.choice([0.5, 0.6, 0.7, 0.9], size=(1, S))).float()  # ties on purpose
+    got = suppress_overlaps(spans, is_ent, score)[0].tolist()
+    for i in range(S):
+        a, b = spans[0, i].tolist()
+        beaten = any(is_ent[0, j] and spans[0, j, 0] < b and a < spans[0, j, 1]
+                     and (score[0, j] > score[0, i] or (score[0, j] == score[0, i] and j < i))
+                     for j in range(S) if j != i)
+        assert got[i] == (bool(is_ent[0, i]) and not beaten), i
