@@ -65,10 +65,11 @@ def train(train_path: str | Path, dev_path: str | Path, out_dir: str | Path, *, 
     cfg = cfg.model_copy(update={"entity_types": schema[0], "relation_types": schema[1],
                                  "model_id": f"{cfg.model_id}-{stamp}"})
     seed_everything(cfg.seed)
-    _threads(cfg, resolve_device(cfg.device))
+    device = resolve_device(cfg.device)
+    _threads(cfg, device)
     tokenizer = new_tokenizer(cfg, (d.tokens for d in train_ds.documents))
     model = IserModel(cfg, Encoder(new_transformer(cfg, tokenizer), cfg.dropout))
-    hist = fit(model, tokenizer, train_ds.documents, dev_ds.documents, out, resolve_device(cfg.device), progress)
+    hist = fit(model, tokenizer, train_ds.documents, dev_ds.documents, out, device, progress)
     return TrainResult(model_dir=out, model_id=cfg.model_id, best_dev=hist.best or {}, best_epoch=hist.best_epoch,
                        epochs=len(hist.epochs),
                        seconds_per_epoch=[r["seconds"] for r in hist.epochs if "partial_epoch" not in r],

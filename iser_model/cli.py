@@ -98,8 +98,9 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
         device: DeviceOpt = None,
         run_id: Annotated[str | None, typer.Option("--run-id")] = None,
-        no_constraints: Annotated[bool, typer.Option("--no-constraints",
-                                                     help="Score every entity pair, not only drug-drug, and keep overlapping entity spans.")] = False,
+        no_constraints: Annotated[bool, typer.Option(
+            "--no-constraints", help="Score every entity pair, not only drug-drug, and keep overlapping entity spans.",
+        )] = False,
         on_error: OnErrorOpt = "raise",
         rejects: RejectsOpt = None,
     ) -> None:

@@ -56,8 +56,9 @@ class IserConfig(BaseModel):
 
     # ablation switches (paper Tables 5-6)
     fusion: bool = True  # False = "-interactive fusion": H is the encoder output X_b
-    # Not in the paper: feed X̃_e + X_e and X̃_r + X_r to the BiLSTM. With a randomly initialised encoder the
-    # cross attention starts near uniform and would wash out each token's identity; pretrained runs keep False.
+    # Not in the paper: feed X̃_e + X_e and X̃_r + X_r to the BiLSTM. The cross attention starts near uniform
+    # and washes out each token's identity; without the residual the model stayed on the class prior, with a
+    # scratch encoder and with pretrained MiniLM alike (docs/model.md). False = the paper's literal Eq. 5.
     fusion_residual: bool = True
     entity_context: EntityContext = "sea"
     relation_context: RelationContext = "lc"
