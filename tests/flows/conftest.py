@@ -26,6 +26,7 @@ os.environ.pop("PREFECT_API_URL", None)
 # ----------------------------------------------------------------------------------------- e2e services
 import json  # noqa: E402
 import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -60,7 +61,7 @@ def e2e(tmp_path_factory):
     site = FixtureSite(test_site_content(root / "site.jsonl"), port=free_port()).start()
     try:
         yield E2E(root=root, graph_port=port, site=site, train_config=cfg_path,
-                  train_data=corpus_slice(SAMPLE_TRAIN, root / "train.jsonl", 10_000),  # all of it
+                  train_data=Path(str(SAMPLE_TRAIN)),
                   dev_data=corpus_slice(SAMPLE_TEST, root / "dev.jsonl", 24))
     finally:
         site.stop()
