@@ -9,6 +9,7 @@ schema DDL dialect. Every loading and query statement is shared (:mod:`kg_loader
 from __future__ import annotations
 
 import json
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -101,25 +102,44 @@ def encode_param(value: Any) -> str:
     """A parameter value as a Cypher literal for FalkorDB's parameter header.
 
     The official client's encoder (``falkordb.helpers.stringify_param_value``) walks every value in
-    Python, which costs more than the server's work on 5,000-row batches. ``$rows`` (lists of maps
-    with identifier keys) are encoded instead by ``json.dumps`` in C: a JSON array is a Cypher list
-    literal and a JSON string a Cypher string with the same escapes; only the map keys lose their
-    quotes (``{"k":`` and ``,"k":`` cannot occur inside a JSON string, where every quote is escaped).
-    Anything else, or text that would need ``\\uXXXX``/``\\b``/``\\f`` escapes, goes through the
-    client's encoder.
+    Python, which costs more than the server's work on 5,000-row batches. Lists (``$rows``) are
+    encoded instead by orjson in C (3x faster than ``json.dumps``, measured): a JSON array is a
+    Cypher list literal and a JSON string a Cypher string with the same escapes. A JSON map is not a
+    Cypher map (its keys are quoted), so maps with identifier keys get their quotes removed (``{"k":``
+    and ``,"k":`` cannot occur inside a JSON string, where every quote is escaped); edge rows are
+    positional lists and need none of that. Anything else goes through the client's encoder: text
+    that would need ``\\uXXXX``/``\\b``/``\\f`` escapes, integers beyond 64 bits, and any list
+    where orjson wrote ``null`` for a NaN or infinity.
     """
+    import orjson
     from falkordb.helpers import stringify_param_value
 
-    if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
-        keys = set().union(*value)
-        if all(isinstance(k, str) and k.isidentifier() and k.isascii() for k in keys):
-            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-            if "\\u" not in text and "\\b" not in text and "\\f" not in text:
+    if isinstance(value, list) and value:
+        try:
+            raw = orjson.dumps(value)
+        except TypeError:  # dates, huge integers, ...: the client knows how
+            return stringify_param_value(value)
+        if b"\\u" in raw or b"\\b" in raw or b"\\f" in raw or (b"null" in raw and _has_nonfinite(value)):
+            return stringify_param_value(value)
+        text = raw.decode("utf-8")
+        if '{"' in text and all(isinstance(r, dict) for r in value):
+            keys = set().union(*value)
+            if all(isinstance(k, str) and k.isidentifier() and k.isascii() for k in keys):
                 for k in keys:
                     text = text.replace('{"' + k + '":', "{" + k + ":").replace(',"' + k + '":', "," + k + ":")
-                if '{"' not in text:  # a quoted key is left only in nested maps: not for this path
-                    return text
+        if '{"' not in text:  # no quoted key left (a nested map would keep one): valid Cypher
+            return text
     return stringify_param_value(value)
+
+
+def _has_nonfinite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return any(_has_nonfinite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nonfinite(v) for v in value.values())
+    return False
 
 
 class FalkorBackend(Backend):

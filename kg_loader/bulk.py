@@ -122,8 +122,9 @@ def export_csv(
     with _writer(out / "interactions.csv", DDI_HEADER) as w:
         for typ, rows in sorted(plan.create.items()):
             for r in rows:
-                w.writerow([r["s"], r["o"], typ, BY_GRAPH[typ].zh, _arr(r["ev"]), _arr(r["src"]), _arr(r["url"]),
-                            _arr(r["scs"]), r["sc"], r["m"], r["fs"], r["ls"], r["run"], _arr(r["off"])])
+                w.writerow([r["s"], r["o"], typ, BY_GRAPH[typ].zh, _arr(r["evidence"]), _arr(r["evidence_sources"]),
+                            _arr(r["evidence_urls"]), _arr(r["evidence_scores"]), r["score"], r["model_id"],
+                            r["first_seen"], r["last_seen"], r["run_id"], _arr(r["offsite_sources"])])
                 n_edges += 1
     command = import_command(out, database)
     script = out / "import.sh"

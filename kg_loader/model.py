@@ -6,6 +6,7 @@ no label, type or property name is ever taken from input text.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -45,6 +46,22 @@ def bad_chars(text: str, *, allow_newlines: bool = False) -> str | None:
 
 def check_name(raw: str, *, max_length: int) -> str:
     """The normalised key of ``raw``; ValueError says why it cannot be a node key."""
+    key = _name_key(raw, max_length)
+    if isinstance(key, ValueError):
+        raise ValueError(*key.args)
+    return key
+
+
+@functools.lru_cache(maxsize=65536)
+def _name_key(raw: str, max_length: int) -> str | ValueError:
+    # Cached: a triples file names the same few thousand drugs in every line (3 names a triple).
+    try:
+        return _check_name(raw, max_length=max_length)
+    except ValueError as exc:
+        return exc
+
+
+def _check_name(raw: str, *, max_length: int) -> str:
     bad = bad_chars(raw)
     if bad:
         raise ValueError(f"contains the control character {bad}")

@@ -23,7 +23,7 @@ from typing import Any
 from flows.contracts import Triple
 from flows.jsonl import OnError, RecordError, parse_line
 from kg_loader.model import bad_chars, check_name, check_relation
-from kg_loader.statements import ROW_KEY
+from kg_loader.statements import ROW_PROPERTIES
 
 
 @dataclass(frozen=True)
@@ -214,13 +214,14 @@ def edge_row(key: EdgeKey, entries: list[Entry], *, model_id: str, first_seen: s
     """The ``$rows`` entry that sets every property of an edge (sorted, so equal states compare equal)."""
     entries = sorted(entries, key=lambda e: (e.source, e.text))
     scores = [e.score for e in entries]
-    # Keys as in kg_loader.statements.ROW_KEY (short: the server parses every byte).
+    # Keys as kg_loader.statements.EDGE_COLUMNS.
     return {
         "s": key[0], "o": key[2],
-        "ev": [e.text for e in entries], "src": [e.source for e in entries], "url": [e.url for e in entries],
-        "scs": scores, "sc": max(scores), "m": model_id, "fs": first_seen, "ls": last_seen, "run": run_id,
+        "evidence": [e.text for e in entries], "evidence_sources": [e.source for e in entries],
+        "evidence_urls": [e.url for e in entries], "evidence_scores": scores, "score": max(scores),
+        "model_id": model_id, "first_seen": first_seen, "last_seen": last_seen, "run_id": run_id,
         # Sources that are neither end of the edge: how a refresh of them finds it (statements.py).
-        "off": sorted({e.source for e in entries} - {key[0], key[2]}),
+        "offsite_sources": sorted({e.source for e in entries} - {key[0], key[2]}),
     }
 
 
@@ -273,12 +274,12 @@ def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_i
             plan.create.setdefault(typ, []).append(row)
             plan.added += 1
             continue
-        same = all(_norm(old.get(p)) == _norm(row[ROW_KEY[p]]) for p in _COMPARED)
+        same = all(_norm(old.get(p)) == _norm(row[p]) for p in _COMPARED)
         if same:
             plan.unchanged += 1
         else:
             plan.updated += 1
-        if not same or any(_norm(old.get(p)) != _norm(row[k]) for p, k in ROW_KEY.items()):
+        if not same or any(_norm(old.get(p)) != _norm(row[p]) for p in ROW_PROPERTIES):
             plan.update.setdefault(typ, []).append(row)
     return plan
 

@@ -16,15 +16,29 @@ ROW_PROPERTIES: tuple[str, ...] = (
     "evidence", "evidence_sources", "evidence_urls", "evidence_scores",
     "score", "model_id", "first_seen", "last_seen", "run_id", "offsite_sources",
 )
-# Short keys in ``$rows``: the server parses every byte of every batch, and the key names were a
-# quarter of them (measured; docs/loader.md#benchmark).
-ROW_KEY: dict[str, str] = {"evidence": "ev", "evidence_sources": "src", "evidence_urls": "url",
-                           "evidence_scores": "scs", "score": "sc", "model_id": "m", "first_seen": "fs",
-                           "last_seen": "ls", "run_id": "run", "offsite_sources": "off"}
+# Edge rows travel as positional lists in this column order, not as maps: the server parses every
+# byte of every batch, and with lists neither side spells out (or, client-side, unquotes) a key per
+# value; measured 11% less server CPU and 2.5x faster client encoding than short-keyed maps
+# (docs/loader.md#benchmark). The statements name columns through :func:`col`, never by number.
+EDGE_COLUMNS: tuple[str, ...] = ("s", "o", *ROW_PROPERTIES)
 # label_zh follows from the type, so it is a literal of the per-type statement, not a row value.
 EDGE_PROPERTIES: tuple[str, ...] = ("label_zh", *ROW_PROPERTIES)
-_SET_EDGE = ", ".join(["e.label_zh = $LABEL_ZH"] + [f"e.{p} = r.{ROW_KEY[p]}" for p in ROW_PROPERTIES])
+
+
+def col(name: str) -> str:
+    """The Cypher expression for column ``name`` of a positional edge row ``r``."""
+    return f"r[{EDGE_COLUMNS.index(name)}]"
+
+
+def edge_values(rows: list[dict], columns: tuple[str, ...] = EDGE_COLUMNS) -> list[list]:
+    """Plan rows (dicts keyed by column name) as wire rows; deletions need only ``("s", "o")``."""
+    return [[r[c] for c in columns] for r in rows]
+
+
+_SET_EDGE = ", ".join(["e.label_zh = $LABEL_ZH"] + [f"e.{p} = {col(p)}" for p in ROW_PROPERTIES])
+_EDGE_MAP = ", ".join(["label_zh: $LABEL_ZH"] + [f"{p}: {col(p)}" for p in ROW_PROPERTIES])
 _RETURN_EDGE = ", ".join(f"e.{p} AS {p}" for p in EDGE_PROPERTIES)
+_ENDS = f"(s:Drug {{name: {col('s')}}})-[e:$TYPE]->(o:Drug {{name: {col('o')}}})"
 
 # Drugs: key = normalised name; aliases/ids/urls are sets kept as lists (union on every load).
 MERGE_DRUGS = """
@@ -101,22 +115,22 @@ def _per_type(template: str) -> dict[str, str]:
 
 # The planner knows which edges exist, so new ones are CREATEd (no MERGE probe) between nodes found
 # through the Drug.name index; the switch is one transaction, so nothing can create them meanwhile.
+# Properties go in the CREATE's map rather than a SET after it: 12% less server CPU (measured).
 CREATE_EDGE = _per_type(f"""
 UNWIND $rows AS r
-MATCH (s:Drug {{name: r.s}})
-MATCH (o:Drug {{name: r.o}})
-CREATE (s)-[e:$TYPE]->(o)
-SET {_SET_EDGE}
+MATCH (s:Drug {{name: {col('s')}}})
+MATCH (o:Drug {{name: {col('o')}}})
+CREATE (s)-[e:$TYPE {{{_EDGE_MAP}}}]->(o)
 """)
 
 UPDATE_EDGE = _per_type(f"""
 UNWIND $rows AS r
-MATCH (s:Drug {{name: r.s}})-[e:$TYPE]->(o:Drug {{name: r.o}})
+MATCH {_ENDS}
 SET {_SET_EDGE}
 """)
 
-DELETE_EDGE = _per_type("""
+DELETE_EDGE = _per_type(f"""
 UNWIND $rows AS r
-MATCH (s:Drug {name: r.s})-[e:$TYPE]->(o:Drug {name: r.o})
+MATCH {_ENDS}
 DELETE e
 """)
