@@ -127,11 +127,10 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
     import math
 
     import numpy as np
-    import torch
     from transformers import get_linear_schedule_with_warmup
 
     from iser_model.batching import collate_train, length_batches, to_device
-    from iser_model.trainer import train_step
+    from iser_model.trainer import make_optimizer, train_step
 
     cfg = model.cfg
     rng = np.random.default_rng(seed)
@@ -139,10 +138,7 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
     lengths = [len(p.input_ids) for p in items]
     per_epoch = math.ceil(len(items) / batch_size)
     # the optimiser, schedule and per-step work of iser_model.trainer.fit, step for step
-    enc_ids = {id(p) for p in model.encoder.transformer.parameters()}
-    optim = torch.optim.AdamW([{"params": list(model.encoder.transformer.parameters()), "lr": cfg.lr},
-                               {"params": [p for p in model.parameters() if id(p) not in enc_ids],
-                                "lr": cfg.head_lr or cfg.lr}], weight_decay=cfg.weight_decay)
+    optim = make_optimizer(model, device)
     sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup * per_epoch * cfg.epochs), per_epoch * cfg.epochs)
     losses = []
 
@@ -274,10 +270,10 @@ def run(args: argparse.Namespace) -> dict:
     from iser_model.inference import resolve_device
     from iser_model.readers import read_dataset
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
+    if args.threads or cuda:  # on CUDA one thread, as the trainer runs it (iser_model.api._threads)
+        torch.set_num_threads(args.threads or 1)
     quick = args.quick
     encoder = args.encoder or ("tiny" if quick else "minilm")
     sections = (args.sections or ("train,infer,growth,variants" if cuda else "train,cpu,growth")).split(",")

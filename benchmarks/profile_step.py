@@ -26,13 +26,13 @@ def profile(batch_size: int, steps: int, device, train_docs, ent, rel) -> str:
     from torch.profiler import profile as torch_profile
 
     from iser_model.batching import collate_train, length_batches, to_device
-    from iser_model.trainer import train_step
+    from iser_model.trainer import make_optimizer, train_step
 
     model, tok = build(model_config("minilm", batch_size=batch_size), train_docs, ent, rel, device)
     cfg = model.cfg
     items = prepared(model, tok, train_docs)
     rng = np.random.default_rng(0)
-    optim = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    optim = make_optimizer(model, device)
     batches = length_batches([len(p.input_ids) for p in items], batch_size, rng)
     model.train()
     timing = {"collate": 0.0}
@@ -47,6 +47,7 @@ def profile(batch_size: int, steps: int, device, train_docs, ent, rel) -> str:
     for idx in batches[:3]:
         step(idx)
     cuda = device.type == "cuda"
+    audit = sync_audit(step, batches[3:5]) if cuda else ""
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     timing["collate"] = 0.0
     if cuda:
@@ -63,12 +64,36 @@ def profile(batch_size: int, steps: int, device, train_docs, ent, rel) -> str:
     head = (f"batch {batch_size}: {1000 * wall / steps:.1f} ms/step (profiled), collate (negative sampling) "
             f"{1000 * timing['collate'] / steps:.1f} ms/step"
             + (f", GPU busy {100 * busy / wall:.0f} % of the wall time" if cuda else ""))
-    parts = [head]
+    parts = [head] + ([audit] if audit else [])
     keys = (["self_device_time_total"] if cuda else []) + ["self_cpu_time_total"]
     for key in keys:
         parts.append(f"-- top operators by {key}")
         parts.append(events.table(sort_by=key, row_limit=22, max_name_column_width=48))
     return "\n".join(parts)
+
+
+def sync_audit(step, batches) -> str:
+    """Run ``step`` over ``batches`` with CUDA's sync debug mode on: every operation that makes the host
+    wait for the GPU is reported, counted per step and by where in Python it was called."""
+    import collections
+    import warnings
+
+    import torch
+
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            for idx in batches:
+                step(idx)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchroniz" in str(w.message)]
+    where = collections.Counter(f"{w.filename}:{w.lineno}" for w in syncs)
+    lines = [f"device syncs: {len(syncs) / max(1, len(batches)):.1f} per step ({len(batches)} steps)"]
+    lines += [f"  {n:>3} x {loc}" for loc, n in where.most_common(12)]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,6 +107,10 @@ def main(argv: list[str] | None = None) -> None:
     from iser_model.readers import read_dataset
 
     device = resolve_device(args.device)
+    if device.type == "cuda":
+        import torch
+
+        torch.set_num_threads(1)  # as the trainer runs on CUDA (iser_model.api._threads)
     ds = read_dataset(need(Path(args.train)), rejects=RESULTS / "profile_step.rejects.jsonl")
     out = [profile(int(b), args.steps, device, ds.documents, ds.entity_types, ds.relation_types)
            for b in args.batch_sizes.split(",")]

@@ -106,9 +106,29 @@ def _pad(arrays: list[np.ndarray], value=0) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
+# Host-side tensors that to_device leaves on the CPU: pack_padded_sequence wants lengths on the host,
+# and reading them back from the GPU would wait for its whole queue (a sync in every training step).
+HOST_KEYS = frozenset({"lengths", "span_lengths"})
+
+
+def _index(masks: list[int]) -> torch.Tensor:
+    """(row, position) of every real entry of a padded (B, max) layout, row-major: (N, 2) int64.
+    Built here on the host so the model never calls nonzero() or boolean-mask indexing on the GPU
+    (each of those waits for the device to learn the result's size)."""
+    return torch.from_numpy(np.concatenate(
+        [np.stack([np.full(m, b), np.arange(m)], 1) for b, m in enumerate(masks)] or [np.zeros((0, 2))]
+    ).astype(np.int64).reshape(-1, 2))
+
+
+def _spans(batch: dict[str, torch.Tensor], counts: list[int]) -> None:
+    batch["span_index"] = _index(counts)  # (N, 2)
+    batch["span_lengths"] = batch["lengths"][batch["span_index"][:, 0]]  # (N,) host: each span's sentence
+
+
 def _base(items: list[Prepared], pad_id: int) -> dict[str, torch.Tensor]:
     ids = [p.input_ids for p in items]
     return {
+        "lengths": torch.tensor([len(a) for a in ids], dtype=torch.int64),  # (B,) host
         "input_ids": _pad(ids, pad_id),
         "attention_mask": _pad([np.ones(len(a), np.int64) for a in ids]),
         "word_start": _pad([p.word_start for p in items]),
@@ -128,6 +148,8 @@ def collate_train(items: list[Prepared], pad_id: int, k: int, n_rel_types: int, 
     batch["pairs"] = _pad([s.pairs for s in samples])
     batch["pair_mask"] = _pad([np.ones(len(s.pairs), np.int64) for s in samples])
     batch["relation_labels"] = _pad([s.relation_labels for s in samples])
+    _spans(batch, [len(s.spans) for s in samples])
+    batch["pair_index"] = _index([len(s.pairs) for s in samples])  # (M, 2)
     return batch
 
 
@@ -136,8 +158,13 @@ def collate_infer(items: list[Prepared], pad_id: int, k: int) -> dict[str, torch
     spans = [enumerate_spans(p.n_words, k) for p in items]
     batch["spans"] = _pad(spans)
     batch["span_mask"] = _pad([np.ones(len(s), np.int64) for s in spans])
+    _spans(batch, [len(s) for s in spans])
     return batch
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    """Every tensor but :data:`HOST_KEYS` to ``device``; through pinned memory on CUDA, so the copies
+    are queued behind the GPU's work instead of waiting for it."""
+    cuda = device.type == "cuda"
+    return {k: v if k in HOST_KEYS else (v.pin_memory() if cuda else v).to(device, non_blocking=True)
+            for k, v in batch.items()}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from iser_model.rnn import run_packed
 
 
 def cross_attention(query: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -21,22 +22,18 @@ class InteractiveFusion(nn.Module):
         self.residual = residual
         self.lstm = nn.LSTM(2 * d, d // 2, batch_first=True, bidirectional=True)
 
-    def forward(self, x_e: torch.Tensor, x_r: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        # x_e, x_r: (B, n, d); mask: (B, n) bool  ->  H: (B, n, d), zero at padding
+    def forward(self, x_e: torch.Tensor, x_r: torch.Tensor, mask: torch.Tensor,
+                lengths: torch.Tensor | None = None) -> torch.Tensor:
+        # x_e, x_r: (B, n, d); mask: (B, n) bool; lengths: (B,) host, if known  ->  H: (B, n, d), zero at padding
         xe_t = cross_attention(x_r, x_e, mask)  # Eq. 3: relation queries read the entity view
         xr_t = cross_attention(x_e, x_r, mask)  # Eq. 4
         if self.residual:  # IserConfig.fusion_residual (a documented deviation, docs/model.md)
             xe_t, xr_t = xe_t + x_e, xr_t + x_r
-        return bilstm(self.lstm, torch.cat([xe_t, xr_t], -1), mask)  # Eq. 5
+        return bilstm(self.lstm, torch.cat([xe_t, xr_t], -1), mask, lengths)  # Eq. 5
 
 
-def bilstm(rnn: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Run a bidirectional RNN over the unpadded part of each row.  x: (B, n, f) -> (B, n, d)"""
-    lengths = mask.sum(1).clamp(min=1).cpu()
-    # cuDNN RNNs run in float32 even under bf16 autocast: bf16 RNN kernels are missing on some
-    # PyTorch/cuDNN combinations, and the recurrence is a small share of the time
-    with torch.autocast(x.device.type, enabled=False):
-        packed = pack_padded_sequence(x.float(), lengths, batch_first=True, enforce_sorted=False)
-        out, _ = rnn(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-    return out
+def bilstm(rnn: nn.Module, x: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Run a bidirectional RNN over the unpadded part of each row.  x: (B, n, f) -> (B, n, d)
+
+    ``lengths`` (B,) on the host saves reading them back from the device (a sync)."""
+    return run_packed(rnn, x, mask.sum(1) if lengths is None else lengths, outputs=True)

@@ -62,7 +62,7 @@ def predict(model: IserModel, items: list[Prepared], pad_id: int, *, batch_size:
         with autocast(device, cfg.bf16):
             enc = model.encode(batch)
             span_mask = batch["span_mask"].bool()
-            s, w, c = model.span_features(enc, batch["spans"], span_mask)
+            s, w, c = model.span_features(enc, batch["spans"], span_mask, batch["span_index"], batch["span_lengths"])
             probs = model.entity_logits(s, w, c).float().softmax(-1)  # (B, S, 1+E)
             score, label = probs.max(-1)
             is_ent = (label > 0) & span_mask  # (B, S)

@@ -79,25 +79,29 @@ class IserModel(nn.Module):
     def encode(self, batch: dict[str, torch.Tensor]) -> Encoded:
         mask = batch["attention_mask"].bool()
         x_b, x_e, x_r = self.encoder(batch["input_ids"], batch["attention_mask"])
-        h = self.fusion(x_e, x_r, mask) if self.fusion is not None else x_b  # (B, n, d)
+        h = self.fusion(x_e, x_r, mask, batch.get("lengths")) if self.fusion is not None else x_b  # (B, n, d)
         h = h * mask[..., None]
         h_words = word_pool(h, batch["word_start"], batch["word_end"])  # (B, W, d)
         return Encoded(x_b=x_b, h=h, mask=mask, word_start=batch["word_start"], word_end=batch["word_end"],
                        word_mask=batch["word_mask"].bool(), h_words=h_words,
                        span_pool=all_span_maxpool(h_words, self.cfg.max_span_width))
 
-    def span_features(self, enc: Encoded, spans: torch.Tensor, span_mask: torch.Tensor):
-        """s (Eq. 6), width embedding w and context c of each span.  spans: (B, S, 2) -> 3 x (B, S, ·)"""
+    def span_features(self, enc: Encoded, spans: torch.Tensor, span_mask: torch.Tensor,
+                      span_index: torch.Tensor | None = None, span_lengths: torch.Tensor | None = None):
+        """s (Eq. 6), width embedding w and context c of each span.  spans: (B, S, 2) -> 3 x (B, S, ·)
+
+        ``span_index`` (N, 2) = span_mask.nonzero() and ``span_lengths`` (N,) host, as the collate
+        functions supply them, spare the device syncs of computing them here."""
         s = gather_spans(enc.span_pool, spans)  # (B, S, d)
         width = (spans[..., 1] - spans[..., 0]).clamp(0, self.cfg.max_span_width)
         w = self.width(width)  # (B, S, wd)
         if self.span_context is None:  # SEA -> CLS
             c = enc.x_b[:, :1].expand_as(s)
         else:
-            b, j = span_mask.nonzero(as_tuple=True)  # valid spans only: (N,)
+            b, j = (span_mask.nonzero() if span_index is None else span_index).unbind(1)  # valid spans: (N,)
             sub_start = enc.word_start[b, spans[b, j, 0]]
             sub_end = enc.word_end[b, spans[b, j, 1] - 1]
-            flat = self.span_context(enc.h, enc.mask, b, sub_start, sub_end)  # (N, d)
+            flat = self.span_context(enc.h, enc.mask, b, sub_start, sub_end, span_lengths)  # (N, d)
             c = s.new_zeros(s.shape).float()
             c[b, j] = flat
             c = c.to(s.dtype)
@@ -121,20 +125,25 @@ class IserModel(nn.Module):
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         enc = self.encode(batch)
-        s, w, c = self.span_features(enc, batch["spans"], batch["span_mask"].bool())
+        s, w, c = self.span_features(enc, batch["spans"], batch["span_mask"].bool(), batch.get("span_index"),
+                                     batch.get("span_lengths"))
         ent = self.entity_logits(s, w, c)
         rel = self.relation_logits(enc, batch["spans"], s, w, batch["pairs"])
         return ent, rel
 
-    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """L = L_e + L_r (Eq. 15-17): CE over sampled spans, BCE-with-logits over sampled pairs."""
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """L = L_e + L_r (Eq. 15-17): CE over sampled spans, BCE-with-logits over sampled pairs.
+
+        Returns the loss and its parts (detached tensors: reading them is the caller's sync to spend)."""
         ent, rel = self(batch)
-        span_mask, pair_mask = batch["span_mask"].bool(), batch["pair_mask"].bool()
-        l_e = nn.functional.cross_entropy(ent[span_mask].float(), batch["entity_labels"][span_mask])
-        if pair_mask.any():
+        si = batch["span_mask"].nonzero() if "span_index" not in batch else batch["span_index"]  # (N, 2)
+        pi = batch["pair_mask"].nonzero() if "pair_index" not in batch else batch["pair_index"]  # (M, 2)
+        l_e = nn.functional.cross_entropy(ent[si[:, 0], si[:, 1]].float(), batch["entity_labels"][si[:, 0], si[:, 1]])
+        if pi.shape[0]:
             bce = nn.functional.binary_cross_entropy_with_logits(
-                rel[pair_mask].float(), batch["relation_labels"][pair_mask].float(), reduction="none")
+                rel[pi[:, 0], pi[:, 1]].float(), batch["relation_labels"][pi[:, 0], pi[:, 1]].float(),
+                reduction="none")
             l_r = bce.sum(-1).mean()  # summed over types, averaged over pairs
         else:
             l_r = rel.sum() * 0.0
-        return l_e + l_r, {"loss_entity": float(l_e.detach()), "loss_relation": float(l_r.detach())}
+        return l_e + l_r, {"loss_entity": l_e.detach(), "loss_relation": l_r.detach()}

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+
+from iser_model.rnn import run_packed
 
 
 class SpanContext(nn.Module):
@@ -43,8 +44,9 @@ class SpanContext(nn.Module):
         self.gru = nn.GRU(d, d // 2, batch_first=True, bidirectional=True)
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor, span_batch: torch.Tensor,
-                start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
-        """h: (B, n, d); mask: (B, n) bool; span_batch/start/end: (N,) subword positions [start, end).
+                start: torch.Tensor, end: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """h: (B, n, d); mask: (B, n) bool; span_batch/start/end: (N,) subword positions [start, end);
+        lengths: (N,) host, the length of each span's sentence, if known (else read from ``mask``).
 
         Returns c: (N, d), one context vector per span.
         """
@@ -59,7 +61,7 @@ class SpanContext(nn.Module):
             b = span_batch[i:i + step]
             with torch.autocast(h.device.type, enabled=False):
                 x = self._sequences(h, mask, stats, b, start[i:i + step], end[i:i + step])
-            parts.append(self._bigru(x, mask[b]))
+            parts.append(self._bigru(x, mask[b], None if lengths is None else lengths[i:i + step]))
         if not parts:
             return h.new_zeros(0, self.d)
         return torch.cat(parts, 0)
@@ -131,13 +133,9 @@ class SpanContext(nn.Module):
             x = h_mask + self.drop(self.out(att))  # residual
         return x
 
-    def _bigru(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _bigru(self, x: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         """Final forward and backward BiGRU states over each span's sequence.  x: (N, n, d) -> (N, d)"""
-        lengths = mask.sum(1).clamp(min=1).cpu()
-        with torch.autocast(x.device.type, enabled=False):  # float32 GRU, as fusion.bilstm explains
-            packed = pack_padded_sequence(x.float(), lengths, batch_first=True, enforce_sorted=False)
-            _, last = self.gru(packed)  # (2, N, d/2): final forward and backward states
-        return torch.cat([last[0], last[1]], -1)  # (N, d)
+        return run_packed(self.gru, x, mask.sum(1) if lengths is None else lengths, outputs=False)
 
 
 def _prefix(t: torch.Tensor, dim: int) -> torch.Tensor:

@@ -7,7 +7,7 @@ import torch
 
 from iser_model.fusion import InteractiveFusion
 
-from .helpers import tiny_model, train_batch
+from .helpers import DOCS, tiny_model, train_batch
 
 
 def test_fusion_shapes_and_padding_mask():
@@ -42,7 +42,9 @@ def test_padding_spans_and_sentences_do_not_change_results():
     batch = train_batch(model, tok)
     with torch.no_grad():
         ent, rel = model(batch)
-        one = {k: v[1:2] for k, v in batch.items()}  # the short sentence alone: no padding
+        # the short sentence alone: no padding; and without the collate's host-side indexes, so the
+        # model derives them itself (the comparison covers both ways)
+        one = {k: v[1:2] for k, v in batch.items() if k not in ("lengths", "span_lengths", "span_index", "pair_index")}
         n, S, P = int(one["attention_mask"].sum()), int(one["span_mask"].sum()), int(one["pair_mask"].sum())
         W = int(one["word_mask"].sum())
         trimmed = {k: v for k, v in one.items()}
@@ -121,3 +123,21 @@ def test_relation_context_is_zero_for_adjacent_spans():
     assert torch.all(ctx[0, 0] == 0) and torch.all(ctx[1, 0] == 0)
     torch.testing.assert_close(ctx[0, 1], enc.h_words[0, 3])
     torch.testing.assert_close(ctx[1, 1], enc.h_words[1, 3:5].amax(0))
+
+
+def test_collated_host_indexes_match_the_masks():
+    """The collate functions' span/pair indexes and host lengths are what the model would otherwise
+    derive on the device (nonzero, mask sums); to_device leaves the host ones on the CPU."""
+    from iser_model.batching import HOST_KEYS, collate_infer, prepare, to_device
+
+    model, tok = tiny_model()
+    batch = train_batch(model, tok)
+    assert torch.equal(batch["span_index"], batch["span_mask"].nonzero())
+    assert torch.equal(batch["pair_index"], batch["pair_mask"].nonzero())
+    assert torch.equal(batch["lengths"], batch["attention_mask"].sum(1))
+    assert torch.equal(batch["span_lengths"], batch["lengths"][batch["span_index"][:, 0]])
+    items, _ = prepare(DOCS, tok, 64, model.cfg.max_span_width, model.cfg.entity_types, model.cfg.relation_types)
+    infer = collate_infer(items, tok.pad_token_id, model.cfg.max_span_width)
+    assert torch.equal(infer["span_index"], infer["span_mask"].nonzero())
+    moved = to_device(infer, torch.device("meta"))
+    assert {k for k, v in moved.items() if v.device.type == "cpu"} == set(HOST_KEYS)

@@ -140,3 +140,22 @@ def test_suppress_overlaps_matches_a_loop():
                      and (score[0, j] > score[0, i] or (score[0, j] == score[0, i] and j < i))
                      for j in range(S) if j != i)
         assert got[i] == (bool(is_ent[0, i]) and not beaten), i
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_run_packed_matches_each_row_alone(cell):
+    """Host-sorted packing gives every row what the RNN gives that row unpadded, in the input order."""
+    from iser_model.rnn import run_packed
+
+    torch.manual_seed(0)
+    rnn = (torch.nn.GRU if cell == "gru" else torch.nn.LSTM)(6, 4, batch_first=True, bidirectional=True)
+    lengths = torch.tensor([3, 7, 1, 7, 5])
+    x = torch.randn(5, 7, 6)
+    out = run_packed(rnn, x, lengths, outputs=True)
+    last = run_packed(rnn, x, lengths, outputs=False)
+    for i, n in enumerate(lengths.tolist()):
+        ref, h = rnn(x[i:i + 1, :n])
+        h = h[0] if cell == "lstm" else h
+        torch.testing.assert_close(out[i, :n], ref[0])
+        assert out[i, n:].abs().max() == 0 if n < 7 else True
+        torch.testing.assert_close(last[i], torch.cat([h[0, 0], h[1, 0]]))
