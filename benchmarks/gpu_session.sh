@@ -24,7 +24,7 @@ MODELS=${MODELS:-.models}  # the trained ISER checkpoint of (3)
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
 QUICK=${QUICK:+--quick}  # QUICK=1: tiny models, a check of this script itself (any device)
-PHASES=${PHASES:-train,infer,table,trained}  # add "profile" for torch.profiler tables of training steps
+PHASES=${PHASES:-train,infer,table,trained}  # add "profile" for torch.profiler tables and a sync audit of training steps
 VARIANTS=${VARIANTS:-iser no_fusion sea_cls lc_att lc_bert lc_cls gc_bert gc iser_gru}
 want() { [[ ",$PHASES," == *",$1,"* ]]; }
 mkdir -p "$LOGS"
@@ -51,7 +51,7 @@ $PY -c "import torch, transformers; print('torch', torch.__version__, 'cuda', to
 'transformers', transformers.__version__)"
 
 # (0) optional: where a training step's time goes
-want profile && phase profile 90 $PY -m benchmarks.profile_step --device $DEVICE --batch-sizes 2,32 --steps 20
+want profile && phase profile 90 $PY -m benchmarks.profile_step --device $DEVICE ${PROFILE_ARGS:---batch-sizes 2,32 --steps 20}
 
 # (1) training throughput, a whole epoch at each batch size
 want train && phase train $(( $(left) < 150 ? $(left) : 150 )) \
