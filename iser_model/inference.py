@@ -34,6 +34,11 @@ def resolve_device(name: str) -> torch.device:
         # for a sum over at most a few hundred positions, several times the float32 speed
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+        # cuDNN's fused attention (the SDPA backend torch picks first on H100/H200) builds an execution
+        # plan per new sequence length: 6 ms of host time per encoder layer and pass, 57 % of a batch-2
+        # training step with length-varying batches (measured, benchmarks/profile_step.py); the
+        # memory-efficient and flash kernels have no such set-up cost
+        torch.backends.cuda.enable_cudnn_sdp(False)
     return device
 
 
