@@ -382,8 +382,14 @@ def reproduction_block(results: Path, name: str, include_quick: bool) -> str:
             notes.append("the paper's literal fusion (`fusion_residual=false`, the default before commit cc0db39)")
         if cfg.get("head_lr"):
             notes.append(f"encoder lr {cfg['lr']:g}, head lr {cfg['head_lr']:g}")
-        if cfg.get("max_seconds"):
-            notes.append(f"training stopped after {cfg['max_seconds']:g} s")
+        limits = sorted({r["config"].get("max_seconds") for r in recs if r["config"].get("max_seconds")})
+        if limits:
+            notes.append(f"training stopped after {' or '.join(format(x, 'g') for x in limits)} s"
+                         + (" (by run)" if len(limits) > 1 else ""))
+        shared = _concurrent(recs)
+        if shared:
+            notes.append("runs that shared one GPU with others at the same time (their s/epoch is not each "
+                         "variant's own cost): " + ", ".join(f"{label} ({n} others)" for label, n in shared))
         for r in recs:
             bad = [e["epoch"] for e in r["epochs"] if not (isinstance(e.get("loss"), float) and e["loss"] == e["loss"])]
             if bad:
@@ -405,6 +411,26 @@ def reproduction_block(results: Path, name: str, include_quick: bool) -> str:
               f"{' --dev-limit ' + str(d['dev_limit']) if d.get('dev_limit') else ''}"
         out.append(f"\nRerun: `{cmd}`")
     return "\n".join(out)
+
+
+def _concurrent(recs: list[dict]) -> list[tuple[str, int]]:
+    """(label, how many other runs overlapped it in time on the same host), for runs that overlapped."""
+    from datetime import datetime, timedelta
+
+    spans = []
+    for r in recs:
+        m = r.get("machine", {})
+        try:
+            t0 = datetime.fromisoformat(m["time_utc"])
+        except (KeyError, ValueError):
+            continue
+        spans.append((r["label"], m.get("host"), t0, t0 + timedelta(seconds=float(r.get("wall_seconds") or 0))))
+    out = []
+    for label, host, a, b in spans:
+        n = sum(1 for lab2, h2, a2, b2 in spans if (lab2, a2) != (label, a) and h2 == host and a2 < b and a < b2)
+        if n:
+            out.append((label, n))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- plot
