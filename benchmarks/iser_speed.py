@@ -267,13 +267,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict:
     import torch
 
-    from iser_model.inference import resolve_device
+    from iser_model.inference import resolve_device, set_threads
     from iser_model.readers import read_dataset
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
-    if args.threads or cuda:  # on CUDA one thread, as the trainer runs it (iser_model.api._threads)
-        torch.set_num_threads(args.threads or 1)
+    set_threads(args.threads, device)  # as the trainer does
     quick = args.quick
     encoder = args.encoder or ("tiny" if quick else "minilm")
     sections = (args.sections or ("train,infer,growth,variants" if cuda else "train,cpu,growth")).split(",")

@@ -103,14 +103,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--train", default=str(CONLL04 / "conll04_train.json"))
     args = ap.parse_args(argv)
-    from iser_model.inference import resolve_device
+    from iser_model.inference import resolve_device, set_threads
     from iser_model.readers import read_dataset
 
     device = resolve_device(args.device)
-    if device.type == "cuda":
-        import torch
-
-        torch.set_num_threads(1)  # as the trainer runs on CUDA (iser_model.api._threads)
+    set_threads(None, device)  # as the trainer does
     ds = read_dataset(need(Path(args.train)), rejects=RESULTS / "profile_step.rejects.jsonl")
     out = [profile(int(b), args.steps, device, ds.documents, ds.entity_types, ds.relation_types)
            for b in args.batch_sizes.split(",")]

@@ -211,10 +211,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     variants = args.variants.split(",") if args.variants else TABLE_VARIANTS[args.table]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
@@ -232,6 +228,8 @@ def main(argv: list[str] | None = None) -> dict:
         cfg = cfg.model_copy(update={"head_lr": args.head_lr})
     if args.max_seconds:
         cfg = cfg.model_copy(update={"max_seconds": args.max_seconds})
+    if args.threads:  # through the config: api.train sets the threads (on CUDA it would reset a bare setting to 1)
+        cfg = cfg.model_copy(update={"threads": args.threads})
     from iser_model.inference import resolve_device
 
     device = str(resolve_device(args.device))
