@@ -123,9 +123,8 @@ class SpanContext(nn.Module):
             num = num + e_qm[..., None] * st["vm"][None, :, None]
             rows = _safe_div(num, den + e_qm)  # (N, h, n, dh) ordinary query rows
 
-            bi = torch.arange(N, device=h.device)
-            den_m = st["ce_m"][b][bi, :, i] + st["ce_ms"][b][bi, :, j]  # (N, h)
-            num_m = st["cev_m"][b][bi, :, i] + st["cev_ms"][b][bi, :, j]  # (N, h, dh)
+            den_m = st["ce_m"][b, :, i] + st["ce_ms"][b, :, j]  # (N, h): reads, no (N, h, n+1) copy
+            num_m = st["cev_m"][b, :, i] + st["cev_ms"][b, :, j]  # (N, h, dh)
             e_mm = st["e_mm"][b] * w[:, None]  # (N, h)
             m_row = _safe_div(num_m + e_mm[..., None] * st["vm"][None], den_m + e_mm)
             rows = torch.where(in_span[:, None, :, None], m_row[:, :, None, :], rows)  # masked query rows
