@@ -6,12 +6,14 @@
 #
 #   bash benchmarks/gpu_session.sh                 # 520 s budget, ../shared (or $DDIKG_SHARED)
 #   BUDGET=3600 SEEDS=1,2,3 bash benchmarks/gpu_session.sh
+#   TABLE=cmeie PHASES=table BUDGET=540 bash benchmarks/gpu_session.sh   # the CMeIE table only
 #
-# Phases: (1) training throughput at batch 2 and 32, one whole epoch each; (2) bf16 inference
-# curve, cost growth and per-variant inference; (3) the CoNLL04 table (ISER and every Table 6
-# ablation plus ISER_GRU) trained concurrently on the one GPU for as many epochs as the remaining
-# budget allows (a shortened protocol, recorded under its own name, never the paper's); (4) the
-# inference curve again with the trained ISER checkpoint. The machine needs torch with CUDA,
+# Phases: (1) training throughput at batch 2 and 32, bf16 and fp32, one whole epoch each; (2) bf16
+# inference curve, cost growth and per-variant inference; (3) a reproduction table ($TABLE: conll04,
+# ISER and every Table 6 ablation plus ISER_GRU; or cmeie, ISER against -fusion and SEA->CLS) trained
+# concurrently on the one GPU for as many epochs as the remaining budget allows (a shortened protocol,
+# recorded under its own name, never the paper's); (4) the inference curve again with the trained
+# CoNLL04 ISER checkpoint. The machine needs torch with CUDA,
 # transformers, safetensors, tokenizers, numpy, tqdm and matplotlib; pydantic is installed from
 # $WHEELS when given (a GPU machine without package access).
 set -u
@@ -25,7 +27,14 @@ PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
 QUICK=${QUICK:+--quick}  # QUICK=1: tiny models, a check of this script itself (any device)
 PHASES=${PHASES:-train,infer,table,trained}  # add "profile" for torch.profiler tables and a sync audit of training steps
-VARIANTS=${VARIANTS:-iser no_fusion sea_cls lc_att lc_bert lc_cls gc_bert gc iser_gru}
+TABLE=${TABLE:-conll04}
+if [ "$TABLE" = cmeie ]; then
+  VARIANTS=${VARIANTS:-iser no_fusion sea_cls}
+  SCALE=5  # an epoch of CMeIE train (3,085 sentences, ~84 characters) against one of CoNLL04 (922, ~30 subwords)
+else
+  VARIANTS=${VARIANTS:-iser no_fusion sea_cls lc_att lc_bert lc_cls gc_bert gc iser_gru}
+  SCALE=1
+fi
 want() { [[ ",$PHASES," == *",$1,"* ]]; }
 mkdir -p "$LOGS"
 export PYTHONUNBUFFERED=1 TRANSFORMERS_OFFLINE=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -61,17 +70,18 @@ want train && phase train $(( $(left) < 150 ? $(left) : 150 )) \
 want infer && phase infer $(( $(left) < 110 ? $(left) : 110 )) \
   $PY -m benchmarks.iser_speed --device $DEVICE $QUICK --sections infer,growth,variants --out "$RES/iser_speed-cuda.json"
 
-# (3) the CoNLL04 table, all variants at once on the one GPU, epochs fitted to the time left
+# (3) a reproduction table, all variants at once on the one GPU, epochs fitted to the time left
 REMAIN=$(( $(left) - 60 ))  # keep a minute for (4) and packing
 NVAR=$(echo $VARIANTS | wc -w)
-read -r EPOCHS MAXSEC <<< "$($PY - "$RES/iser_speed-cuda-train.json" "$REMAIN" "$(( NVAR > 1 ? NVAR / 3 + 1 : 1 ))" <<'EOF'
+read -r EPOCHS MAXSEC <<< "$($PY - "$RES/iser_speed-cuda-train.json" "$REMAIN" "$(( NVAR > 1 ? NVAR / 3 + 1 : 1 ))" "$SCALE" <<'EOF'
 import json, sys
-path, remain = sys.argv[1], int(sys.argv[2])
+path, remain, scale = sys.argv[1], int(sys.argv[2]), float(sys.argv[4])
 try:
-    spe = next(r["seconds_per_epoch"] for r in json.load(open(path))["training"] if r["batch_size"] == 2)
+    spe = min(r["seconds_per_epoch"] for r in json.load(open(path))["training"] if r["batch_size"] == 2)
 except Exception:
     spe = 40.0  # no training figure: assume a slow epoch
-slow, evaluation = float(sys.argv[3]), 10.0  # processes sharing the GPU slow each other; dev evaluation
+spe *= scale
+slow, evaluation = float(sys.argv[3]), 10.0 * scale  # processes sharing the GPU slow each other; dev evaluation
 per = spe * slow + evaluation
 epochs = max(1, min(20, int((remain - 20) // per)))
 print(epochs, max(30, int(remain - 20 - per)))
@@ -79,14 +89,14 @@ EOF
 )"
 EPOCHS=${EPOCHS_OVERRIDE:-$EPOCHS}
 MAXSEC=${MAXSEC_OVERRIDE:-$MAXSEC}
-want table && echo "table: $VARIANTS: $EPOCHS epochs, training stops after ${MAXSEC}s"
+want table && echo "table $TABLE: $VARIANTS: $EPOCHS epochs, training stops after ${MAXSEC}s"
 pids=()
 want table && for v in $VARIANTS; do
-  keep=(); [ "$v" = iser ] && keep=(--keep-models "$MODELS")
-  timeout --signal=INT --kill-after=10 "$REMAIN" $PY -m benchmarks.reproduce --table conll04 --variants "$v" \
+  keep=(); [ "$v" = iser ] && [ "$TABLE" = conll04 ] && keep=(--keep-models "$MODELS")
+  timeout --signal=INT --kill-after=10 "$REMAIN" $PY -m benchmarks.reproduce --table "$TABLE" --variants "$v" \
       --seed-list "$SEEDS" --epochs "$EPOCHS" --max-seconds "$MAXSEC" --device $DEVICE $QUICK "${keep[@]}" --threads 1 \
       --results "$RES/reproduce" ${TABLE_ARGS:-} \
-      > "$LOGS/table-$v.log" 2>&1 &
+      > "$LOGS/table-$TABLE-$v.log" 2>&1 &
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done

@@ -249,6 +249,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--encoder", default=None, help="minilm | scratch | tiny (default minilm; tiny with --quick)")
     ap.add_argument("--model", type=Path, default=None, help="time inference of this trained checkpoint")
     ap.add_argument("--train-batch-sizes", default="2,32")
+    ap.add_argument("--train-precision", default=None,
+                    help="comma list of bf16,fp32 (bf16 autocast or float32 with TF32 matmuls; default both on CUDA: "
+                         "at batch 2 the step is bound by kernel launches, which autocast's casts add to)")
     ap.add_argument("--train-sentences", type=int, default=None,
                     help="timed sentences per batch size, rounded up to whole steps (default: a whole epoch on "
                          "CUDA, 16 on CPU, 1 step with --quick)")
@@ -310,15 +313,21 @@ def run(args: argparse.Namespace) -> dict:
 
     if "train" in sections:
         rows = []
-        for bs in [int(b) for b in args.train_batch_sizes.split(",")]:
+        # bf16 autocast is CUDA-only (iser_model.inference.autocast); on CPU both names would time fp32
+        precisions = (args.train_precision or ("bf16,fp32" if cuda else "fp32")).split(",")
+        if set(precisions) - {"bf16", "fp32"} or (not cuda and precisions != ["fp32"]):
+            raise SystemExit(f"--train-precision: bf16 and/or fp32 on CUDA, fp32 on CPU, not {precisions}")
+        for bs, precision in [(int(b), p) for b in args.train_batch_sizes.split(",") for p in precisions]:
             if quick:
                 bs = min(bs, 4)
-            model, tok = fresh(batch_size=bs)
+            model, tok = fresh(batch_size=bs, bf16=precision == "bf16")
             items = prepared(model, tok, train_docs)
             steps = None if budget is None else max(1, -(-budget // bs))
-            row = train_throughput(model, tok, items, bs, steps, device, warmup=1 if cuda else 0, seed=args.seed)
+            row = {"precision": precision} | train_throughput(model, tok, items, bs, steps, device,
+                                                               warmup=1 if cuda else 0, seed=args.seed)
             rows.append(row)
-            print(f"train batch {bs}: {row['seconds_per_epoch']} s/epoch, {row['sentences_per_second']} sentences/s"
+            print(f"train batch {bs} {precision}: {row['seconds_per_epoch']} s/epoch, "
+                  f"{row['sentences_per_second']} sentences/s"
                   f"{' (extrapolated from ' + str(row['steps_timed']) + ' steps)' if row['extrapolated'] else ''}"
                   f", peak GPU MiB {row['peak_memory_mib']}   [anchor: {ANCHOR['seconds_per_epoch']} s/epoch, "
                   f"{ANCHOR['sentences_per_second']} sentences/s at batch 2 on an H100]")

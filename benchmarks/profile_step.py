@@ -18,8 +18,11 @@ from pathlib import Path
 from benchmarks.common import CONLL04, RESULTS, need
 from benchmarks.iser_speed import build, model_config, prepared
 
+#: host-side calls that each start one GPU kernel or copy: the host-bound step's unit of cost
+LAUNCHES = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx", "cudaMemcpyAsync")
 
-def profile(batch_size: int, steps: int, device, train_docs, ent, rel) -> str:
+
+def profile(batch_size: int, steps: int, device, train_docs, ent, rel, precision: str = "bf16") -> str:
     import numpy as np
     import torch
     from torch.profiler import ProfilerActivity
@@ -28,7 +31,8 @@ def profile(batch_size: int, steps: int, device, train_docs, ent, rel) -> str:
     from iser_model.batching import collate_train, length_batches, to_device
     from iser_model.trainer import make_optimizer, train_step
 
-    model, tok = build(model_config("minilm", batch_size=batch_size), train_docs, ent, rel, device)
+    model, tok = build(model_config("minilm", batch_size=batch_size, bf16=precision == "bf16"), train_docs, ent, rel,
+                       device)
     cfg = model.cfg
     items = prepared(model, tok, train_docs)
     rng = np.random.default_rng(0)
@@ -61,9 +65,11 @@ def profile(batch_size: int, steps: int, device, train_docs, ent, rel) -> str:
     wall = time.perf_counter() - t0
     events = prof.key_averages()
     busy = sum(getattr(e, "self_device_time_total", 0) for e in events) / 1e6 if cuda else None
-    head = (f"batch {batch_size}: {1000 * wall / steps:.1f} ms/step (profiled), collate (negative sampling) "
-            f"{1000 * timing['collate'] / steps:.1f} ms/step"
-            + (f", GPU busy {100 * busy / wall:.0f} % of the wall time" if cuda else ""))
+    launches = sum(e.count for e in events if e.key in LAUNCHES) / steps
+    head = (f"batch {batch_size}, {precision}: {1000 * wall / steps:.1f} ms/step (profiled), collate (negative "
+            f"sampling) {1000 * timing['collate'] / steps:.1f} ms/step"
+            + (f", GPU busy {100 * busy / wall:.0f} % of the wall time, {launches:.0f} kernel launches and copies "
+               "per step" if cuda else ""))
     parts = [head] + ([audit] if audit else [])
     keys = (["self_device_time_total"] if cuda else []) + ["self_cpu_time_total"]
     for key in keys:
@@ -101,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-sizes", default="2,32")
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--precision", default="bf16", help="comma list of bf16,fp32 (autocast or float32 + TF32)")
     ap.add_argument("--train", default=str(CONLL04 / "conll04_train.json"))
     args = ap.parse_args(argv)
     from iser_model.inference import resolve_device, set_threads
@@ -109,8 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     device = resolve_device(args.device)
     set_threads(None, device)  # as the trainer does
     ds = read_dataset(need(Path(args.train)), rejects=RESULTS / "profile_step.rejects.jsonl")
-    out = [profile(int(b), args.steps, device, ds.documents, ds.entity_types, ds.relation_types)
-           for b in args.batch_sizes.split(",")]
+    out = [profile(int(b), args.steps, device, ds.documents, ds.entity_types, ds.relation_types, p)
+           for b in args.batch_sizes.split(",") for p in args.precision.split(",")]
     text = "\n\n".join(out)
     print(text)
     path = RESULTS / f"profile_step-{device.type}.txt"

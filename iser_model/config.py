@@ -91,6 +91,10 @@ class IserConfig(BaseModel):
     def _check(self) -> IserConfig:
         if self.scratch is not None and self.scratch.hidden_size % 2:
             raise ValueError("scratch.hidden_size must be even (BiLSTM/BiGRU halves)")
+        if self.scratch is not None and self.max_length > self.scratch.max_position:
+            raise ValueError(f"max_length={self.max_length} exceeds scratch.max_position={self.scratch.max_position}: "
+                             "positions past the encoder's last position embedding cannot be encoded; lower "
+                             "max_length (longer input is cut) or raise max_position")
         return self
 
     def to_json(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from iser_model.rnn import run_packed
+from iser_model.rnn import BiRNN
 
 
 def cross_attention(query: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -20,7 +20,7 @@ class InteractiveFusion(nn.Module):
     def __init__(self, d: int, residual: bool = False):
         super().__init__()
         self.residual = residual
-        self.lstm = nn.LSTM(2 * d, d // 2, batch_first=True, bidirectional=True)
+        self.lstm = BiRNN("lstm", 2 * d, d // 2)
 
     def forward(self, x_e: torch.Tensor, x_r: torch.Tensor, mask: torch.Tensor,
                 lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -29,11 +29,5 @@ class InteractiveFusion(nn.Module):
         xr_t = cross_attention(x_e, x_r, mask)  # Eq. 4
         if self.residual:  # IserConfig.fusion_residual (a documented deviation, docs/model.md)
             xe_t, xr_t = xe_t + x_e, xr_t + x_r
-        return bilstm(self.lstm, torch.cat([xe_t, xr_t], -1), mask, lengths)  # Eq. 5
-
-
-def bilstm(rnn: nn.Module, x: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-    """Run a bidirectional RNN over the unpadded part of each row.  x: (B, n, f) -> (B, n, d)
-
-    ``lengths`` (B,) on the host saves reading them back from the device (a sync)."""
-    return run_packed(rnn, x, mask.sum(1) if lengths is None else lengths, outputs=True)
+        lengths = mask.sum(1) if lengths is None else lengths
+        return self.lstm(torch.cat([xe_t, xr_t], -1), lengths, outputs=True)  # Eq. 5

@@ -62,6 +62,10 @@ class IserModel(nn.Module):
         super().__init__()
         if not cfg.entity_types or not cfg.relation_types:
             raise ValueError("IserConfig.entity_types and relation_types must be set before building a model")
+        positions = getattr(encoder.transformer.config, "max_position_embeddings", None)
+        if positions is not None and cfg.max_length > positions:
+            raise ValueError(f"max_length={cfg.max_length} exceeds the encoder's {positions} position embeddings "
+                             f"({cfg.encoder}); lower max_length (longer input is cut)")
         self.cfg = cfg
         self.encoder = encoder
         d = encoder.d

@@ -27,7 +27,7 @@ def tiny_config(**overrides) -> IserConfig:
     base = dict(model_id="iser-tiny",
                 scratch=ScratchEncoder(tokenizer="char", hidden_size=64, num_layers=2, num_heads=2,
                                        intermediate_size=128, max_position=256, dropout=0.0),
-                fusion_residual=True, max_span_width=6, width_embedding=8, sea_heads=2, dropout=0.0,
+                max_length=256, fusion_residual=True, max_span_width=6, width_embedding=8, sea_heads=2, dropout=0.0,
                 neg_entities=20, neg_relations=20, lr=1e-3, warmup=0.0, epochs=1, batch_size=4, eval_batch_size=8,
                 device="cpu")
     return IserConfig(**(base | overrides))

@@ -1,48 +1,82 @@
-"""Bidirectional RNNs over padded rows, packed so padding never enters the recurrence.
+"""Bidirectional RNNs over padded rows that never let padding into either direction's recurrence.
 
-Both RNNs of ISER (the fusion BiLSTM, Eq. 5, and SEA's BiGRU, Eq. 9) run through :func:`run_packed`.
-cuDNN needs the rows sorted by length with the lengths on the host. Given host lengths (the collate
-functions supply them), the sort happens on the host and its permutation travels to the device
-through pinned memory, so a training step waits for the GPU nowhere here; ``pack_padded_sequence``'s
-own unsorted path would copy its permutation synchronously, and reading lengths back from the
-device would drain the GPU's queue (each a stall of the whole step at batch size 2).
+Both RNNs of ISER (the fusion BiLSTM, Eq. 5, and SEA's BiGRU, Eq. 9) are a :class:`BiRNN`: two
+unidirectional cells run over the padded batch, the backward one over each row reversed within its own
+length. Padding only ever follows a row's last real position, so neither direction reads it before
+that position; what the cells compute past it is discarded.
 
-The RNNs run in float32 even under bf16 autocast: bf16 RNN kernels are missing on some
+Why not ``pack_padded_sequence``: packing and unpacking copy one time step at a time (forward, and again
+in backward), about four small GPU copies per position per step at batch 2, where the training step is
+bound by how many kernels the host can launch. Here the reversal is one gather each way. Padded steps
+cost compute, but batches are bucketed by length, so rows of a batch differ by a few positions.
+
+The cells run in float32 even under bf16 autocast: bf16 RNN kernels are missing on some
 PyTorch/cuDNN combinations, and the recurrence is a small share of the time.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+#: nn.GRU / nn.LSTM parameter names of one layer; a bidirectional module adds a ``_reverse`` copy
+_PARAMS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 
-def _to(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    if device.type == "cuda":
+def host_to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on ``device`` without making the host wait (pinned, non-blocking on CUDA)."""
+    if t.device == device:
+        return t
+    if device.type == "cuda" and t.device.type == "cpu":
         return t.pin_memory().to(device, non_blocking=True)
     return t.to(device)
 
 
-def run_packed(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, *, outputs: bool
-               ) -> torch.Tensor:
-    """Run ``rnn`` (bidirectional, batch_first) over the first ``lengths[i]`` positions of each row.
+class BiRNN(nn.Module):
+    """A one-layer bidirectional GRU or LSTM (batch first) over the first ``lengths[i]`` positions of
+    each row.  Parameters: ``fwd`` and ``bwd``, one unidirectional cell each (hidden ``hidden`` per
+    direction, outputs ``2 * hidden`` wide)."""
 
-    x: (N, n, f); lengths: (N,) on the host (a device tensor is read back, which syncs).
-    Returns the outputs (N, n, d), zero past each row's length, if ``outputs``; else the final
-    forward and backward states concatenated, (N, d).
-    """
-    lengths = lengths.cpu().clamp(min=1)
-    order = torch.argsort(lengths, descending=True, stable=True)  # host
-    inverse = torch.empty_like(order)
-    inverse[order] = torch.arange(len(order))
-    order_d, inverse_d = _to(order, x.device), _to(inverse, x.device)
-    with torch.autocast(x.device.type, enabled=False):
-        packed = pack_padded_sequence(x.float().index_select(0, order_d), lengths[order], batch_first=True,
-                                      enforce_sorted=True)
-        out, last = rnn(packed)
+    def __init__(self, cell: Literal["gru", "lstm"], input_size: int, hidden: int):
+        super().__init__()
+        rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[cell]
+        self.fwd = rnn(input_size, hidden, batch_first=True)
+        self.bwd = rnn(input_size, hidden, batch_first=True)
+        self.hidden = hidden
+        self._register_load_state_dict_pre_hook(_from_bidirectional_keys)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, *, outputs: bool) -> torch.Tensor:
+        """x: (N, n, f); lengths: (N,), best on the host (copied without a sync).
+
+        Returns the outputs (N, n, 2·hidden), forward ⊕ backward and zero past each row's length, if
+        ``outputs``; else the final forward and backward states concatenated, (N, 2·hidden)."""
+        n = x.shape[1]
+        length = host_to_device(lengths.clamp(min=1), x.device)[:, None]  # (N, 1)
+        pos = torch.arange(n, device=x.device)[None]  # (1, n)
+        valid = pos < length  # (N, n)
+        rev = torch.where(valid, length - 1 - pos, pos)  # (N, n): each row's first `length` positions reversed
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float()
+            out_f, _ = self.fwd(x)  # (N, n, h)
+            out_b, _ = self.bwd(_take(x, rev))  # (N, n, h) in reversed order
         if outputs:
-            out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-            return out.index_select(0, inverse_d)  # (N, n, d)
-    last = last[0] if isinstance(last, tuple) else last  # an LSTM's (h, c): h
-    return torch.cat([last[-2], last[-1]], -1).index_select(0, inverse_d)  # (N, d): forward ⊕ backward
+            return torch.cat([out_f, _take(out_b, rev)], -1) * valid[..., None]  # (N, n, 2h)
+        last = (length - 1).expand(-1, 1)  # (N, 1): each direction's final step
+        return torch.cat([_take(out_f, last), _take(out_b, last)], -1)[:, 0]  # (N, 2h)
+
+
+def _take(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """t[r, index[r, i]] for every row r.  t: (N, n, f); index: (N, m) -> (N, m, f)"""
+    return t.gather(1, index[..., None].expand(-1, -1, t.shape[-1]))
+
+
+def _from_bidirectional_keys(state_dict, prefix, *_args) -> None:
+    """Checkpoints saved before BiRNN hold one bidirectional nn.GRU/nn.LSTM: ``weight_ih_l0`` is the
+    forward cell's, ``weight_ih_l0_reverse`` the backward cell's. Rename them in place."""
+    for name in _PARAMS:
+        if prefix + name in state_dict:
+            state_dict[f"{prefix}fwd.{name}"] = state_dict.pop(prefix + name)
+        if f"{prefix}{name}_reverse" in state_dict:
+            state_dict[f"{prefix}bwd.{name}"] = state_dict.pop(f"{prefix}{name}_reverse")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from iser_model.rnn import run_packed
+from iser_model.rnn import BiRNN
 
 
 class SpanContext(nn.Module):
@@ -41,7 +41,7 @@ class SpanContext(nn.Module):
             self.qkv = nn.Linear(d, 3 * d)
             self.out = nn.Linear(d, d)
             self.drop = nn.Dropout(dropout)
-        self.gru = nn.GRU(d, d // 2, batch_first=True, bidirectional=True)
+        self.gru = BiRNN("gru", d, d // 2)
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor, span_batch: torch.Tensor,
                 start: torch.Tensor, end: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -134,7 +134,7 @@ class SpanContext(nn.Module):
 
     def _bigru(self, x: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         """Final forward and backward BiGRU states over each span's sequence.  x: (N, n, d) -> (N, d)"""
-        return run_packed(self.gru, x, mask.sum(1) if lengths is None else lengths, outputs=False)
+        return self.gru(x, mask.sum(1) if lengths is None else lengths, outputs=False)
 
 
 def _prefix(t: torch.Tensor, dim: int) -> torch.Tensor:

@@ -27,6 +27,7 @@ def test_training_rows(speed_run):
     payload, _ = speed_run
     rows = payload["training"]
     assert [r["batch_size"] for r in rows] == [2, 4]  # --quick caps the batch of 32 at 4
+    assert {r["precision"] for r in rows} == {"fp32"}  # bf16 autocast is CUDA-only
     for r in rows:
         _numbers(r, ("seconds_per_epoch", "sentences_per_second", "seconds_per_step", "steps_per_epoch"))
         assert r["steps_timed"] == 1 and r["extrapolated"] is True  # 1 of several steps, scaled to an epoch
@@ -70,6 +71,16 @@ def test_unknown_section_is_refused(conll_like, tmp_path):
     with pytest.raises(SystemExit, match="unknown"):
         iser_speed.main(["--quick", "--device", "cpu", "--sections", "train,warp", "--train", str(train),
                          "--dev", str(dev), "--out", str(tmp_path / "x.json")])
+
+
+def test_bf16_training_on_cpu_is_refused(conll_like, tmp_path):
+    """bf16 autocast only exists on CUDA here: a CPU 'bf16' row would silently time float32."""
+    import pytest
+
+    train, dev = conll_like
+    with pytest.raises(SystemExit, match="train-precision"):
+        iser_speed.main(["--quick", "--device", "cpu", "--sections", "train", "--train-precision", "bf16",
+                         "--train", str(train), "--dev", str(dev), "--out", str(tmp_path / "x.json")])
 
 
 def test_whole_epoch_is_not_extrapolated(conll_like):

@@ -29,7 +29,7 @@ def tiny_model(**overrides):
     torch.manual_seed(0)
     cfg = tiny_config(entity_types=ENTITY_TYPES, relation_types=RELATION_TYPES,
                       scratch=dict(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
-                                   max_position=64, dropout=0.0), width_embedding=4, **overrides)
+                                   max_position=64, dropout=0.0), max_length=64, width_embedding=4, **overrides)
     tok = new_tokenizer(cfg, [d.tokens for d in DOCS])
     model = IserModel(cfg, Encoder(new_transformer(cfg, tok), cfg.dropout))
     return model, tok

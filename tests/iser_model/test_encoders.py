@@ -54,3 +54,23 @@ def test_demo_preset_needs_nothing_from_shared():
     assert cfg.scratch is not None and cfg.scratch.tokenizer == "char"
     assert "shared" not in cfg.to_json()
     assert IserConfig.from_json(cfg.to_json()) == cfg  # JSON round trip
+
+
+def test_max_length_past_the_position_embeddings_is_refused():
+    """A CMeIE sentence of 261 characters crashed a scratch encoder with 256 positions inside
+    transformers; the configuration (scratch) or the model (pretrained) now refuses it up front."""
+    import pytest
+
+    from iser_model.encoder import Encoder
+    from iser_model.model import IserModel
+
+    with pytest.raises(ValueError, match="max_length=512 exceeds scratch.max_position=256"):
+        IserConfig(scratch=ScratchEncoder(max_position=256))
+    cfg = IserConfig(scratch=ScratchEncoder(tokenizer="char", hidden_size=16, num_layers=1, num_heads=2,
+                                            intermediate_size=32, max_position=64), max_length=64,
+                     entity_types=["drug"], relation_types=["协同"])
+    tok = new_tokenizer(cfg, [["阿司匹林"]])
+    transformer = new_transformer(cfg, tok)
+    IserModel(cfg, Encoder(transformer, 0.0))  # fits
+    with pytest.raises(ValueError, match="max_length=65 exceeds the encoder's 64 position embeddings"):
+        IserModel(cfg.model_copy(update={"max_length": 65}), Encoder(transformer, 0.0))

@@ -68,8 +68,9 @@ def reference_sea(sea: SpanContext, h, mask, b, i, j):
             q, k, v = sea.qkv(hm).view(n, 3, heads, dh).permute(1, 2, 0, 3)  # (heads, n, dh)
             att = torch.softmax(q @ k.transpose(-1, -2) / dh ** 0.5, -1) @ v
             x = hm + sea.out(att.transpose(0, 1).reshape(n, d))
-        _, last = sea.gru(x[None])
-        out.append(torch.cat([last[0, 0], last[1, 0]]))
+        _, fwd = sea.gru.fwd(x[None])  # final states of each direction over the unpadded row
+        _, bwd = sea.gru.bwd(x.flip(0)[None])
+        out.append(torch.cat([fwd[0, 0], bwd[0, 0]]))
     return torch.stack(out)
 
 
@@ -143,19 +144,23 @@ def test_suppress_overlaps_matches_a_loop():
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_run_packed_matches_each_row_alone(cell):
-    """Host-sorted packing gives every row what the RNN gives that row unpadded, in the input order."""
-    from iser_model.rnn import run_packed
+def test_birnn_matches_a_bidirectional_rnn_on_each_row_alone(cell):
+    """BiRNN over padded rows gives every row what torch's bidirectional RNN (with the same weights,
+    loaded through the old checkpoint keys) gives that row unpadded, and zeros past its length."""
+    from iser_model.rnn import BiRNN
 
     torch.manual_seed(0)
-    rnn = (torch.nn.GRU if cell == "gru" else torch.nn.LSTM)(6, 4, batch_first=True, bidirectional=True)
+    ref = (torch.nn.GRU if cell == "gru" else torch.nn.LSTM)(6, 4, batch_first=True, bidirectional=True)
+    rnn = BiRNN(cell, 6, 4)
+    rnn.load_state_dict(ref.state_dict())  # weight_ih_l0 -> fwd, weight_ih_l0_reverse -> bwd
     lengths = torch.tensor([3, 7, 1, 7, 5])
     x = torch.randn(5, 7, 6)
-    out = run_packed(rnn, x, lengths, outputs=True)
-    last = run_packed(rnn, x, lengths, outputs=False)
+    x[0, 3:] = 1e6  # padding must not leak into any real position
+    out = rnn(x, lengths, outputs=True)
+    last = rnn(x, lengths, outputs=False)
     for i, n in enumerate(lengths.tolist()):
-        ref, h = rnn(x[i:i + 1, :n])
+        want, h = ref(x[i:i + 1, :n])
         h = h[0] if cell == "lstm" else h
-        torch.testing.assert_close(out[i, :n], ref[0])
+        torch.testing.assert_close(out[i, :n], want[0])
         assert out[i, n:].abs().max() == 0 if n < 7 else True
         torch.testing.assert_close(last[i], torch.cat([h[0, 0], h[1, 0]]))
