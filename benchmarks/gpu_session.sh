@@ -26,7 +26,9 @@ MODELS=${MODELS:-.models}  # the trained ISER checkpoint of (3)
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
 QUICK=${QUICK:+--quick}  # QUICK=1: tiny models, a check of this script itself (any device)
-PHASES=${PHASES:-train,infer,table,trained}  # add "profile" for torch.profiler tables and a sync audit of training steps
+# optional phases: "gputest" (pytest -m gpu; needs pytest), "profile" (torch.profiler tables and a sync audit of
+# training steps), "compile" (batch-2 training with torch.compile)
+PHASES=${PHASES:-train,infer,table,trained}
 TABLE=${TABLE:-conll04}
 if [ "$TABLE" = cmeie ]; then
   VARIANTS=${VARIANTS:-iser no_fusion sea_cls}
@@ -59,12 +61,19 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 $PY -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), \
 'transformers', transformers.__version__)"
 
-# (0) optional: where a training step's time goes
+# (0) optional: the CUDA-only tests (sync count, inductor-compiled loss), and where a step's time goes
+want gputest && phase gputest 150 $PY -m pytest -q -m gpu -p no:cacheprovider tests/iser_model/test_cuda.py
 want profile && phase profile 90 $PY -m benchmarks.profile_step --device $DEVICE ${PROFILE_ARGS:---batch-sizes 2,32 --steps 20}
 
-# (1) training throughput, a whole epoch at each batch size
+# (1) training throughput, a whole epoch at each batch size, bf16 and fp32
 want train && phase train $(( $(left) < 150 ? $(left) : 150 )) \
-  $PY -m benchmarks.iser_speed --device $DEVICE $QUICK --sections train --out "$RES/iser_speed-cuda-train.json"
+  $PY -m benchmarks.iser_speed --device $DEVICE $QUICK --sections train ${TRAIN_ARGS:-} \
+  --out "$RES/iser_speed-cuda-train.json"
+
+# (1b) optional: the same at batch 2 with IserConfig.compile (torch.compile; the compile is timed apart)
+want compile && phase compile $(( $(left) < 240 ? $(left) : 240 )) \
+  $PY -m benchmarks.iser_speed --device $DEVICE $QUICK --sections train --train-batch-sizes 2 \
+  --train-precision ${COMPILE_PRECISION:-fp32} --train-compile on --out "$RES/iser_speed-cuda-train-compile.json"
 
 # (2) inference curve, growth, variants (fresh model: untrained heads, a worst case for relations)
 want infer && phase infer $(( $(left) < 110 ? $(left) : 110 )) \

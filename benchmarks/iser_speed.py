@@ -70,6 +70,13 @@ def _peak_mib(device) -> float | None:
     return None
 
 
+def _compiled_graphs() -> int:
+    """How many graphs torch.compile has built in this process so far."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
 def _rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
 
@@ -123,14 +130,16 @@ def prepared(model, tok, docs):
 def train_throughput(model, tok, items, batch_size: int, steps: int | None, device, warmup: int = 1,
                      seed: int = 42) -> dict:
     """Time the trainer's step (collate with negative sampling, forward, backward, clip, AdamW) for
-    ``steps`` batches of a shuffled length-bucketed epoch (None = the whole epoch); scale to an epoch."""
+    ``steps`` batches of a shuffled length-bucketed epoch (None = the whole epoch); scale to an epoch.
+    The ``warmup`` steps before (lazy initialisation, cuDNN autotuning; with ``cfg.compile``, one step per
+    length bucket that compiles its own graphs) are timed apart."""
     import math
 
     import numpy as np
     from transformers import get_linear_schedule_with_warmup
 
     from iser_model.batching import collate_train, length_batches, to_device
-    from iser_model.trainer import make_optimizer, train_step
+    from iser_model.trainer import loss_function, make_optimizer, train_step
 
     cfg = model.cfg
     rng = np.random.default_rng(seed)
@@ -139,16 +148,29 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
     per_epoch = math.ceil(len(items) / batch_size)
     # the optimiser, schedule and per-step work of iser_model.trainer.fit, step for step
     optim = make_optimizer(model, device)
+    loss_fn = loss_function(model)
     sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup * per_epoch * cfg.epochs), per_epoch * cfg.epochs)
     losses = []
 
     def step(idx):
         batch = to_device(collate_train([items[i] for i in idx], tok.pad_token_id, cfg.max_span_width,
                                         len(cfg.relation_types), cfg.neg_entities, cfg.neg_relations, rng), device)
-        losses.append(train_step(model, batch, optim, sched, device))
+        losses.append(train_step(model, batch, optim, sched, device, loss_fn))
 
-    for idx in length_batches(lengths, batch_size, rng)[:warmup]:  # lazy init, cuDNN autotune
+    t0 = time.perf_counter()
+    warm = length_batches(lengths, batch_size, rng)[:warmup]  # lazy init, cuDNN autotune
+    if cfg.compile and warmup:
+        # compiled graphs are rebuilt where the range-max table's depth changes: once per power of two of
+        # the padded length in subwords and in words; warm every such bucket so the timed epoch is steady
+        buckets: dict[tuple[int, int], list[int]] = {}
+        for idx in length_batches(lengths, batch_size, rng):
+            key = (max(lengths[i] for i in idx).bit_length(), max(items[i].n_words for i in idx).bit_length())
+            buckets.setdefault(key, idx)
+        warm = list(buckets.values())
+    for idx in warm:
         step(idx)
+    _sync(device)
+    warmup_seconds = time.perf_counter() - t0
     batches = length_batches(lengths, batch_size, rng)
     timed = batches if steps is None else batches[:steps]
     _sync(device)
@@ -165,7 +187,8 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
             "seconds_per_step": round(seconds / max(1, len(timed)), 4),
             "seconds_per_epoch": round(per_sentence * len(items), 2),
             "sentences_per_second": round(1 / per_sentence, 2) if per_sentence else None,
-            "extrapolated": len(timed) < per_epoch, "peak_memory_mib": _peak_mib(device),
+            "extrapolated": len(timed) < per_epoch, "warmup_steps": len(warm),
+            "warmup_seconds": round(warmup_seconds, 2), "peak_memory_mib": _peak_mib(device),
             "process_peak_rss_mib": _rss_mib()}
 
 
@@ -249,6 +272,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--encoder", default=None, help="minilm | scratch | tiny (default minilm; tiny with --quick)")
     ap.add_argument("--model", type=Path, default=None, help="time inference of this trained checkpoint")
     ap.add_argument("--train-batch-sizes", default="2,32")
+    ap.add_argument("--train-compile", default="off",
+                    help="comma list of off,on: train with IserConfig.compile (torch.compile of the loss); the "
+                         "compile is timed apart, as warmup_seconds")
     ap.add_argument("--train-precision", default=None,
                     help="comma list of bf16,fp32 (bf16 autocast or float32 with TF32 matmuls; default both on CUDA: "
                          "at batch 2 the step is bound by kernel launches, which autocast's casts add to)")
@@ -317,16 +343,26 @@ def run(args: argparse.Namespace) -> dict:
         precisions = (args.train_precision or ("bf16,fp32" if cuda else "fp32")).split(",")
         if set(precisions) - {"bf16", "fp32"} or (not cuda and precisions != ["fp32"]):
             raise SystemExit(f"--train-precision: bf16 and/or fp32 on CUDA, fp32 on CPU, not {precisions}")
-        for bs, precision in [(int(b), p) for b in args.train_batch_sizes.split(",") for p in precisions]:
+        compiles = args.train_compile.split(",")
+        if set(compiles) - {"off", "on"}:
+            raise SystemExit(f"--train-compile: off and/or on, not {compiles}")
+        for bs, precision, comp in [(int(b), p, c) for b in args.train_batch_sizes.split(",") for p in precisions
+                                    for c in compiles]:
             if quick:
                 bs = min(bs, 4)
-            model, tok = fresh(batch_size=bs, bf16=precision == "bf16")
+            model, tok = fresh(batch_size=bs, bf16=precision == "bf16", compile=comp == "on")
             items = prepared(model, tok, train_docs)
             steps = None if budget is None else max(1, -(-budget // bs))
-            row = {"precision": precision} | train_throughput(model, tok, items, bs, steps, device,
-                                                               warmup=1 if cuda else 0, seed=args.seed)
+            # compiling happens in the first step: keep it out of the timed ones
+            warmup = 1 if cuda or comp == "on" else 0
+            graphs = _compiled_graphs()
+            row = {"precision": precision, "compiled": comp == "on"} | train_throughput(
+                model, tok, items, bs, steps, device, warmup=warmup, seed=args.seed)
+            if comp == "on":  # graphs compiled over warm-up and timed steps: more than the first = recompiles
+                row["compiled_graphs"] = _compiled_graphs() - graphs
             rows.append(row)
-            print(f"train batch {bs} {precision}: {row['seconds_per_epoch']} s/epoch, "
+            print(f"train batch {bs} {precision}{' compiled' if comp == 'on' else ''}: "
+                  f"{row['seconds_per_epoch']} s/epoch, "
                   f"{row['sentences_per_second']} sentences/s"
                   f"{' (extrapolated from ' + str(row['steps_timed']) + ' steps)' if row['extrapolated'] else ''}"
                   f", peak GPU MiB {row['peak_memory_mib']}   [anchor: {ANCHOR['seconds_per_epoch']} s/epoch, "

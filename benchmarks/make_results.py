@@ -144,6 +144,28 @@ def speed_results(results: Path, include_quick: bool) -> dict[tuple[str, str], d
     return best
 
 
+def training_rows(results: Path, kind: str, include_quick: bool) -> list[tuple[dict, dict]]:
+    """(row, its file's payload) per (batch size, precision, compiled), the newest measurement of each
+    across every ``iser_speed*.json`` of this device kind: a run that times one setting adds its row
+    instead of hiding the others."""
+    newest: dict[tuple, tuple[dict, dict]] = {}
+    for path in sorted(results.glob("iser_speed*.json")):
+        data = read_json(path)
+        if (data.get("quick") and not include_quick) or "training" not in data:
+            continue
+        if ("cuda" if data["machine"]["device"].startswith("cuda") else "cpu") != kind:
+            continue
+        for r in data["training"]:
+            key = (r["batch_size"], _precision(data, r), bool(r.get("compiled")))
+            if key not in newest or data["machine"]["time_utc"] > newest[key][1]["machine"]["time_utc"]:
+                newest[key] = (r, data | {"_file": path.name})
+    return [newest[k] for k in sorted(newest)]
+
+
+def _setting(d: dict, row: dict) -> str:
+    return _precision(d, row) + (", compiled" if row.get("compiled") else "")
+
+
 def _src(d: dict) -> str:
     m = d["machine"]
     end = f" (load {m['load_average_end'][0]} at the end)" if m.get("load_average_end") and not m.get("gpu") else ""
@@ -160,22 +182,21 @@ def speed_block(results: Path, include_quick: bool) -> str:
 
     res = speed_results(results, include_quick)
     out = []
-    gpu_train = res.get(("cuda", "training"))
+    train = {kind: training_rows(results, kind, include_quick) for kind in ("cuda", "cpu")}
     gpu_inf = res.get(("cuda", "inference"))
     gpu_trained = res.get(("cuda", "inference_trained"))
-    cpu_train = res.get(("cpu", "training"))
 
-    def train_row(d, bs):  # the fastest precision measured at this batch size
-        rows = [r for r in (d["training"] if d else []) if r["batch_size"] == bs]
-        return max(rows, key=lambda r: r["sentences_per_second"] or 0) if rows else None
+    def train_row(kind, bs):  # the fastest setting measured at this batch size: (row, payload) or None
+        rows = [(r, d) for r, d in train[kind] if r["batch_size"] == bs]
+        return max(rows, key=lambda rd: rd[0]["sentences_per_second"] or 0) if rows else None
 
     def best_inf(d, section="inference"):
         if not d:
             return None
         return max(d[section]["curve"], key=lambda r: r["sentences_per_second"] or 0)
 
-    g2, g32, c2, c32 = train_row(gpu_train, 2), train_row(gpu_train, 32), train_row(cpu_train, 2), \
-        train_row(cpu_train, 32)
+    (g2, g2d), (g32, g32d) = train_row("cuda", 2) or (None, None), train_row("cuda", 32) or (None, None)
+    c2, c32 = ((train_row("cpu", bs) or (None,))[0] for bs in (2, 32))
     gi, gt = best_inf(gpu_inf), best_inf(gpu_trained, "inference_trained")
     out.append("### Targets of issue #4 beside the anchor\n")
     out.append(table(
@@ -183,11 +204,11 @@ def speed_block(results: Path, include_quick: bool) -> str:
         [["training, batch 2: s/epoch (sentences/s)",
           f"≤ {TARGETS['train_b2_seconds_per_epoch']:.0f} (≥ {TARGETS['train_b2_sentences_per_second']:.0f})",
           f"{ANCHOR['seconds_per_epoch']:.0f} (~{ANCHOR['sentences_per_second']:.0f})",
-          f"{num(g2['seconds_per_epoch'])} ({num(g2['sentences_per_second'])}), {_precision(gpu_train, g2)}"
+          f"{num(g2['seconds_per_epoch'])} ({num(g2['sentences_per_second'])}), {_setting(g2d, g2)}"
           if g2 else NOT_MEASURED,
           f"{num(c2['seconds_per_epoch'])} ({num(c2['sentences_per_second'], 2)}), extrapolated" if c2 else "-"],
          ["training, batch 32: sentences/s", f"≥ {TARGETS['train_b32_sentences_per_second']:.0f}", "-",
-          f"{num(g32['sentences_per_second'])}, {_precision(gpu_train, g32)}" if g32 else NOT_MEASURED,
+          f"{num(g32['sentences_per_second'])}, {_setting(g32d, g32)}" if g32 else NOT_MEASURED,
           f"{num(c32['sentences_per_second'], 2)}, extrapolated" if c32 else "-"],
          ["inference, all spans ≤ 10, bf16, best batch: sentences/s (trained checkpoint)",
           f"≥ {TARGETS['infer_sentences_per_second']:.0f}", "-",
@@ -195,35 +216,32 @@ def speed_block(results: Path, include_quick: bool) -> str:
          ["the same with untrained heads (worst case: ~1,000 candidate pairs per sentence)",
           "-", "-", f"{num(gi['sentences_per_second'])} (batch {gi['batch_size']})" if gi else NOT_MEASURED,
           "see below"]]))
-    if gpu_train or gpu_inf or gpu_trained:
-        gpus = {d["machine"].get("gpu") for d in (gpu_train, gpu_inf, gpu_trained) if d}
+    gpu_runs = [d for _, d in train["cuda"]] + [d for d in (gpu_inf, gpu_trained) if d]
+    if gpu_runs:
+        gpus = {d["machine"].get("gpu") for d in gpu_runs}
         out.append(f"\nGPU figures were measured on: {', '.join(sorted(g for g in gpus if g))} (the targets are "
                    "stated for an H100; an H200 has the same compute and faster memory).")
     out.append("\nCPU training figures are extrapolated from a few timed steps (see the tables); they show the "
                "cost on this 2-core machine, not a target.\n")
 
     out.append("### Training throughput (CoNLL04 train, 100 negative entities and relations per sentence)\n")
-    rows = []
+    rows, sources = [], {}
     for kind in ("cuda", "cpu"):
-        d = res.get((kind, "training"))
-        if not d:
-            if kind == "cuda":
-                rows += [[NOT_MEASURED, "minilm", bs, "-", "-", "-", "-", "-", "-"] for bs in (2, 32)]
-            continue
-        for r in d["training"]:
-            rows.append([device_label(d["machine"]), d["encoder"], r["batch_size"], _precision(d, r),
-                         num(r["seconds_per_epoch"]),
-                         num(r["sentences_per_second"], 2),
+        if not train[kind] and kind == "cuda":
+            rows += [[NOT_MEASURED, "minilm", bs, "-", "-", "-", "-", "-", "-", "-"] for bs in (2, 32)]
+        for r, d in train[kind]:
+            sources.setdefault(d["_file"], (kind, d))
+            warm = f"{num(r['warmup_seconds'])} s" if r.get("compiled") and "warmup_seconds" in r else "-"
+            rows.append([device_label(d["machine"]), d["encoder"], r["batch_size"], _setting(d, r),
+                         num(r["seconds_per_epoch"]), num(r["sentences_per_second"], 2),
                          f"{r['steps_timed']} of {r['steps_per_epoch']}" + (" (extrapolated)" if r["extrapolated"]
                                                                             else ""),
-                         num(r["peak_memory_mib"], 0) if r["peak_memory_mib"] is not None else "-",
+                         warm, num(r["peak_memory_mib"], 0) if r["peak_memory_mib"] is not None else "-",
                          num(r.get("process_peak_rss_mib"), 0)])
-    out.append(table(["device", "encoder", "batch", "precision", "s/epoch", "sentences/s", "steps timed", "GPU peak MiB",
-                      "process peak RSS MiB"], rows))
-    if gpu_train:
-        out.append(f"\nGPU source: {_src(gpu_train)}.")
-    if cpu_train:
-        out.append(f"\nCPU source: {_src(cpu_train)}.")
+    out.append(table(["device", "encoder", "batch", "precision", "s/epoch", "sentences/s", "steps timed",
+                      "compile (first step)", "GPU peak MiB", "process peak RSS MiB"], rows))
+    for kind, d in sources.values():
+        out.append(f"\n{'GPU' if kind == 'cuda' else 'CPU'} source: {_src(d)}.")
 
     out.append("\n### Inference over all candidate spans up to width 10 (CoNLL04 dev)\n")
     for d, section in ((gpu_trained, "inference_trained"), (gpu_inf, "inference")):

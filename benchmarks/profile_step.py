@@ -22,21 +22,23 @@ from benchmarks.iser_speed import build, model_config, prepared
 LAUNCHES = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx", "cudaMemcpyAsync")
 
 
-def profile(batch_size: int, steps: int, device, train_docs, ent, rel, precision: str = "bf16") -> str:
+def profile(batch_size: int, steps: int, device, train_docs, ent, rel, precision: str = "bf16",
+            compiled: bool = False) -> str:
     import numpy as np
     import torch
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
     from iser_model.batching import collate_train, length_batches, to_device
-    from iser_model.trainer import make_optimizer, train_step
+    from iser_model.trainer import loss_function, make_optimizer, train_step
 
-    model, tok = build(model_config("minilm", batch_size=batch_size, bf16=precision == "bf16"), train_docs, ent, rel,
-                       device)
+    model, tok = build(model_config("minilm", batch_size=batch_size, bf16=precision == "bf16", compile=compiled),
+                       train_docs, ent, rel, device)
     cfg = model.cfg
     items = prepared(model, tok, train_docs)
     rng = np.random.default_rng(0)
     optim = make_optimizer(model, device)
+    loss_fn = loss_function(model)
     batches = length_batches([len(p.input_ids) for p in items], batch_size, rng)
     model.train()
     timing = {"collate": 0.0}
@@ -46,7 +48,7 @@ def profile(batch_size: int, steps: int, device, train_docs, ent, rel, precision
         batch = collate_train([items[i] for i in idx], tok.pad_token_id, cfg.max_span_width, len(cfg.relation_types),
                               cfg.neg_entities, cfg.neg_relations, rng)
         timing["collate"] += time.perf_counter() - t
-        train_step(model, to_device(batch, device), optim, None, device)
+        train_step(model, to_device(batch, device), optim, None, device, loss_fn)
 
     for idx in batches[:3]:
         step(idx)
@@ -66,7 +68,7 @@ def profile(batch_size: int, steps: int, device, train_docs, ent, rel, precision
     events = prof.key_averages()
     busy = sum(getattr(e, "self_device_time_total", 0) for e in events) / 1e6 if cuda else None
     launches = sum(e.count for e in events if e.key in LAUNCHES) / steps
-    head = (f"batch {batch_size}, {precision}: {1000 * wall / steps:.1f} ms/step (profiled), collate (negative "
+    head = (f"batch {batch_size}, {precision}{', compiled' if compiled else ''}: {1000 * wall / steps:.1f} ms/step (profiled), collate (negative "
             f"sampling) {1000 * timing['collate'] / steps:.1f} ms/step"
             + (f", GPU busy {100 * busy / wall:.0f} % of the wall time, {launches:.0f} kernel launches and copies "
                "per step" if cuda else ""))
@@ -108,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch-sizes", default="2,32")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--precision", default="bf16", help="comma list of bf16,fp32 (autocast or float32 + TF32)")
+    ap.add_argument("--compile", action="store_true", help="IserConfig.compile (the 3 warm-up steps compile)")
     ap.add_argument("--train", default=str(CONLL04 / "conll04_train.json"))
     args = ap.parse_args(argv)
     from iser_model.inference import resolve_device, set_threads
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     device = resolve_device(args.device)
     set_threads(None, device)  # as the trainer does
     ds = read_dataset(need(Path(args.train)), rejects=RESULTS / "profile_step.rejects.jsonl")
-    out = [profile(int(b), args.steps, device, ds.documents, ds.entity_types, ds.relation_types, p)
+    out = [profile(int(b), args.steps, device, ds.documents, ds.entity_types, ds.relation_types, p, args.compile)
            for b in args.batch_sizes.split(",") for p in args.precision.split(",")]
     text = "\n\n".join(out)
     print(text)

@@ -81,6 +81,9 @@ class IserConfig(BaseModel):
     # threads spin-wait on each other in the small recurrent kernels.
     threads: int | None = Field(default=None, ge=1)
     bf16: bool = True  # autocast on CUDA only
+    # torch.compile the training loss (dynamic shapes; the RNNs stay eager): fused kernels where a step is
+    # bound by kernel launches (batch 2 on a GPU), for a compile of a minute or two at the first step
+    compile: bool = False
     max_seconds: float | None = None  # stop training after this wall time (demo budget)
 
     # label schema (filled from the training data when empty)

@@ -47,6 +47,9 @@ class BiRNN(nn.Module):
         self.hidden = hidden
         self._register_load_state_dict_pre_hook(_from_bidirectional_keys)
 
+    # eager under torch.compile (IserConfig.compile): dynamo cannot trace the cells, and a graph broken
+    # inside the autocast block would leave the gathers to recompile per input layout
+    @torch.compiler.disable
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, *, outputs: bool) -> torch.Tensor:
         """x: (N, n, f); lengths: (N,), best on the host (copied without a sync).
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +62,7 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
     lengths = [len(p.input_ids) for p in items]
     steps_per_epoch = math.ceil(len(items) / cfg.batch_size)
     optim = make_optimizer(model, device)
+    loss_fn = loss_function(model)
     total = steps_per_epoch * cfg.epochs
     sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup * total), total)
     metrics_path = out_dir / "metrics.jsonl"
@@ -81,7 +83,7 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
             batch = to_device(collate_train([items[i] for i in idx], tokenizer.pad_token_id, cfg.max_span_width,
                                             len(cfg.relation_types), cfg.neg_entities, cfg.neg_relations, rng),
                               device)
-            value = train_step(model, batch, optim, sched, device)
+            value = train_step(model, batch, optim, sched, device, loss_fn)
             if value is None:
                 skipped += 1
                 continue
@@ -125,15 +127,25 @@ def make_optimizer(model: IserModel, device: torch.device) -> torch.optim.AdamW:
                              weight_decay=cfg.weight_decay, fused=device.type == "cuda")
 
 
-def train_step(model: IserModel, batch: dict[str, torch.Tensor], optim: torch.optim.Optimizer, sched, device
-               ) -> float | None:
+def loss_function(model: IserModel, backend: str = "inductor") -> Callable:
+    """``model.loss``, or with ``cfg.compile`` its ``torch.compile``d form: dynamic shapes from the start
+    (sentence, span and pair counts vary every batch), graph breaks around the RNNs, which run eagerly
+    (cuDNN's own kernels). Compiling happens at the first call; a new shape reuses the graph."""
+    if not model.cfg.compile:
+        return model.loss
+    return torch.compile(model.loss, dynamic=True, backend=backend)
+
+
+def train_step(model: IserModel, batch: dict[str, torch.Tensor], optim: torch.optim.Optimizer, sched, device,
+               loss_fn: Callable | None = None) -> float | None:
     """One optimiser step on a collated batch already on ``device``: forward under autocast, backward,
     gradient clipping, AdamW, schedule. Returns the loss, or None when the loss or the gradient was not
     finite: that step is skipped (one bad batch must not turn every weight into NaN) and the caller
-    counts it. The loss and the check are read back together: the step's one device sync on CUDA."""
+    counts it. The loss and the check are read back together: the step's one device sync on CUDA.
+    ``loss_fn``: :func:`loss_function`'s result (default ``model.loss``)."""
     cfg = model.cfg
     with autocast(device, cfg.bf16):
-        loss, _ = model.loss(batch)
+        loss, _ = (loss_fn or model.loss)(batch)
     optim.zero_grad(set_to_none=True)
     loss.backward()
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -141,3 +141,44 @@ def test_collated_host_indexes_match_the_masks():
     assert torch.equal(infer["span_index"], infer["span_mask"].nonzero())
     moved = to_device(infer, torch.device("meta"))
     assert {k for k, v in moved.items() if v.device.type == "cpu"} == set(HOST_KEYS)
+
+
+def test_compiled_loss_matches_eager_and_one_graph_serves_every_length():
+    """``IserConfig.compile`` traces the loss with dynamic shapes: the same loss and gradients as eager,
+    and batches of other sentence lengths (and span and pair counts) reuse the graphs already built.
+    Backend aot_eager runs dynamo's tracing and AOTAutograd's joint graph without inductor's code
+    generation, which takes minutes on 2 cores; tests/iser_model/test_cuda.py compiles with inductor."""
+    import numpy as np
+    from torch._dynamo.utils import counters
+
+    from iser_model.batching import collate_train, prepare
+    from iser_model.trainer import loss_function
+
+    torch._dynamo.reset()
+    model, tok = tiny_model(compile=True)
+    model.train()
+    cfg = model.cfg
+    items, _ = prepare(DOCS, tok, cfg.max_length, cfg.max_span_width, cfg.entity_types, cfg.relation_types)
+    compiled = loss_function(model, backend="aot_eager")
+    graphs = []
+    # sentences of 18 and 10 words: (0, 1) and (0, 0) share their padded length but differ in span and
+    # pair counts; (1, 1) is shorter
+    for seed, pick in enumerate([(0, 1), (0, 0), (1, 1)]):
+        batch = collate_train([items[i] for i in pick], tok.pad_token_id, cfg.max_span_width,
+                              len(cfg.relation_types), 10, 10, np.random.default_rng(seed))
+        results = []
+        for fn in (model.loss, compiled):
+            torch.manual_seed(0)  # the same dropout masks (the tiny model has none; kept for safety)
+            loss, _ = fn(batch)
+            loss.backward()
+            results.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+            model.zero_grad(set_to_none=False)
+        (l0, g0), (l1, g1) = results
+        torch.testing.assert_close(l1, l0)
+        for a, b in zip(g0, g1, strict=True):
+            torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-5)
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert graphs[0] > 0 and graphs[1] == graphs[0], graphs  # new span and pair counts: no recompile
+    # a new length recompiles only where the sparse table's depth changes (RangeMax: one graph per power
+    # of two of the length, for subwords and for words)
+    assert graphs[2] - graphs[1] <= 2, graphs
