@@ -35,14 +35,15 @@ class Encoded:
     word_mask: torch.Tensor  # (B, W)
     h_words: torch.Tensor  # (B, W, d) H max-pooled per word
     span_pool: torch.Tensor  # (B, W, k, d) max-pool of every span
+    max_n: int | None = None  # RangeMax tables built for any length up to this (under torch.compile)
 
     @cached_property
     def h_words_max(self) -> RangeMax:
-        return RangeMax(self.h_words)
+        return RangeMax(self.h_words, self.max_n)
 
     @cached_property
     def xb_words_max(self) -> RangeMax:
-        return RangeMax(word_pool(self.x_b, self.word_start, self.word_end))
+        return RangeMax(word_pool(self.x_b, self.word_start, self.word_end, self.max_n), self.max_n)
 
     @cached_property
     def h_global(self) -> torch.Tensor:  # (B, d)
@@ -85,10 +86,12 @@ class IserModel(nn.Module):
         x_b, x_e, x_r = self.encoder(batch["input_ids"], batch["attention_mask"])
         h = self.fusion(x_e, x_r, mask, batch.get("lengths")) if self.fusion is not None else x_b  # (B, n, d)
         h = h * mask[..., None]
-        h_words = word_pool(h, batch["word_start"], batch["word_end"])  # (B, W, d)
+        # compiled: range-max tables of a fixed depth, so that no length needs a graph of its own
+        max_n = self.cfg.max_length if torch.compiler.is_compiling() else None
+        h_words = word_pool(h, batch["word_start"], batch["word_end"], max_n)  # (B, W, d)
         return Encoded(x_b=x_b, h=h, mask=mask, word_start=batch["word_start"], word_end=batch["word_end"],
                        word_mask=batch["word_mask"].bool(), h_words=h_words,
-                       span_pool=all_span_maxpool(h_words, self.cfg.max_span_width))
+                       span_pool=all_span_maxpool(h_words, self.cfg.max_span_width), max_n=max_n)
 
     def span_features(self, enc: Encoded, spans: torch.Tensor, span_mask: torch.Tensor,
                       span_index: torch.Tensor | None = None, span_lengths: torch.Tensor | None = None):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
 
 def enumerate_spans(n_words: int, k: int) -> np.ndarray:
@@ -49,18 +50,22 @@ class RangeMax:
     """Sparse table of maxima over positions: O(n log n d) to build, O(1) per range query.
 
     x: (B, n, d). ``query(start, end)`` with (B, Q) index tensors -> (B, Q, d); an empty range
-    (end <= start) gives a zero vector.
+    (end <= start) gives a zero vector. ``max_n``: build the levels for lengths up to ``max_n`` whatever
+    n is (levels past n repeat the last), so that the operations do not depend on n and one compiled
+    graph serves every length (torch.compile guards on the loop count otherwise: a recompile per
+    power of two); default, the levels n itself needs.
     """
 
-    def __init__(self, x: torch.Tensor):
+    def __init__(self, x: torch.Tensor, max_n: int | None = None):
         B, n, d = x.shape
         self.n = n
         fill = torch.finfo(x.dtype).min
         levels = [x]
         step = 1
-        while 2 * step <= n:
+        while 2 * step <= (n if max_n is None else max_n):
             prev = levels[-1]
-            shifted = torch.cat([prev[:, step:], prev.new_full((B, step, d), fill)], 1)
+            # prev shifted left by step, fill past the end: (B, n, d) even where step > n
+            shifted = nn.functional.pad(prev, (0, 0, 0, step), value=fill)[:, step:step + n]
             levels.append(torch.maximum(prev, shifted))
             step *= 2
         self.table = torch.stack(levels)  # (L, B, n, d)
@@ -77,6 +82,7 @@ class RangeMax:
         return out.masked_fill(empty[..., None], 0.0)
 
 
-def word_pool(x: torch.Tensor, word_start: torch.Tensor, word_end: torch.Tensor) -> torch.Tensor:
+def word_pool(x: torch.Tensor, word_start: torch.Tensor, word_end: torch.Tensor, max_n: int | None = None
+              ) -> torch.Tensor:
     """Max-pool subword vectors into word vectors.  x: (B, n, d); word_*: (B, W) subword idx -> (B, W, d)"""
-    return RangeMax(x).query(word_start, word_end)
+    return RangeMax(x, max_n).query(word_start, word_end)

@@ -29,10 +29,12 @@ def test_all_span_maxpool_and_gather_match_loops():
             assert torch.equal(got[b, j], hw[b, s:e].amax(0))
 
 
-def test_range_max_matches_loops_and_empty_is_zero():
+@pytest.mark.parametrize("max_n", [None, 13, 64])  # the levels 13 needs, or more (the compiled form)
+def test_range_max_matches_loops_and_empty_is_zero(max_n):
     torch.manual_seed(1)
     x = torch.randn(2, 13, 3)
-    table = RangeMax(x)
+    table = RangeMax(x, max_n)
+    assert table.table.shape[0] == (13 if max_n is None else max_n).bit_length()
     rng = np.random.default_rng(0)
     starts = torch.tensor(rng.integers(0, 13, (2, 40)))
     ends = torch.tensor(rng.integers(0, 14, (2, 40)))
