@@ -196,7 +196,7 @@ def speed_block(results: Path, include_quick: bool) -> str:
         return max(d[section]["curve"], key=lambda r: r["sentences_per_second"] or 0)
 
     (g2, g2d), (g32, g32d) = train_row("cuda", 2) or (None, None), train_row("cuda", 32) or (None, None)
-    c2, c32 = ((train_row("cpu", bs) or (None,))[0] for bs in (2, 32))
+    (c2, c2d), (c32, c32d) = train_row("cpu", 2) or (None, None), train_row("cpu", 32) or (None, None)
     gi, gt = best_inf(gpu_inf), best_inf(gpu_trained, "inference_trained")
     out.append("### Targets of issue #4 beside the anchor\n")
     out.append(table(
@@ -206,10 +206,11 @@ def speed_block(results: Path, include_quick: bool) -> str:
           f"{ANCHOR['seconds_per_epoch']:.0f} (~{ANCHOR['sentences_per_second']:.0f})",
           f"{num(g2['seconds_per_epoch'])} ({num(g2['sentences_per_second'])}), {_setting(g2d, g2)}"
           if g2 else NOT_MEASURED,
-          f"{num(c2['seconds_per_epoch'])} ({num(c2['sentences_per_second'], 2)}), extrapolated" if c2 else "-"],
+          f"{num(c2['seconds_per_epoch'])} ({num(c2['sentences_per_second'], 2)}), {_setting(c2d, c2)}, extrapolated"
+          if c2 else "-"],
          ["training, batch 32: sentences/s", f"≥ {TARGETS['train_b32_sentences_per_second']:.0f}", "-",
           f"{num(g32['sentences_per_second'])}, {_setting(g32d, g32)}" if g32 else NOT_MEASURED,
-          f"{num(c32['sentences_per_second'], 2)}, extrapolated" if c32 else "-"],
+          f"{num(c32['sentences_per_second'], 2)}, {_setting(c32d, c32)}, extrapolated" if c32 else "-"],
          ["inference, all spans ≤ 10, bf16, best batch: sentences/s (trained checkpoint)",
           f"≥ {TARGETS['infer_sentences_per_second']:.0f}", "-",
           f"{num(gt['sentences_per_second'])} (batch {gt['batch_size']})" if gt else NOT_MEASURED, "see below"],

@@ -44,7 +44,6 @@ class BiRNN(nn.Module):
         rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[cell]
         self.fwd = rnn(input_size, hidden, batch_first=True)
         self.bwd = rnn(input_size, hidden, batch_first=True)
-        self.hidden = hidden
         self._register_load_state_dict_pre_hook(_from_bidirectional_keys)
 
     # eager under torch.compile (IserConfig.compile): dynamo cannot trace the cells, and a graph broken
@@ -66,7 +65,7 @@ class BiRNN(nn.Module):
             out_b, _ = self.bwd(_take(x, rev))  # (N, n, h) in reversed order
         if outputs:
             return torch.cat([out_f, _take(out_b, rev)], -1) * valid[..., None]  # (N, n, 2h)
-        last = (length - 1).expand(-1, 1)  # (N, 1): each direction's final step
+        last = length - 1  # (N, 1): each direction's final step
         return torch.cat([_take(out_f, last), _take(out_b, last)], -1)[:, 0]  # (N, 2h)
 
 
