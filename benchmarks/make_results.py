@@ -407,6 +407,8 @@ def reproduction_block(results: Path, name: str, include_quick: bool) -> str:
             notes.append("the paper's literal fusion (`fusion_residual=false`, the default before commit cc0db39)")
         if cfg.get("head_lr"):
             notes.append(f"encoder lr {cfg['lr']:g}, head lr {cfg['head_lr']:g}")
+        if "-b" in proto:
+            notes.append(f"batch {cfg['batch_size']} (the paper: 2)")
         limits = sorted({r["config"].get("max_seconds") for r in recs if r["config"].get("max_seconds")})
         if limits:
             notes.append(f"training stopped after {' or '.join(format(x, 'g') for x in limits)} s"
@@ -431,6 +433,7 @@ def reproduction_block(results: Path, name: str, include_quick: bool) -> str:
               f"{' --epochs ' + str(ep) if 'e' + str(ep) in proto else ''}" \
               f"{' --lr ' + format(cfg['lr'], 'g') if '-lr' in proto else ''}" \
               f"{' --head-lr ' + format(cfg['head_lr'], 'g') if 'hlr' in proto else ''}" \
+              f"{' --batch-size ' + str(cfg['batch_size']) if '-b' in proto else ''}" \
               f"{' --max-seconds ' + format(cfg['max_seconds'], 'g') if cfg.get('max_seconds') else ''}" \
               f"{' --train-limit ' + str(d['train_limit']) if d.get('train_limit') else ''}" \
               f"{' --dev-limit ' + str(d['dev_limit']) if d.get('dev_limit') else ''}"

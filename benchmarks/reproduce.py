@@ -85,7 +85,8 @@ def protocol_name(args: argparse.Namespace) -> str:
     if args.quick:
         return "quick"
     parts = [f"e{args.epochs}" if args.epochs else "", f"lr{args.lr:g}" if args.lr else "",
-             f"hlr{args.head_lr:g}" if args.head_lr else "", f"t{args.train_limit}" if args.train_limit else "",
+             f"hlr{args.head_lr:g}" if args.head_lr else "", f"b{args.batch_size}" if args.batch_size else "",
+             f"t{args.train_limit}" if args.train_limit else "",
              f"d{args.dev_limit}" if args.dev_limit else ""]
     return "paper" if not any(parts) else "sanity-" + "-".join(p for p in parts if p)
 
@@ -194,6 +195,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--lr", type=float, default=None, help="override the encoder's peak learning rate")
     ap.add_argument("--head-lr", type=float, default=None,
                     help="a separate peak learning rate for everything above the encoder (a short-protocol aid)")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="override the paper's batch of 2 (fewer, larger steps: more epochs in a short GPU session)")
     ap.add_argument("--max-seconds", type=float, default=None,
                     help="stop each run's training after this wall time (evaluated at the epoch that crosses it)")
     ap.add_argument("--train-limit", type=int, default=None, help="first N training sentences only")
@@ -226,6 +229,8 @@ def main(argv: list[str] | None = None) -> dict:
         cfg = cfg.model_copy(update={"lr": args.lr})
     if args.head_lr:
         cfg = cfg.model_copy(update={"head_lr": args.head_lr})
+    if args.batch_size:
+        cfg = cfg.model_copy(update={"batch_size": args.batch_size})
     if args.max_seconds:
         cfg = cfg.model_copy(update={"max_seconds": args.max_seconds})
     if args.threads:  # through the config: api.train sets the threads (on CUDA it would reset a bare setting to 1)

@@ -68,6 +68,8 @@ def test_protocol_names_spell_out_deviations():
     assert reproduce.protocol_name(reproduce.parse(base)) == "paper"
     assert reproduce.protocol_name(reproduce.parse(base + ["--epochs", "2", "--dev-limit", "50"])) == "sanity-e2-d50"
     assert reproduce.protocol_name(reproduce.parse(base + ["--quick"])) == "quick"
+    assert reproduce.protocol_name(reproduce.parse(base + ["--epochs", "12", "--lr", "1e-3", "--batch-size", "32"])
+                                   ) == "sanity-e12-lr0.001-b32"
 
 
 def test_unknown_variant_is_refused():
