@@ -75,16 +75,18 @@ class SpanContext(nn.Module):
         qm, km, vm = self.qkv(self.mask_vector).view(3, hh, dh)  # each (h, dh)
         key_ok = mask[:, None, None, :]  # (B, 1, 1, n)
 
+        # v with a leading channel of ones: e·[1 ⊕ v] carries the weights E (channel 0) and E·V (the
+        # rest) in one tensor, so one prefix and one suffix sum cover both
+        v1 = nn.functional.pad(v, (1, 0), value=1.0)  # (B, h, n, 1+dh)
         s = (q @ k.transpose(-1, -2)) * scale  # (B, h, n, n) query rows x key columns
         s_qm = (q * km[None, :, None]).sum(-1) * scale  # (B, h, n): ordinary query vs masked key
         row_max = torch.maximum(s.masked_fill(~key_ok, float("-inf")).amax(-1), s_qm)  # (B, h, n)
         e = torch.exp(s - row_max[..., None]) * key_ok  # (B, h, n, n)
-        ev = e[..., None] * v[:, :, None]  # (B, h, n, n, dh)
-        # prefix sums (keys before i) and suffix sums (keys from j on), both (…, n+1): a span's
+        ev = e[..., None] * v1[:, :, None]  # (B, h, n, n, 1+dh)
+        # prefix sums (keys before i) and suffix sums (keys from j on), both (…, n+1, 1+dh): a span's
         # complement is prefix[i] + suffix[j], a sum of non-negative terms. (total - span, the obvious
         # form, cancels catastrophically when the attention peaks inside the span: NaN in training.)
-        ce, ce_s = _prefix(e, 3), _suffix(e, 3)  # (B, h, n, n+1)
-        cev, cev_s = _prefix(ev, 3), _suffix(ev, 3)  # (B, h, n, n+1, dh)
+        pre, suf = _prefix(ev, 3), _suffix(ev, 3)  # (B, h, n, n+1, 1+dh)
         e_qm = torch.exp(s_qm - row_max)  # (B, h, n)
 
         # the masked rows all share the query q_m
@@ -92,12 +94,10 @@ class SpanContext(nn.Module):
         s_mm = (qm * km).sum(-1) * scale  # (h,)
         m_max = torch.maximum(s_m.masked_fill(~mask[:, None], float("-inf")).amax(-1), s_mm[None])  # (B, h)
         e_m = torch.exp(s_m - m_max[..., None]) * mask[:, None]  # (B, h, n)
-        ev_m = e_m[..., None] * v  # (B, h, n, dh)
-        ce_m, ce_ms = _prefix(e_m, 2), _suffix(e_m, 2)  # (B, h, n+1)
-        cev_m, cev_ms = _prefix(ev_m, 2), _suffix(ev_m, 2)  # (B, h, n+1, dh)
+        ev_m = e_m[..., None] * v1  # (B, h, n, 1+dh)
+        pre_m, suf_m = _prefix(ev_m, 2), _suffix(ev_m, 2)  # (B, h, n+1, 1+dh)
         e_mm = torch.exp(s_mm[None] - m_max)  # (B, h)
-        return dict(ce=ce, ce_s=ce_s, cev=cev, cev_s=cev_s, e_qm=e_qm, vm=vm, ce_m=ce_m, ce_ms=ce_ms,
-                    cev_m=cev_m, cev_ms=cev_ms, e_mm=e_mm)
+        return dict(pre=pre, suf=suf, e_qm=e_qm, vm=vm, pre_m=pre_m, suf_m=suf_m, e_mm=e_mm)
 
     # ------------------------------------------------------------------ per chunk of spans
     def _sequences(self, h, mask, st, b, i, j) -> torch.Tensor:
@@ -114,19 +114,15 @@ class SpanContext(nn.Module):
             # advanced indexing reads (N, h, n) prefix entries without copying whole (n, n+1) planes
             bx, hx, qx = b[:, None, None], torch.arange(hh, device=h.device)[None, :, None], pos[None, None, :]
 
-            def outside(pre: torch.Tensor, suf: torch.Tensor) -> torch.Tensor:  # keys before i and from j on
-                return pre[bx, hx, qx, i[:, None, None]] + suf[bx, hx, qx, j[:, None, None]]
-
-            den = outside(st["ce"], st["ce_s"])  # (N, h, n)
-            num = outside(st["cev"], st["cev_s"])  # (N, h, n, dh)
+            # keys before i and from j on, weights ⊕ weighted values: (N, h, n, 1+dh)
+            out = st["pre"][bx, hx, qx, i[:, None, None]] + st["suf"][bx, hx, qx, j[:, None, None]]
             e_qm = st["e_qm"][b] * w[:, None, None]  # (N, h, n)
-            num = num + e_qm[..., None] * st["vm"][None, :, None]
-            rows = _safe_div(num, den + e_qm)  # (N, h, n, dh) ordinary query rows
+            num = out[..., 1:] + e_qm[..., None] * st["vm"][None, :, None]
+            rows = _safe_div(num, out[..., 0] + e_qm)  # (N, h, n, dh) ordinary query rows
 
-            den_m = st["ce_m"][b, :, i] + st["ce_ms"][b, :, j]  # (N, h): reads, no (N, h, n+1) copy
-            num_m = st["cev_m"][b, :, i] + st["cev_ms"][b, :, j]  # (N, h, dh)
+            out_m = st["pre_m"][b, :, i] + st["suf_m"][b, :, j]  # (N, h, 1+dh): reads, no (N, h, n+1) copy
             e_mm = st["e_mm"][b] * w[:, None]  # (N, h)
-            m_row = _safe_div(num_m + e_mm[..., None] * st["vm"][None], den_m + e_mm)
+            m_row = _safe_div(out_m[..., 1:] + e_mm[..., None] * st["vm"][None], out_m[..., 0] + e_mm)
             rows = torch.where(in_span[:, None, :, None], m_row[:, :, None, :], rows)  # masked query rows
             att = rows.transpose(1, 2).reshape(N, n, d)  # (N, n, d) heads concatenated
             x = h_mask + self.drop(self.out(att))  # residual

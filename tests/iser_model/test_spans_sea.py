@@ -145,8 +145,9 @@ def test_suppress_overlaps_matches_a_loop():
         assert got[i] == (bool(is_ent[0, i]) and not beaten), i
 
 
+@pytest.mark.parametrize("path", ["padded", "packed"])  # the CUDA path and the CPU path, both run here
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_birnn_matches_a_bidirectional_rnn_on_each_row_alone(cell):
+def test_birnn_matches_a_bidirectional_rnn_on_each_row_alone(cell, path):
     """BiRNN over padded rows gives every row what torch's bidirectional RNN (with the same weights,
     loaded through the old checkpoint keys) gives that row unpadded, and zeros past its length."""
     from iser_model.rnn import BiRNN
@@ -158,8 +159,11 @@ def test_birnn_matches_a_bidirectional_rnn_on_each_row_alone(cell):
     lengths = torch.tensor([3, 7, 1, 7, 5])
     x = torch.randn(5, 7, 6)
     x[0, 3:] = 1e6  # padding must not leak into any real position
-    out = rnn(x, lengths, outputs=True)
-    last = rnn(x, lengths, outputs=False)
+    run = getattr(rnn, path)
+    out = run(x, lengths, outputs=True)
+    last = run(x, lengths, outputs=False)
+    if path == "packed":  # what forward() runs on a CPU
+        torch.testing.assert_close(rnn(x, lengths, outputs=True), out, rtol=0, atol=0)
     for i, n in enumerate(lengths.tolist()):
         want, h = ref(x[i:i + 1, :n])
         h = h[0] if cell == "lstm" else h
