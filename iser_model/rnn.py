@@ -4,15 +4,17 @@ Both RNNs of ISER (the fusion BiLSTM, Eq. 5, and SEA's BiGRU, Eq. 9) are a :clas
 unidirectional cells, the backward one over each row reversed within its own length (one gather each
 way), so padding only ever follows a row's real positions in either direction.
 
-How the cells skip the padding depends on what a step is bound by:
+How the cells skip the padding depends on what the work is bound by (measured with MiniLM on CoNLL04):
 
-* CUDA (:meth:`BiRNN.padded`): the cells run over the padded rows and what they compute past each
-  row's end is discarded. ``pack_padded_sequence`` and ``pad_packed_sequence`` copy one time step at a
-  time, forward and again in backward: about four small copies per position per step at batch 2, where
-  the training step is bound by how many kernels the host can launch. Padded steps cost compute, but
-  batches are bucketed by length, so the rows of a batch differ by a few positions.
-* CPU (:meth:`BiRNN.packed`): the cells run over packed rows. Compute is the cost there, and the
-  padded steps made MiniLM inference at batch 32 1.3× slower (2.0 against 2.6 sentences/s).
+* :meth:`BiRNN.padded` (training anywhere, inference on CUDA): the cells run over the padded rows and
+  what they compute past each row's end is discarded. ``pack_padded_sequence`` and
+  ``pad_packed_sequence`` copy one time step at a time, forward and again in backward: about four small
+  copies per position per step, which on CUDA are launches of a step bound by how many kernels the host
+  can launch, and on a CPU made a batch-2 training step 1.34× slower (726 against 543 ms). Padded steps
+  cost compute, but batches are bucketed by length, so the rows of a batch differ by a few positions.
+* :meth:`BiRNN.packed` (inference on a CPU): the cells run over packed rows. Compute is the cost there,
+  and a batch of 32 sentences pads many steps: padded, inference at batch 32 was 1.3× slower (2.0
+  against 2.6 sentences/s).
 
 The cells run in float32 even under bf16 autocast: bf16 RNN kernels are missing on some
 PyTorch/cuDNN combinations, and the recurrence is a small share of the time.
@@ -59,12 +61,11 @@ class BiRNN(nn.Module):
 
         Returns the outputs (N, n, 2·hidden), forward ⊕ backward and zero past each row's length, if
         ``outputs``; else the final forward and backward states concatenated, (N, 2·hidden).
-        On CUDA the cells run over the padded rows (few launches); on a CPU, where compute and not
-        launches is the cost, over packed rows (no padded steps: ×1.3 at inference batch 32)."""
+        CPU inference runs over packed rows; everything else over padded rows (see the module text)."""
         lengths = lengths.clamp(min=1)
         with torch.autocast(x.device.type, enabled=False):
             x = x.float()
-            if x.device.type == "cpu":
+            if x.device.type == "cpu" and not torch.is_grad_enabled():
                 return self.packed(x, lengths, outputs=outputs)
             return self.padded(x, lengths, outputs=outputs)
 
@@ -79,26 +80,32 @@ class BiRNN(nn.Module):
         return torch.cat([_take(out_f, last), _take(out_b, last)], -1)[:, 0]  # (N, 2h)
 
     def packed(self, x: torch.Tensor, lengths: torch.Tensor, *, outputs: bool) -> torch.Tensor:
-        n = x.shape[1]
+        N, n, f = x.shape
         lengths = lengths.cpu()  # pack_padded_sequence wants them on the host
-        rev, _ = _reversal(lengths.to(x.device)[:, None], n)
-        order = torch.argsort(lengths, descending=True, stable=True).to(x.device)
+        order = torch.argsort(lengths, descending=True, stable=True)  # rows by length, as packing needs
         inverse = torch.empty_like(order)
-        inverse[order] = torch.arange(len(order), device=x.device)
-        sorted_lengths = lengths[order.cpu()]
+        inverse[order] = torch.arange(N)
+        rows = x.reshape(N * n, f)
+        # the backward cell's input sorted and reversed in one copy: row order[r], position rev[r, t]
+        rev_sorted, _ = _reversal(lengths[order, None], n)
+        x_b = rows.index_select(0, (order[:, None] * n + rev_sorted).view(-1).to(x.device)).view(N, n, f)
+        order_d, inverse_d = order.to(x.device), inverse.to(x.device)
 
-        def run(cell: nn.RNNBase, rows: torch.Tensor):
-            out, last = cell(pack_padded_sequence(rows.index_select(0, order), sorted_lengths, batch_first=True,
-                                                  enforce_sorted=True))
+        def run(cell: nn.RNNBase, sorted_rows: torch.Tensor):
+            out, last = cell(pack_padded_sequence(sorted_rows, lengths[order], batch_first=True, enforce_sorted=True))
+            if outputs:  # (N, n, h) in sorted order, zero past each length
+                return pad_packed_sequence(out, batch_first=True, total_length=n)[0]
             last = last[0] if isinstance(last, tuple) else last  # an LSTM's (h, c): h
-            if outputs:
-                return pad_packed_sequence(out, batch_first=True, total_length=n)[0].index_select(0, inverse)
-            return last[-1].index_select(0, inverse)  # (N, h): each row's state at its last real step
+            return last[-1].index_select(0, inverse_d)  # (N, h): each row's state at its last real step
 
-        out_f, out_b = run(self.fwd, x), run(self.bwd, _take(x, rev))
-        if outputs:  # pad_packed_sequence left zeros past each length, where rev is the identity
-            return torch.cat([out_f, _take(out_b, rev)], -1)  # (N, n, 2h)
-        return torch.cat([out_f, out_b], -1)  # (N, 2h)
+        out_f, out_b = run(self.fwd, x.index_select(0, order_d)), run(self.bwd, x_b)
+        if not outputs:
+            return torch.cat([out_f, out_b], -1)  # (N, 2h)
+        # back to the input order, the backward outputs also back to forward time, one copy each
+        rev, _ = _reversal(lengths[:, None], n)
+        h = out_b.shape[-1]
+        out_b = out_b.reshape(N * n, h).index_select(0, (inverse[:, None] * n + rev).view(-1).to(x.device))
+        return torch.cat([out_f.index_select(0, inverse_d), out_b.view(N, n, h)], -1)  # (N, n, 2h)
 
 
 def _reversal(length: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
