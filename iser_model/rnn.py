@@ -70,6 +70,7 @@ class BiRNN(nn.Module):
             return self.padded(x, lengths, outputs=outputs)
 
     def padded(self, x: torch.Tensor, lengths: torch.Tensor, *, outputs: bool) -> torch.Tensor:
+        """:meth:`forward` over the padded rows (float32 ``x``): a fixed number of launches."""
         length = host_to_device(lengths, x.device)[:, None]  # (N, 1)
         rev, valid = _reversal(length, x.shape[1])
         out_f, _ = self.fwd(x)  # (N, n, h)
@@ -80,6 +81,7 @@ class BiRNN(nn.Module):
         return torch.cat([_take(out_f, last), _take(out_b, last)], -1)[:, 0]  # (N, 2h)
 
     def packed(self, x: torch.Tensor, lengths: torch.Tensor, *, outputs: bool) -> torch.Tensor:
+        """:meth:`forward` over packed rows (float32 ``x``): no compute on padding, copies per time step."""
         N, n, f = x.shape
         lengths = lengths.cpu()  # pack_padded_sequence wants them on the host
         order = torch.argsort(lengths, descending=True, stable=True)  # rows by length, as packing needs
