@@ -109,7 +109,7 @@ want table && for v in $VARIANTS; do
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done
-echo "== table done after $(( $(date +%s) - START ))s"; tail -n 3 "$LOGS"/table-*.log
+want table && { echo "== table done after $(( $(date +%s) - START ))s"; tail -n 3 "$LOGS"/table-"$TABLE"-*.log; }
 
 # (4) inference with the trained checkpoint (heads that reject most spans, as in use)
 CKPT=$(ls -d "$MODELS"/conll04/iser/seed*/ 2>/dev/null | head -1)
