@@ -131,8 +131,7 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
                      seed: int = 42) -> dict:
     """Time the trainer's step (collate with negative sampling, forward, backward, clip, AdamW) for
     ``steps`` batches of a shuffled length-bucketed epoch (None = the whole epoch); scale to an epoch.
-    The ``warmup`` steps before (lazy initialisation, cuDNN autotuning; with ``cfg.compile``, one step per
-    length bucket that compiles its own graphs) are timed apart."""
+    The ``warmup`` steps before (lazy initialisation, cuDNN autotuning, compiling) are timed apart."""
     import math
 
     import numpy as np
@@ -158,15 +157,8 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
         losses.append(train_step(model, batch, optim, sched, device, loss_fn))
 
     t0 = time.perf_counter()
-    warm = length_batches(lengths, batch_size, rng)[:warmup]  # lazy init, cuDNN autotune
-    if cfg.compile and warmup:
-        # compiled graphs are rebuilt where the range-max table's depth changes: once per power of two of
-        # the padded length in subwords and in words; warm every such bucket so the timed epoch is steady
-        buckets: dict[tuple[int, int], list[int]] = {}
-        for idx in length_batches(lengths, batch_size, rng):
-            key = (max(lengths[i] for i in idx).bit_length(), max(items[i].n_words for i in idx).bit_length())
-            buckets.setdefault(key, idx)
-        warm = list(buckets.values())
+    # lazy init, cuDNN autotune, compiling (one set of graphs serves every length: compiled_graphs shows it)
+    warm = length_batches(lengths, batch_size, rng)[:warmup]
     for idx in warm:
         step(idx)
     _sync(device)

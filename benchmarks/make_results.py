@@ -127,7 +127,8 @@ def replace_block(text: str, name: str, body: str) -> str:
 
 
 def speed_results(results: Path, include_quick: bool) -> dict[tuple[str, str], dict]:
-    """Newest result per (device kind, section) across every ``iser_speed*.json``."""
+    """Newest result per (device kind, section) across every ``iser_speed*.json`` (training rows: see
+    :func:`training_rows`)."""
     best: dict[tuple[str, str], dict] = {}
     for path in sorted(results.glob("iser_speed*.json")):
         data = read_json(path)
@@ -136,7 +137,7 @@ def speed_results(results: Path, include_quick: bool) -> dict[tuple[str, str], d
         kind = "cuda" if data["machine"]["device"].startswith("cuda") else "cpu"
         if data.get("inference", {}).get("trained_model"):  # a trained checkpoint: its own section
             data = data | {"inference_trained": data.pop("inference")}
-        for section in ("training", "inference", "inference_trained", "cpu_inference", "growth", "variants"):
+        for section in ("inference", "inference_trained", "cpu_inference", "growth", "variants"):
             if section in data:
                 cur = best.get((kind, section))
                 if cur is None or data["machine"]["time_utc"] > cur["machine"]["time_utc"]:

@@ -68,8 +68,8 @@ def profile(batch_size: int, steps: int, device, train_docs, ent, rel, precision
     events = prof.key_averages()
     busy = sum(getattr(e, "self_device_time_total", 0) for e in events) / 1e6 if cuda else None
     launches = sum(e.count for e in events if e.key in LAUNCHES) / steps
-    head = (f"batch {batch_size}, {precision}{', compiled' if compiled else ''}: {1000 * wall / steps:.1f} ms/step (profiled), collate (negative "
-            f"sampling) {1000 * timing['collate'] / steps:.1f} ms/step"
+    head = (f"batch {batch_size}, {precision}{', compiled' if compiled else ''}: {1000 * wall / steps:.1f} ms/step "
+            f"(profiled), collate (negative sampling) {1000 * timing['collate'] / steps:.1f} ms/step"
             + (f", GPU busy {100 * busy / wall:.0f} % of the wall time, {launches:.0f} kernel launches and copies "
                "per step" if cuda else ""))
     parts = [head] + ([audit] if audit else [])
@@ -80,10 +80,9 @@ def profile(batch_size: int, steps: int, device, train_docs, ent, rel, precision
     return "\n".join(parts)
 
 
-def sync_audit(step, batches) -> str:
-    """Run ``step`` over ``batches`` with CUDA's sync debug mode on: every operation that makes the host
-    wait for the GPU is reported, counted per step and by where in Python it was called."""
-    import collections
+def sync_sites(run) -> list[str]:
+    """Call ``run()`` with CUDA's sync debug mode on: the ``file:line`` of every operation in it that
+    made the host wait for the GPU."""
     import warnings
 
     import torch
@@ -93,12 +92,18 @@ def sync_audit(step, batches) -> str:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
         try:
-            for idx in batches:
-                step(idx)
+            run()
         finally:
             torch.cuda.set_sync_debug_mode("default")
-    syncs = [w for w in caught if "synchroniz" in str(w.message)]
-    where = collections.Counter(f"{w.filename}:{w.lineno}" for w in syncs)
+    return [f"{w.filename}:{w.lineno}" for w in caught if "synchroniz" in str(w.message)]
+
+
+def sync_audit(step, batches) -> str:
+    """:func:`sync_sites` of ``step`` over ``batches``, counted per step and by call site."""
+    import collections
+
+    syncs = sync_sites(lambda: [step(idx) for idx in batches])
+    where = collections.Counter(syncs)
     lines = [f"device syncs: {len(syncs) / max(1, len(batches)):.1f} per step ({len(batches)} steps)"]
     lines += [f"  {n:>3} x {loc}" for loc, n in where.most_common(12)]
     return "\n".join(lines)

@@ -106,8 +106,9 @@ def _pad(arrays: list[np.ndarray], value=0) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-# Host-side tensors that to_device leaves on the CPU: pack_padded_sequence wants lengths on the host,
-# and reading them back from the GPU would wait for its whole queue (a sync in every training step).
+# Host-side tensors that to_device leaves on the CPU: the RNNs (iser_model.rnn) read lengths from the
+# host (sorting for packing, or a copy queued without waiting), and reading them back from the GPU would
+# wait for its whole queue (a sync in every training step).
 HOST_KEYS = frozenset({"lengths", "span_lengths"})
 
 
@@ -162,9 +163,16 @@ def collate_infer(items: list[Prepared], pad_id: int, k: int) -> dict[str, torch
     return batch
 
 
+def host_to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t`` on ``device``; from the host to CUDA through pinned memory, so the copy is queued behind
+    the GPU's work instead of waiting for it."""
+    if t.device == device:
+        return t
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    """Every tensor but :data:`HOST_KEYS` to ``device``; through pinned memory on CUDA, so the copies
-    are queued behind the GPU's work instead of waiting for it."""
-    cuda = device.type == "cuda"
-    return {k: v if k in HOST_KEYS else (v.pin_memory() if cuda else v).to(device, non_blocking=True)
-            for k, v in batch.items()}
+    """Every tensor but :data:`HOST_KEYS` to ``device`` (:func:`host_to_device`)."""
+    return {k: v if k in HOST_KEYS else host_to_device(v, device) for k, v in batch.items()}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
 
+from benchmarks.profile_step import sync_sites
 from iser_model.batching import collate_train, prepare, to_device
 from iser_model.inference import resolve_device
 from iser_model.trainer import loss_function, make_optimizer, train_step
@@ -35,16 +34,7 @@ def test_a_training_step_waits_for_the_gpu_at_most_twice():
         assert train_step(model, to_device(batch, device), optim, None, device) is not None
 
     step()  # lazy initialisation and cuDNN autotuning sync freely
-    torch.cuda.synchronize()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            for _ in range(3):
-                step()
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
-    syncs = [f"{w.filename}:{w.lineno}" for w in caught if "synchroniz" in str(w.message)]
+    syncs = sync_sites(lambda: [step() for _ in range(3)])
     assert len(syncs) <= 2 * 3, syncs
 
 
