@@ -281,6 +281,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                     help="dev sentences timed at each k (default: the --infer-sentences slice; CPU 16)")
     ap.add_argument("--repeat", type=int, default=None, help="inference passes, best kept (default 2; --quick 1)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--system-malloc", action="store_true",
+                    help="leave glibc's malloc as it is (IserConfig.reuse_host_memory=False): the before figure")
     ap.add_argument("--seed", type=int, default=42)
     return ap.parse_args(argv)
 
@@ -288,12 +290,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict:
     import torch
 
-    from iser_model.inference import resolve_device, set_threads
+    from iser_model.hostmem import reuse_freed_memory
+    from iser_model.inference import configure_host, resolve_device
     from iser_model.readers import read_dataset
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
-    set_threads(args.threads, device)  # as the trainer does
+    configure_host(device, args.threads, not args.system_malloc)  # as the trainer does
     quick = args.quick
     encoder = args.encoder or ("tiny" if quick else "minilm")
     sections = (args.sections or ("train,infer,growth,variants" if cuda else "train,cpu,growth")).split(",")
@@ -323,7 +326,9 @@ def run(args: argparse.Namespace) -> dict:
                           "rejected_lines": train_ds.rejected_lines + dev_ds.rejected_lines},
                  "anchor": ANCHOR, "targets": TARGETS, "sea_complexity": SEA_COMPLEXITY,
                  "precision": "bf16 autocast" if cuda else "fp32", "sections": sections,
-                 "inference_passes": repeat}
+                 "inference_passes": repeat,
+                 # glibc keeps freed tensor memory (IserConfig.reuse_host_memory); False: its default behaviour
+                 "host_memory_reused": (not cuda) and not args.system_malloc and reuse_freed_memory()}
     print(f"device: {device_label(out['machine'])}; encoder {encoder}; sections {sections}")
 
     def fresh(enc: str = encoder, **kw):

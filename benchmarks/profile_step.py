@@ -118,11 +118,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--compile", action="store_true", help="IserConfig.compile (the 3 warm-up steps compile)")
     ap.add_argument("--train", default=str(CONLL04 / "conll04_train.json"))
     args = ap.parse_args(argv)
-    from iser_model.inference import resolve_device, set_threads
+    from iser_model.inference import configure_host, resolve_device
     from iser_model.readers import read_dataset
 
     device = resolve_device(args.device)
-    set_threads(None, device)  # as the trainer does
+    configure_host(device, None)  # as the trainer does
     ds = read_dataset(need(Path(args.train)), rejects=RESULTS / "profile_step.rejects.jsonl")
     out = [profile(int(b), args.steps, device, ds.documents, ds.entity_types, ds.relation_types, p, args.compile)
            for b in args.batch_sizes.split(",") for p in args.precision.split(",")]

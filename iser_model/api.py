@@ -37,7 +37,7 @@ def train(train_path: str | Path, dev_path: str | Path, out_dir: str | Path, *, 
           data_format: Format = "auto", progress: bool = True, on_error: str = "raise") -> TrainResult:
     """Train ISER on ``train_path``; the checkpoint with the best dev RE micro F1 is saved in ``out_dir``."""
     from iser_model.encoder import Encoder, new_tokenizer, new_transformer
-    from iser_model.inference import resolve_device, set_threads
+    from iser_model.inference import configure_host, resolve_device
     from iser_model.model import IserModel
     from iser_model.readers import read_dataset
     from iser_model.trainer import fit, seed_everything
@@ -55,7 +55,7 @@ def train(train_path: str | Path, dev_path: str | Path, out_dir: str | Path, *, 
                                  "model_id": f"{cfg.model_id}-{stamp}"})
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
-    set_threads(cfg.threads, device)
+    configure_host(device, cfg.threads, cfg.reuse_host_memory)
     tokenizer = new_tokenizer(cfg, (d.tokens for d in train_ds.documents))
     model = IserModel(cfg, Encoder(new_transformer(cfg, tokenizer), cfg.dropout))
     hist = fit(model, tokenizer, train_ds.documents, dev_ds.documents, out, device, progress)
@@ -73,13 +73,13 @@ def evaluate(model_dir: str | Path, data_path: str | Path, *, data_format: Forma
     (``data``); those are written to ``rejects`` (default ``<data>.rejects.jsonl``).
     """
     from iser_model.checkpoint import load_checkpoint
-    from iser_model.inference import resolve_device, set_threads
+    from iser_model.inference import configure_host, resolve_device
     from iser_model.readers import read_dataset
     from iser_model.trainer import evaluate_documents
 
     dev = resolve_device(device)
     model, tokenizer = load_checkpoint(model_dir, dev)
-    set_threads(model.cfg.threads, dev)
+    configure_host(dev, model.cfg.threads, model.cfg.reuse_host_memory)
     ds = read_dataset(data_path, data_format, on_error=on_error, rejects=rejects,
                       schema=(model.cfg.entity_types, model.cfg.relation_types))
     metrics = evaluate_documents(model, tokenizer, ds.documents, dev, batch_size or model.cfg.eval_batch_size)
@@ -98,13 +98,13 @@ def extract(model_dir: str | Path, in_path: str | Path, out_records: str | Path 
     from flows.labels import DRUG
     from iser_model.batching import prepare
     from iser_model.checkpoint import load_checkpoint
-    from iser_model.inference import predict, resolve_device, set_threads
+    from iser_model.inference import configure_host, predict, resolve_device
 
     t0 = time.perf_counter()
     dev = resolve_device(device)
     model, tokenizer = load_checkpoint(model_dir, dev)
     cfg = model.cfg
-    set_threads(cfg.threads, dev)
+    configure_host(dev, cfg.threads, cfg.reuse_host_memory)
     reader = JsonlReader(in_path, ChddiRecord, on_error=on_error,  # type: ignore[arg-type]
                          rejects=rejects or default_rejects_path(in_path))
     records = [r for r in reader]

@@ -80,6 +80,9 @@ class IserConfig(BaseModel):
     # CPU threads for torch (None = torch's default). On a shared 2-core machine 1 is much faster: two
     # threads spin-wait on each other in the small recurrent kernels.
     threads: int | None = Field(default=None, ge=1)
+    # on the CPU, keep freed tensor memory in the process instead of unmapping it (iser_model/hostmem.py):
+    # long sentences spent half a step on page faults; the process keeps its peak heap
+    reuse_host_memory: bool = True
     bf16: bool = True  # autocast on CUDA only
     # torch.compile the training loss (dynamic shapes; the RNNs stay eager): fused kernels where a step is
     # bound by kernel launches (batch 2 on a GPU), for a compile of a minute or two at the first step
