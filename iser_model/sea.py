@@ -82,11 +82,12 @@ class SpanContext(nn.Module):
         s_qm = (q * km[None, :, None]).sum(-1) * scale  # (B, h, n): ordinary query vs masked key
         row_max = torch.maximum(s.masked_fill(~key_ok, float("-inf")).amax(-1), s_qm)  # (B, h, n)
         e = torch.exp(s - row_max[..., None]) * key_ok  # (B, h, n, n)
-        ev = e[..., None] * v1[:, :, None]  # (B, h, n, n, 1+dh)
-        # prefix sums (keys before i) and suffix sums (keys from j on), both (…, n+1, 1+dh): a span's
-        # complement is prefix[i] + suffix[j], a sum of non-negative terms. (total - span, the obvious
-        # form, cancels catastrophically when the attention peaks inside the span: NaN in training.)
-        pre, suf = _prefix(ev, 3), _suffix(ev, 3)  # (B, h, n, n+1, 1+dh)
+        # sums over the keys before i (pre[…, i]) and over the last m keys (suf_rev[…, m]; the keys from j
+        # on are the last n-j), both (B, h, n, n+1, 1+dh): a span's complement is a sum of non-negative
+        # terms. (total - span, the obvious form, cancels catastrophically when the attention peaks
+        # inside the span: NaN in training.)
+        pre = _prefix_table(e, v1[:, :, None])
+        suf_rev = _prefix_table(e.flip(-1), v1.flip(-2)[:, :, None])
         e_qm = torch.exp(s_qm - row_max)  # (B, h, n)
 
         # the masked rows all share the query q_m
@@ -94,10 +95,9 @@ class SpanContext(nn.Module):
         s_mm = (qm * km).sum(-1) * scale  # (h,)
         m_max = torch.maximum(s_m.masked_fill(~mask[:, None], float("-inf")).amax(-1), s_mm[None])  # (B, h)
         e_m = torch.exp(s_m - m_max[..., None]) * mask[:, None]  # (B, h, n)
-        ev_m = e_m[..., None] * v1  # (B, h, n, 1+dh)
-        pre_m, suf_m = _prefix(ev_m, 2), _suffix(ev_m, 2)  # (B, h, n+1, 1+dh)
+        pre_m, suf_m_rev = _prefix_table(e_m, v1), _prefix_table(e_m.flip(-1), v1.flip(-2))  # (B, h, n+1, 1+dh)
         e_mm = torch.exp(s_mm[None] - m_max)  # (B, h)
-        return dict(pre=pre, suf=suf, e_qm=e_qm, vm=vm, pre_m=pre_m, suf_m=suf_m, e_mm=e_mm)
+        return dict(pre=pre, suf_rev=suf_rev, e_qm=e_qm, vm=vm, pre_m=pre_m, suf_m_rev=suf_m_rev, e_mm=e_mm)
 
     # ------------------------------------------------------------------ per chunk of spans
     def _sequences(self, h, mask, st, b, i, j) -> torch.Tensor:
@@ -115,12 +115,12 @@ class SpanContext(nn.Module):
             bx, hx, qx = b[:, None, None], torch.arange(hh, device=h.device)[None, :, None], pos[None, None, :]
 
             # keys before i and from j on, weights ⊕ weighted values: (N, h, n, 1+dh)
-            out = st["pre"][bx, hx, qx, i[:, None, None]] + st["suf"][bx, hx, qx, j[:, None, None]]
+            out = st["pre"][bx, hx, qx, i[:, None, None]] + st["suf_rev"][bx, hx, qx, (n - j)[:, None, None]]
             e_qm = st["e_qm"][b] * w[:, None, None]  # (N, h, n)
             num = out[..., 1:] + e_qm[..., None] * st["vm"][None, :, None]
             rows = _safe_div(num, out[..., 0] + e_qm)  # (N, h, n, dh) ordinary query rows
 
-            out_m = st["pre_m"][b, :, i] + st["suf_m"][b, :, j]  # (N, h, 1+dh): reads, no (N, h, n+1) copy
+            out_m = st["pre_m"][b, :, i] + st["suf_m_rev"][b, :, n - j]  # (N, h, 1+dh): reads, no (N, h, n+1) copy
             e_mm = st["e_mm"][b] * w[:, None]  # (N, h)
             m_row = _safe_div(out_m[..., 1:] + e_mm[..., None] * st["vm"][None], out_m[..., 0] + e_mm)
             rows = torch.where(in_span[:, None, :, None], m_row[:, :, None, :], rows)  # masked query rows
@@ -133,16 +133,14 @@ class SpanContext(nn.Module):
         return self.gru(x, mask.sum(1) if lengths is None else lengths, outputs=False)
 
 
-def _prefix(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """Sums over positions before each index 0..n along ``dim``: size n+1, first entry 0."""
-    pad = [0, 0] * (t.dim() - 1 - dim) + [1, 0]
-    return nn.functional.pad(t.cumsum(dim), pad)
+def _prefix_table(w: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Σ_{k<i} w[…, k]·v[…, k, :] for every i = 0..n: (…, n+1, c), first entry 0.
 
-
-def _suffix(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """Sums over positions from each index 0..n on along ``dim``: size n+1, last entry 0."""
-    pad = [0, 0] * (t.dim() - 1 - dim) + [0, 1]
-    return nn.functional.pad(t.flip(dim).cumsum(dim).flip(dim), pad)
+    w: (…, n) weights, v: (…, n, c) values, broadcastable. The zero entry is padded onto w and v before
+    the product, and the running sum is taken in place: one tensor of the table's size instead of the
+    product, its cumsum and a padded copy (three, or five for a suffix taken by flipping)."""
+    t = nn.functional.pad(w, (1, 0))[..., None] * nn.functional.pad(v, (0, 0, 1, 0))
+    return t.cumsum_(-2)  # in place: the product's backward needs w and v, not t
 
 
 def _safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
