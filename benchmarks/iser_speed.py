@@ -146,7 +146,7 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
     lengths = [len(p.input_ids) for p in items]
     per_epoch = math.ceil(len(items) / batch_size)
     # the optimiser, schedule and per-step work of iser_model.trainer.fit, step for step
-    optim = make_optimizer(model, device)
+    optim = make_optimizer(model)
     loss_fn = loss_function(model)
     sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup * per_epoch * cfg.epochs), per_epoch * cfg.epochs)
     losses = []

@@ -37,7 +37,7 @@ def profile(batch_size: int, steps: int, device, train_docs, ent, rel, precision
     cfg = model.cfg
     items = prepared(model, tok, train_docs)
     rng = np.random.default_rng(0)
-    optim = make_optimizer(model, device)
+    optim = make_optimizer(model)
     loss_fn = loss_function(model)
     batches = length_batches([len(p.input_ids) for p in items], batch_size, rng)
     model.train()

