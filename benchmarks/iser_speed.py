@@ -157,8 +157,15 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
         losses.append(train_step(model, batch, optim, sched, device, loss_fn))
 
     t0 = time.perf_counter()
-    # lazy init, cuDNN autotune, compiling (one set of graphs serves every length: compiled_graphs shows it)
-    warm = length_batches(lengths, batch_size, rng)[:warmup]
+    # lazy init, cuDNN autotune, compiling. Compiled graphs serve every length, but a few size-dependent
+    # branches (e.g. SEA's span chunks against an indexing threshold) guard on sizes: warm the batches
+    # with the shortest and the longest sentences too, so the timed steps build nothing (see
+    # graphs_built_while_timed)
+    all_batches = length_batches(lengths, batch_size, rng)
+    warm = all_batches[:warmup]
+    if cfg.compile and warmup:
+        longest = [max(lengths[i] for i in b) for b in all_batches]
+        warm += [all_batches[longest.index(min(longest))], all_batches[longest.index(max(longest))]]
     for idx in warm:
         step(idx)
     _sync(device)
@@ -167,6 +174,7 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
     timed = batches if steps is None else batches[:steps]
     _sync(device)
     _reset_peak(device)
+    graphs = _compiled_graphs()
     t0 = time.perf_counter()
     for idx in timed:
         step(idx)
@@ -181,7 +189,7 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
             "sentences_per_second": round(1 / per_sentence, 2) if per_sentence else None,
             "extrapolated": len(timed) < per_epoch, "warmup_steps": len(warm),
             "warmup_seconds": round(warmup_seconds, 2), "peak_memory_mib": _peak_mib(device),
-            "process_peak_rss_mib": _rss_mib()}
+            "process_peak_rss_mib": _rss_mib(), "graphs_built_while_timed": _compiled_graphs() - graphs}
 
 
 # ---------------------------------------------------------------------------------------------- inference
