@@ -358,8 +358,10 @@ def run(args: argparse.Namespace) -> dict:
             model, tok = fresh(batch_size=bs, bf16=precision == "bf16", compile=comp == "on")
             items = prepared(model, tok, train_docs)
             steps = None if budget is None else max(1, -(-budget // bs))
-            # compiling happens in the first step: keep it out of the timed ones
-            warmup = 1 if cuda or comp == "on" else 0
+            # one-time costs (lazy init, cuDNN autotuning, compiling, growing the CPU heap to a batch's
+            # peak) stay out of the timed steps; with one timed step at batch 32 on the CPU, the heap
+            # growth alone had moved the figure by 1.6x between runs
+            warmup = 1
             graphs = _compiled_graphs()
             row = {"precision": precision, "compiled": comp == "on"} | train_throughput(
                 model, tok, items, bs, steps, device, warmup=warmup, seed=args.seed)
