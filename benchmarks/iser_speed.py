@@ -290,7 +290,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--repeat", type=int, default=None, help="inference passes, best kept (default 2; --quick 1)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--system-malloc", action="store_true",
-                    help="leave glibc's malloc as it is (IserConfig.reuse_host_memory=False): the before figure")
+                    help="leave glibc's malloc as it is for inference too (IserConfig.reuse_host_memory='never'): "
+                         "the before figure")
     ap.add_argument("--seed", type=int, default=42)
     return ap.parse_args(argv)
 
@@ -304,7 +305,7 @@ def run(args: argparse.Namespace) -> dict:
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
-    configure_host(device, args.threads, not args.system_malloc)  # as the trainer does
+    configure_host(device, args.threads, reuse_memory=False)  # as the trainer does (IserConfig.reuse_host_memory)
     quick = args.quick
     encoder = args.encoder or ("tiny" if quick else "minilm")
     sections = (args.sections or ("train,infer,growth,variants" if cuda else "train,cpu,growth")).split(",")
@@ -335,8 +336,8 @@ def run(args: argparse.Namespace) -> dict:
                  "anchor": ANCHOR, "targets": TARGETS, "sea_complexity": SEA_COMPLEXITY,
                  "precision": "bf16 autocast" if cuda else "fp32", "sections": sections,
                  "inference_passes": repeat,
-                 # glibc keeps freed tensor memory (IserConfig.reuse_host_memory); False: its default behaviour
-                 "host_memory_reused": (not cuda) and not args.system_malloc and reuse_freed_memory()}
+                 # whether glibc kept freed tensor memory (iser_model.hostmem) in training and in inference
+                 "host_memory_reused": {"train": False, "inference": False}}
     print(f"device: {device_label(out['machine'])}; encoder {encoder}; sections {sections}")
 
     def fresh(enc: str = encoder, **kw):
@@ -376,6 +377,10 @@ def run(args: argparse.Namespace) -> dict:
                   f"{ANCHOR['sentences_per_second']} sentences/s at batch 2 on an H100]")
             del model
         out["training"] = rows
+    if not (cuda or args.system_malloc) and set(sections) - {"train"}:
+        # the inference entry points keep freed memory on the CPU, the trainer does not (the defaults of
+        # IserConfig.reuse_host_memory); the setting is process-wide, so it comes after training
+        out["host_memory_reused"]["inference"] = reuse_freed_memory()
     if "infer" in sections:
         if args.model:
             from iser_model.checkpoint import load_checkpoint

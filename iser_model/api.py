@@ -55,7 +55,7 @@ def train(train_path: str | Path, dev_path: str | Path, out_dir: str | Path, *, 
                                  "model_id": f"{cfg.model_id}-{stamp}"})
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
-    configure_host(device, cfg.threads, cfg.reuse_host_memory)
+    configure_host(device, cfg.threads, cfg.reuse_host_memory == "always")
     tokenizer = new_tokenizer(cfg, (d.tokens for d in train_ds.documents))
     model = IserModel(cfg, Encoder(new_transformer(cfg, tokenizer), cfg.dropout))
     hist = fit(model, tokenizer, train_ds.documents, dev_ds.documents, out, device, progress)
@@ -79,7 +79,7 @@ def evaluate(model_dir: str | Path, data_path: str | Path, *, data_format: Forma
 
     dev = resolve_device(device)
     model, tokenizer = load_checkpoint(model_dir, dev)
-    configure_host(dev, model.cfg.threads, model.cfg.reuse_host_memory)
+    configure_host(dev, model.cfg.threads, model.cfg.reuse_host_memory != "never")
     ds = read_dataset(data_path, data_format, on_error=on_error, rejects=rejects,
                       schema=(model.cfg.entity_types, model.cfg.relation_types))
     metrics = evaluate_documents(model, tokenizer, ds.documents, dev, batch_size or model.cfg.eval_batch_size)
@@ -104,7 +104,7 @@ def extract(model_dir: str | Path, in_path: str | Path, out_records: str | Path 
     dev = resolve_device(device)
     model, tokenizer = load_checkpoint(model_dir, dev)
     cfg = model.cfg
-    configure_host(dev, cfg.threads, cfg.reuse_host_memory)
+    configure_host(dev, cfg.threads, cfg.reuse_host_memory != "never")
     reader = JsonlReader(in_path, ChddiRecord, on_error=on_error,  # type: ignore[arg-type]
                          rejects=rejects or default_rejects_path(in_path))
     records = [r for r in reader]

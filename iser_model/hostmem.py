@@ -3,14 +3,14 @@
 glibc serves every allocation above its mmap threshold (32 MiB at most) with a fresh ``mmap`` and
 hands it back with ``munmap`` when freed, so the next one of the same size faults in every page again
 (the kernel zeroes each 4 KiB page). ISER on the CPU allocates such tensors all the time: SEA's
-prefix tables are (B, heads, n, n+1, 1+d_h) and the per-span BiGRU input is (spans, n, d). Measured on
-this project's 2-core machine: half of a CMeIE training step (batch 32) was kernel time spent on page
-faults (12 million in 3 steps); MiniLM inference over CoNLL04 dev at batch 32 went from 3.1 to 5.6
-sentences/s with the setting below (``docs/results.md``, CPU section).
+prefix tables are (B, heads, n, n+1, 1+d_h) and the per-span BiGRU input is (spans, n, d).
 
-The price: the process keeps its peak heap instead of returning it to the system between steps
-(about 1 GB more resident memory for that MiniLM inference). ``IserConfig.reuse_host_memory`` turns it
-off. Applying it is process-wide and cannot be undone: glibc has no call to restore its adaptive
+Measured on this project's 2-core machine (docs/results.md, CPU section): MiniLM inference over
+CoNLL04 dev went from 4.7 / 3.7 / 2.8 to 5.7-5.9 / 5.4-6.5 / 5.2-5.7 sentences/s at batch 1 / 8 / 32;
+training gained less (CMeIE batch 32: 4.1 to 4.8 sentences/s; MiniLM batch 32: none). The price is a
+larger resident heap: freed blocks stay mapped and fragment (peak RSS +35 % for that inference, +20 %
+and +45 % for those trainings). Hence ``IserConfig.reuse_host_memory`` defaults to "inference".
+Applying it is process-wide and cannot be undone: glibc has no call to restore its adaptive
 thresholds.
 """
 

@@ -46,3 +46,27 @@ def test_reuse_left_alone_off_glibc(monkeypatch):
     monkeypatch.setattr(hostmem, "_applied", False)
     monkeypatch.setattr(hostmem.platform, "libc_ver", lambda: ("", ""))
     assert hostmem.reuse_freed_memory() is False  # not glibc: left alone
+
+
+def test_configure_host_applies_reuse_only_on_cpu_when_asked(monkeypatch):
+    import torch
+
+    from iser_model import inference
+
+    calls = []
+    monkeypatch.setattr(inference, "reuse_freed_memory", lambda: calls.append(1) or True)
+    inference.configure_host(torch.device("cpu"), None)  # the trainer's default: glibc left alone
+    inference.configure_host(torch.device("meta"), None, reuse_memory=True)  # not host tensors
+    assert calls == []
+    inference.configure_host(torch.device("cpu"), None, reuse_memory=True)
+    assert calls == [1]
+
+
+def test_reuse_host_memory_setting_is_validated():
+    from pydantic import ValidationError
+
+    from iser_model.config import IserConfig
+
+    assert IserConfig().reuse_host_memory == "inference"
+    with pytest.raises(ValidationError, match="reuse_host_memory"):
+        IserConfig(reuse_host_memory="sometimes")
