@@ -81,7 +81,7 @@ class IserConfig(BaseModel):
     # threads spin-wait on each other in the small recurrent kernels.
     threads: int | None = Field(default=None, ge=1)
     # on the CPU, keep freed tensor memory in the process instead of unmapping it (iser_model/hostmem.py):
-    # "inference" (evaluation and extraction: 1.2-1.8x faster, +35 % peak RSS), "always" (training too:
+    # "inference" (evaluation and extraction: 1.2-2.0x faster, +35 % peak RSS), "always" (training too:
     # it gained <= 17 % for +20-45 % peak RSS) or "never". Process-wide once applied.
     reuse_host_memory: Literal["inference", "always", "never"] = "inference"
     bf16: bool = True  # autocast on CUDA only
