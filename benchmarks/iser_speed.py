@@ -150,6 +150,7 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
     loss_fn = loss_function(model)
     sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup * per_epoch * cfg.epochs), per_epoch * cfg.epochs)
     losses = []
+    graphs_before = _compiled_graphs()
 
     def step(idx):
         batch = to_device(collate_train([items[i] for i in idx], tok.pad_token_id, cfg.max_span_width,
@@ -172,7 +173,6 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
     warmup_seconds = time.perf_counter() - t0
     batches = length_batches(lengths, batch_size, rng)
     timed = batches if steps is None else batches[:steps]
-    _sync(device)
     _reset_peak(device)
     graphs = _compiled_graphs()
     t0 = time.perf_counter()
@@ -189,7 +189,9 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
             "sentences_per_second": round(1 / per_sentence, 2) if per_sentence else None,
             "extrapolated": len(timed) < per_epoch, "warmup_steps": len(warm),
             "warmup_seconds": round(warmup_seconds, 2), "peak_memory_mib": _peak_mib(device),
-            "process_peak_rss_mib": _rss_mib(), "graphs_built_while_timed": _compiled_graphs() - graphs}
+            "process_peak_rss_mib": _rss_mib(), "graphs_built_while_timed": _compiled_graphs() - graphs} | (
+                # over warm-up and timed steps: more than the first step's = recompiles
+                {"compiled_graphs": _compiled_graphs() - graphs_before} if cfg.compile else {})
 
 
 # ---------------------------------------------------------------------------------------------- inference
@@ -359,15 +361,11 @@ def run(args: argparse.Namespace) -> dict:
             model, tok = fresh(batch_size=bs, bf16=precision == "bf16", compile=comp == "on")
             items = prepared(model, tok, train_docs)
             steps = None if budget is None else max(1, -(-budget // bs))
-            # one-time costs (lazy init, cuDNN autotuning, compiling, growing the CPU heap to a batch's
-            # peak) stay out of the timed steps; with one timed step at batch 32 on the CPU, the heap
-            # growth alone had moved the figure by 1.6x between runs
-            warmup = 1
-            graphs = _compiled_graphs()
+            # one warm-up step everywhere: one-time costs (lazy init, cuDNN autotuning, compiling, growing
+            # the CPU heap to a batch's peak) stay out of the timed steps; with one timed step at batch 32
+            # on the CPU, the heap growth alone had moved the figure by 1.6x between runs
             row = {"precision": precision, "compiled": comp == "on"} | train_throughput(
-                model, tok, items, bs, steps, device, warmup=warmup, seed=args.seed)
-            if comp == "on":  # graphs compiled over warm-up and timed steps: more than the first = recompiles
-                row["compiled_graphs"] = _compiled_graphs() - graphs
+                model, tok, items, bs, steps, device, warmup=1, seed=args.seed)
             rows.append(row)
             print(f"train batch {bs} {precision}{' compiled' if comp == 'on' else ''}: "
                   f"{row['seconds_per_epoch']} s/epoch, "

@@ -4,7 +4,7 @@
 
 Why: on the CPU torch's default AdamW loops over the parameters (MiniLM ISER: 135 tensors), several
 small kernels each; the trainer uses the fused kernel on every device (``trainer.make_optimizer``).
-Prints milliseconds per step; a diagnostic for the trainer's choice, not a figure for docs/results.md.
+Prints milliseconds per step: the evidence for the trainer's choice (quoted in docs/results.md).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from benchmarks.common import CONLL04, RESULTS, need
-    from benchmarks.iser_speed import build, model_config
+    from benchmarks.iser_speed import _sync, build, model_config
     from iser_model.inference import configure_host, resolve_device
     from iser_model.readers import read_dataset
 
@@ -46,13 +46,11 @@ def main(argv: list[str] | None = None) -> dict:
 
         for _ in range(3):
             step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        _sync(device)
         t0 = time.perf_counter()
         for _ in range(args.steps):
             step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        _sync(device)
         out[name] = 1000 * (time.perf_counter() - t0) / args.steps
         print(f"AdamW {name}: {out[name]:.1f} ms per step (clip + step, {args.steps} steps)")
     return out
