@@ -16,6 +16,7 @@ from pathlib import Path
 
 from benchmarks.common import REPO, RESULTS, device_label, read_json
 from benchmarks.paper import NOTES, PUBLISHED, TABLE_VARIANTS, VARIANTS
+from benchmarks.reproduce import table_config
 
 NOT_MEASURED = "not yet measured (needs GPU time)"
 UNTRAINED = ("Heads are untrained: they call most spans entities, so the relation stage runs at its cap of about "
@@ -408,6 +409,8 @@ def reproduction_block(results: Path, name: str, include_quick: bool) -> str:
             notes.append("the paper's literal fusion (`fusion_residual=false`, the default before commit cc0db39)")
         if cfg.get("head_lr"):
             notes.append(f"encoder lr {cfg['lr']:g}, head lr {cfg['head_lr']:g}")
+        elif "-lr" in proto:
+            notes.append(f"peak lr {cfg['lr']:g} (the table's: {table_config(name).lr:g})")
         if "-b" in proto:
             notes.append(f"batch {cfg['batch_size']} (the paper: 2)")
         limits = sorted({r["config"].get("max_seconds") for r in recs if r["config"].get("max_seconds")})

@@ -75,3 +75,22 @@ def test_bench_cli_forwards_to_the_scripts(tmp_path, repro_results):
     done = runner.invoke(app, ["bench", "results", "--results", str(repro_results), "--doc", str(doc)])
     assert done.exit_code == 0, done.output
     assert "## Paper reproduction: CoNLL04" in doc.read_text(encoding="utf-8")
+
+
+def test_shortened_run_names_its_learning_rate(tmp_path, repro_results):
+    """A shortened run with only --lr says which peak lr it used and the table's own (in the notes and in
+    the rerun command)."""
+    import json
+
+    results = tmp_path / "results"
+    src = repro_results / "reproduce" / "cmeie" / "quick"
+    dest = results / "reproduce" / "cmeie" / "sanity-e1-lr0.002"
+    for p in src.glob("*/seed1.json"):
+        rec = json.loads(p.read_text(encoding="utf-8"))
+        rec["protocol"], rec["config"]["lr"] = dest.name, 0.002
+        (dest / p.parent.name).mkdir(parents=True)
+        (dest / p.parent.name / p.name).write_text(json.dumps(rec, ensure_ascii=False), encoding="utf-8")
+    doc = tmp_path / "results.md"
+    make_results.main(["--results", str(results), "--doc", str(doc)])
+    block = doc.read_text(encoding="utf-8").split("Shortened run `sanity-e1-lr0.002`")[1]
+    assert "peak lr 0.002 (the table's: 0.0003)" in block and "--lr 0.002" in block
