@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchmarks.common import REPO, RESULTS, device_label, read_json
 from benchmarks.paper import NOTES, PUBLISHED, TABLE_VARIANTS, VARIANTS
-from benchmarks.reproduce import table_config
+from benchmarks.reproduce import aggregate, load_records, table_config
 
 NOT_MEASURED = "not yet measured (needs GPU time)"
 UNTRAINED = ("Heads are untrained: they call most spans entities, so the relation stage runs at its cap of about "
@@ -328,8 +328,6 @@ def speed_block(results: Path, include_quick: bool) -> str:
 
 def summaries(results: Path, table_name: str, include_quick: bool) -> dict[str, dict]:
     """protocol -> summary (recomputed from the per-seed files, so a partial table shows what exists)."""
-    from benchmarks.reproduce import aggregate, load_records
-
     out = {}
     base = results / "reproduce" / table_name
     for proto_dir in sorted(p for p in base.glob("*") if p.is_dir()):

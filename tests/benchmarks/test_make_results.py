@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 from benchmarks import make_results
@@ -80,8 +81,6 @@ def test_bench_cli_forwards_to_the_scripts(tmp_path, repro_results):
 def test_shortened_run_names_its_learning_rate(tmp_path, repro_results):
     """A shortened run with only --lr says which peak lr it used and the table's own (in the notes and in
     the rerun command)."""
-    import json
-
     results = tmp_path / "results"
     src = repro_results / "reproduce" / "cmeie" / "quick"
     dest = results / "reproduce" / "cmeie" / "sanity-e1-lr0.002"
