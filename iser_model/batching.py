@@ -150,7 +150,6 @@ def collate_train(items: list[Prepared], pad_id: int, k: int, n_rel_types: int, 
     batch["pair_mask"] = _pad([np.ones(len(s.pairs), np.int64) for s in samples])
     batch["relation_labels"] = _pad([s.relation_labels for s in samples])
     _spans(batch, [len(s.spans) for s in samples])
-    batch["pair_index"] = _index([len(s.pairs) for s in samples])  # (M, 2)
     return batch
 
 

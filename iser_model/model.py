@@ -9,8 +9,8 @@ Batch tensors (built by :mod:`iser_model.batching`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -36,22 +36,31 @@ class Encoded:
     h_words: torch.Tensor  # (B, W, d) H max-pooled per word
     span_pool: torch.Tensor  # (B, W, k, d) max-pool of every span
     max_n: int | None = None  # RangeMax tables built for any length up to this (under torch.compile)
+    # built on first use, by the relation-context variant that needs them. Not functools.cached_property:
+    # its lock stops torch.compile's tracing (a graph break that left the relation context eager)
+    _memo: dict = field(default_factory=dict, repr=False)
 
-    @cached_property
+    def _once(self, key: str, make: Callable[[], object]):
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
+    @property
     def h_words_max(self) -> RangeMax:
-        return RangeMax(self.h_words, self.max_n)
+        return self._once("h_words_max", lambda: RangeMax(self.h_words, self.max_n))
 
-    @cached_property
+    @property
     def xb_words_max(self) -> RangeMax:
-        return RangeMax(word_pool(self.x_b, self.word_start, self.word_end, self.max_n), self.max_n)
+        return self._once("xb_words_max", lambda: RangeMax(
+            word_pool(self.x_b, self.word_start, self.word_end, self.max_n), self.max_n))
 
-    @cached_property
+    @property
     def h_global(self) -> torch.Tensor:  # (B, d)
-        return _masked_max(self.h, self.mask)
+        return self._once("h_global", lambda: _masked_max(self.h, self.mask))
 
-    @cached_property
+    @property
     def xb_global(self) -> torch.Tensor:  # (B, d)
-        return _masked_max(self.x_b, self.mask)
+        return self._once("xb_global", lambda: _masked_max(self.x_b, self.mask))
 
 
 def _masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -109,9 +118,9 @@ class IserModel(nn.Module):
             sub_start = enc.word_start[b, spans[b, j, 0]]
             sub_end = enc.word_end[b, spans[b, j, 1] - 1]
             flat = self.span_context(enc.h, enc.mask, b, sub_start, sub_end, span_lengths)  # (N, d)
-            c = s.new_zeros(s.shape).float()
-            c[b, j] = flat
-            c = c.to(s.dtype)
+            B, S, d = s.shape
+            # index_copy, not c[b, j] = flat: its backward is one index_select, no index_put
+            c = flat.new_zeros(B * S, d).index_copy(0, b * S + j, flat).view(B, S, d).to(s.dtype)
         return s, w, c
 
     def entity_logits(self, s, w, c) -> torch.Tensor:
@@ -121,11 +130,10 @@ class IserModel(nn.Module):
                         pairs: torch.Tensor) -> torch.Tensor:
         """pairs: (B, P, 2) indices into the span axis -> (B, P, R) logits."""
         sw = torch.cat([s, w.to(s.dtype)], -1)  # (B, S, d + wd)
-        idx = pairs.clamp(min=0)
-        head = sw.gather(1, idx[..., :1].expand(-1, -1, sw.shape[-1]))
-        tail = sw.gather(1, idx[..., 1:].expand(-1, -1, sw.shape[-1]))
-        head_spans = spans.gather(1, idx[..., :1].expand(-1, -1, 2))
-        tail_spans = spans.gather(1, idx[..., 1:].expand(-1, -1, 2))
+        B, P, _ = pairs.shape
+        idx = pairs.clamp(min=0).reshape(B, 2 * P, 1)  # head, tail, head, tail, ...: one gather reads both
+        head, tail = sw.gather(1, idx.expand(-1, -1, sw.shape[-1])).view(B, P, 2, -1).unbind(2)  # (B, P, d + wd)
+        head_spans, tail_spans = spans.gather(1, idx.expand(-1, -1, 2)).view(B, P, 2, 2).unbind(2)  # (B, P, 2)
         ctx = self.relation_context(enc, head_spans, tail_spans).to(head.dtype)  # (B, P, d)
         return self.relation_head(head, ctx, tail)
 
@@ -141,16 +149,14 @@ class IserModel(nn.Module):
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """L = L_e + L_r (Eq. 15-17): CE over sampled spans, BCE-with-logits over sampled pairs.
 
-        Returns the loss and its parts (detached tensors: reading them is the caller's sync to spend)."""
+        Returns the loss and its parts (detached tensors: reading them is the caller's sync to spend).
+        Padding is masked out rather than indexed away: the same sums, without index_put in backward."""
         ent, rel = self(batch)
-        si = batch["span_mask"].nonzero() if "span_index" not in batch else batch["span_index"]  # (N, 2)
-        pi = batch["pair_mask"].nonzero() if "pair_index" not in batch else batch["pair_index"]  # (M, 2)
-        l_e = nn.functional.cross_entropy(ent[si[:, 0], si[:, 1]].float(), batch["entity_labels"][si[:, 0], si[:, 1]])
-        if pi.shape[0]:
-            bce = nn.functional.binary_cross_entropy_with_logits(
-                rel[pi[:, 0], pi[:, 1]].float(), batch["relation_labels"][pi[:, 0], pi[:, 1]].float(),
-                reduction="none")
-            l_r = bce.sum(-1).mean()  # summed over types, averaged over pairs
-        else:
-            l_r = rel.sum() * 0.0
+        span_mask, pair_mask = batch["span_mask"].bool(), batch["pair_mask"].bool()
+        labels = batch["entity_labels"].masked_fill(~span_mask, -100)  # -100: cross_entropy's ignore_index
+        l_e = nn.functional.cross_entropy(ent.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
+        bce = nn.functional.binary_cross_entropy_with_logits(
+            rel.float(), batch["relation_labels"].float(), reduction="none").sum(-1)  # (B, P) summed over types
+        # averaged over the real pairs; 0 for a batch without any (where, not *: no 0 * inf of a padded pair)
+        l_r = torch.where(pair_mask, bce, 0.0).sum() / pair_mask.sum().clamp(min=1)
         return l_e + l_r, {"loss_entity": l_e.detach(), "loss_relation": l_r.detach()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -36,6 +37,31 @@ def test_forward_shapes_and_loss():
     assert loss.ndim == 0 and parts["loss_entity"] > 0 and parts["loss_relation"] > 0
 
 
+def test_loss_is_the_mean_over_real_spans_and_pairs():
+    """The masked loss equals CE over the real spans plus BCE summed over types, averaged over the real
+    pairs, picked out by index; padded entries (here given huge logits) contribute nothing."""
+    from iser_model.batching import collate_train, prepare
+
+    model, tok = tiny_model()
+    cfg = model.cfg
+    items, _ = prepare(DOCS, tok, cfg.max_length, cfg.max_span_width, cfg.entity_types, cfg.relation_types)
+    # more negatives than the short sentence has spans: its rows are padded
+    batch = collate_train(items, tok.pad_token_id, cfg.max_span_width, len(cfg.relation_types), 60, 60,
+                          np.random.default_rng(0))
+    for key in ("pairs", "pair_mask", "relation_labels"):  # and one padded pair slot per sentence
+        batch[key] = torch.cat([batch[key], torch.zeros_like(batch[key][:, :1])], 1)
+    ent, rel = model(batch)
+    si, pi = batch["span_mask"].nonzero(), batch["pair_mask"].nonzero()
+    assert (~batch["span_mask"].bool()).any() and (~batch["pair_mask"].bool()).any()  # padding on both axes
+    want = torch.nn.functional.cross_entropy(ent[si[:, 0], si[:, 1]], batch["entity_labels"][si[:, 0], si[:, 1]])
+    want = want + torch.nn.functional.binary_cross_entropy_with_logits(
+        rel[pi[:, 0], pi[:, 1]], batch["relation_labels"][pi[:, 0], pi[:, 1]].float(), reduction="none").sum(-1).mean()
+    pad_e, pad_r = ~batch["span_mask"].bool(), ~batch["pair_mask"].bool()
+    model.forward = lambda b: (ent.masked_fill(pad_e[..., None], 1e30), rel.masked_fill(pad_r[..., None], 1e30))
+    loss, _ = model.loss(batch)
+    torch.testing.assert_close(loss, want)
+
+
 def test_padding_spans_and_sentences_do_not_change_results():
     model, tok = tiny_model()
     model.eval()
@@ -44,7 +70,7 @@ def test_padding_spans_and_sentences_do_not_change_results():
         ent, rel = model(batch)
         # the short sentence alone: no padding; and without the collate's host-side indexes, so the
         # model derives them itself (the comparison covers both ways)
-        one = {k: v[1:2] for k, v in batch.items() if k not in ("lengths", "span_lengths", "span_index", "pair_index")}
+        one = {k: v[1:2] for k, v in batch.items() if k not in ("lengths", "span_lengths", "span_index")}
         n, S, P = int(one["attention_mask"].sum()), int(one["span_mask"].sum()), int(one["pair_mask"].sum())
         W = int(one["word_mask"].sum())
         trimmed = {k: v for k, v in one.items()}
@@ -126,14 +152,13 @@ def test_relation_context_is_zero_for_adjacent_spans():
 
 
 def test_collated_host_indexes_match_the_masks():
-    """The collate functions' span/pair indexes and host lengths are what the model would otherwise
+    """The collate functions' span indexes and host lengths are what the model would otherwise
     derive on the device (nonzero, mask sums); to_device leaves the host ones on the CPU."""
     from iser_model.batching import HOST_KEYS, collate_infer, prepare, to_device
 
     model, tok = tiny_model()
     batch = train_batch(model, tok)
     assert torch.equal(batch["span_index"], batch["span_mask"].nonzero())
-    assert torch.equal(batch["pair_index"], batch["pair_mask"].nonzero())
     assert torch.equal(batch["lengths"], batch["attention_mask"].sum(1))
     assert torch.equal(batch["span_lengths"], batch["lengths"][batch["span_index"][:, 0]])
     items, _ = prepare(DOCS, tok, 64, model.cfg.max_span_width, model.cfg.entity_types, model.cfg.relation_types)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from iser_model.sea import SpanContext
-from iser_model.spans import RangeMax, all_span_maxpool, enumerate_spans, gather_spans, word_pool
+from iser_model.spans import RangeMax, all_span_maxpool, enumerate_spans, gather_spans, select_max, word_pool
 
 
 def test_enumerate_spans_matches_loops():
@@ -27,6 +27,35 @@ def test_all_span_maxpool_and_gather_match_loops():
     for b in range(2):
         for j, (s, e) in enumerate(spans[b].tolist()):
             assert torch.equal(got[b, j], hw[b, s:e].amax(0))
+
+
+def test_select_max_gradient_is_torch_maximums_without_ties_and_conserved_with_them():
+    torch.manual_seed(2)
+    a, b = torch.randn(3, 7, requires_grad=True), torch.randn(3, 7, requires_grad=True)
+    g = torch.randn(3, 7)
+    mine = torch.autograd.grad(select_max(a, b), (a, b), g)
+    ref = torch.autograd.grad(torch.maximum(a, b), (a, b), g)
+    assert torch.equal(select_max(a, b), torch.maximum(a, b))
+    assert all(torch.equal(x, y) for x, y in zip(mine, ref, strict=True))
+    tie = torch.autograd.grad(select_max(a, a.detach().clone().requires_grad_()), (a,), g)[0]
+    assert torch.equal(tie, g)  # the whole gradient to the first input (torch.maximum: half to each)
+
+
+def test_all_span_maxpool_gradient_matches_a_chain_of_maxima():
+    torch.manual_seed(3)
+    hw = torch.randn(2, 9, 5, requires_grad=True)
+    k, g = 4, torch.randn(2, 9, 4, 5)
+    pool = all_span_maxpool(hw, k)
+    ref, cur = [hw], hw
+    padded = torch.cat([hw, torch.full((2, k, 5), torch.finfo(hw.dtype).min)], 1)
+    for w in range(1, k):
+        cur = torch.maximum(cur, padded[:, w:w + 9])
+        ref.append(cur)
+    ref = torch.stack(ref, 2)
+    valid = (torch.arange(9)[:, None] + torch.arange(1, k + 1)[None] <= 9)[None, :, :, None]  # spans inside
+    assert torch.equal(pool[valid.expand_as(pool)], ref[valid.expand_as(ref)])
+    mine = torch.autograd.grad(pool, hw, g * valid)[0]
+    torch.testing.assert_close(mine, torch.autograd.grad(ref, hw, g * valid)[0])
 
 
 @pytest.mark.parametrize("max_n", [None, 13, 64])  # the levels 13 needs, or more (the compiled form)
