@@ -27,7 +27,8 @@ PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
 QUICK=${QUICK:+--quick}  # QUICK=1: tiny models, a check of this script itself (any device)
 # optional phases: "gputest" (pytest -m gpu; needs pytest), "profile" (torch.profiler tables and a sync audit of
-# training steps), "compile" (batch-2 training with torch.compile)
+# training steps), "ops" (operators per batch-2 step, benchmarks/step_ops.py), "compile" (batch-2 training with
+# torch.compile)
 PHASES=${PHASES:-train,infer,table,trained}
 TABLE=${TABLE:-conll04}
 if [ "$TABLE" = cmeie ]; then
@@ -64,6 +65,11 @@ $PY -c "import torch, transformers; print('torch', torch.__version__, 'cuda', to
 # (0) optional: the CUDA-only tests (sync count, inductor-compiled loss), and where a step's time goes
 want gputest && phase gputest 150 $PY -m pytest -q -m gpu -p no:cacheprovider tests/iser_model/test_cuda.py
 want profile && phase profile 90 $PY -m benchmarks.profile_step --device $DEVICE ${PROFILE_ARGS:---batch-sizes 2,32 --steps 20}
+# operators per batch-2 training step, float32 and bf16 autocast (exact counts: a launch-bound step's unit)
+want ops && for p in fp32 bf16; do
+  phase ops-$p 60 $PY -m benchmarks.step_ops --device $DEVICE --precision $p ${QUICK:+--encoder tiny} \
+      --out "$RES/step_ops-cuda-$p.json"
+done
 
 # (1) training throughput, a whole epoch at each batch size, bf16 and fp32
 want train && phase train $(( $(left) < 150 ? $(left) : 150 )) \

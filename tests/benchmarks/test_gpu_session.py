@@ -19,7 +19,7 @@ def test_quick_session_writes_every_phase(tmp_path):
     res, models = tmp_path / "results", tmp_path / "models"
     env = os.environ | {
         "QUICK": "1", "DEVICE": "cpu", "PY": sys.executable, "BUDGET": "900", "RES": str(res),
-        "MODELS": str(models), "PHASES": "train,infer,table,trained", "VARIANTS": "iser sea_cls", "EPOCHS_OVERRIDE": "1",
+        "MODELS": str(models), "PHASES": "ops,train,infer,table,trained", "VARIANTS": "iser sea_cls", "EPOCHS_OVERRIDE": "1",
         "DDIKG_SHARED": str(shared), "OMP_NUM_THREADS": "1",
     }
     env.pop("OUT", None)
@@ -28,8 +28,9 @@ def test_quick_session_writes_every_phase(tmp_path):
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log
     assert "skipped (no time left)" not in log, log
-    for name in ("train", "infer", "infer-trained"):
+    for name in ("ops-fp32", "ops-bf16", "train", "infer", "infer-trained"):
         assert f"== {name}: exit 0" in log, log
+    assert json.loads((res / "step_ops-cuda-fp32.json").read_text(encoding="utf-8"))["ops_per_step"]["total"] > 0
     train = json.loads((res / "iser_speed-cuda-train.json").read_text(encoding="utf-8"))
     assert train["quick"] is True and train["training"]
     assert json.loads((res / "iser_speed-cuda.json").read_text(encoding="utf-8"))["inference"]["curve"]
