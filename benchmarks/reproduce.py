@@ -260,10 +260,13 @@ def main(argv: list[str] | None = None) -> dict:
                 m = rec["metrics"]
                 print(f"  NER micro F1 {m['ner_micro_f1']:.4f}  RE micro F1 {m['re_micro_f1']:.4f}  "
                       f"({rec['epochs_run']} epochs, best {rec['best_epoch']}, {rec['wall_seconds']} s)", flush=True)
-    records = [r for r in load_records(out_dir) if r["variant"] in variants and r["seed"] in seeds]
-    rows = aggregate(records, variants)
-    summary = {"table": args.table, "protocol": protocol, "variants": variants, "seeds": seeds, "ran": ran,
-               "skipped": skipped, "rows": rows}
+    # every run of this protocol so far, not only this invocation's: gpu_session.sh runs one process per
+    # variant, and each would otherwise leave a summary of its own variant alone
+    records = load_records(out_dir)
+    present = [v for v in TABLE_VARIANTS[args.table] if any(r["variant"] == v for r in records)]
+    rows = aggregate(records, present)
+    summary = {"table": args.table, "protocol": protocol, "variants": present,
+               "seeds": sorted({r["seed"] for r in records}), "ran": ran, "skipped": skipped, "rows": rows}
     write_json(out_dir / "summary.json", summary)
     print(f"{args.table} ({protocol}): ran {ran}, skipped {skipped} (already present)")
     for r in rows:

@@ -55,6 +55,18 @@ def test_resume_skips_finished_runs(repro_results, conll_like, capsys):
     assert {p: p.stat().st_mtime_ns for p in (repro_results / "reproduce").rglob("seed*.json")} == before
 
 
+def test_a_run_of_one_variant_keeps_the_others_in_the_summary(repro_results, cmeie_like):
+    """One process per variant (as gpu_session.sh runs them) must not shrink summary.json to its own."""
+    train, dev = cmeie_like
+    summary = reproduce.main(["--table", "cmeie", "--quick", "--seeds", "1", "--variants", "sea_cls", "--device",
+                              "cpu", "--train", str(train), "--dev", str(dev),
+                              "--results", str(repro_results / "reproduce")])
+    assert summary["ran"] == 0 and summary["skipped"] == 1
+    assert [r["variant"] for r in summary["rows"]] == TABLE_VARIANTS["cmeie"]
+    on_disk = json.loads((repro_results / "reproduce" / "cmeie" / "quick" / "summary.json").read_text())
+    assert on_disk == summary
+
+
 def test_aggregate_mean_and_std():
     recs = [{"variant": "iser", "seed": s, "metrics": {k: v for k in reproduce.METRICS}, "seconds_per_epoch": 2.0}
             for s, v in ((1, 0.5), (2, 0.7), (3, 0.6))]
