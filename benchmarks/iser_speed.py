@@ -137,8 +137,8 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
     import numpy as np
     from transformers import get_linear_schedule_with_warmup
 
-    from iser_model.batching import collate_train, length_batches, to_device
-    from iser_model.trainer import loss_function, make_optimizer, train_step
+    from iser_model.batching import length_batches, to_device
+    from iser_model.trainer import loss_function, make_optimizer, sampled_batch, train_step
 
     cfg = model.cfg
     rng = np.random.default_rng(seed)
@@ -153,8 +153,7 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
     graphs_before = _compiled_graphs()
 
     def step(idx):
-        batch = to_device(collate_train([items[i] for i in idx], tok.pad_token_id, cfg.max_span_width,
-                                        len(cfg.relation_types), cfg.neg_entities, cfg.neg_relations, rng), device)
+        batch = to_device(sampled_batch(cfg, items, idx, tok.pad_token_id, rng), device)
         losses.append(train_step(model, batch, optim, sched, device, loss_fn))
 
     t0 = time.perf_counter()

@@ -29,8 +29,8 @@ def profile(batch_size: int, steps: int, device, train_docs, ent, rel, precision
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    from iser_model.batching import collate_train, length_batches, to_device
-    from iser_model.trainer import loss_function, make_optimizer, train_step
+    from iser_model.batching import length_batches, to_device
+    from iser_model.trainer import loss_function, make_optimizer, sampled_batch, train_step
 
     model, tok = build(model_config("minilm", batch_size=batch_size, bf16=precision == "bf16", compile=compiled),
                        train_docs, ent, rel, device)
@@ -45,8 +45,7 @@ def profile(batch_size: int, steps: int, device, train_docs, ent, rel, precision
 
     def step(idx):
         t = time.perf_counter()
-        batch = collate_train([items[i] for i in idx], tok.pad_token_id, cfg.max_span_width, len(cfg.relation_types),
-                              cfg.neg_entities, cfg.neg_relations, rng)
+        batch = sampled_batch(cfg, items, idx, tok.pad_token_id, rng)
         timing["collate"] += time.perf_counter() - t
         train_step(model, to_device(batch, device), optim, None, device, loss_fn)
 

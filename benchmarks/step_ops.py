@@ -115,9 +115,9 @@ def measure(encoder: str, batch_size: int, steps: int, device, train: Path, prec
     import numpy as np
 
     from benchmarks.iser_speed import build, model_config, prepared
-    from iser_model.batching import collate_train, length_batches, to_device
+    from iser_model.batching import length_batches, to_device
     from iser_model.readers import read_dataset
-    from iser_model.trainer import make_optimizer, train_step
+    from iser_model.trainer import make_optimizer, sampled_batch, train_step
 
     ds = read_dataset(need(train), rejects=RESULTS / "step_ops.rejects.jsonl")
     docs = ds.documents[:sentences] if sentences else ds.documents
@@ -131,9 +131,8 @@ def measure(encoder: str, batch_size: int, steps: int, device, train: Path, prec
     model.train()
 
     def step(idx, loss_fn=None):
-        batch = collate_train([items[i] for i in idx], tok.pad_token_id, cfg.max_span_width,
-                              len(cfg.relation_types), cfg.neg_entities, cfg.neg_relations, rng)
-        train_step(model, to_device(batch, device), optim, None, device, loss_fn)
+        train_step(model, to_device(sampled_batch(cfg, items, idx, tok.pad_token_id, rng), device), optim, None,
+                   device, loss_fn)
 
     step(batches[0])  # lazy initialisation outside the count
     timed = batches[1:1 + steps]

@@ -16,8 +16,9 @@ from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmu
 
 from flows.contracts import SpanDocument
 from flows.jsonl import append_jsonl
-from iser_model.batching import collate_train, length_batches, prepare, to_device
+from iser_model.batching import Prepared, collate_train, length_batches, prepare, to_device
 from iser_model.checkpoint import save_checkpoint
+from iser_model.config import IserConfig
 from iser_model.evaluator import evaluate_predictions, gold_sets
 from iser_model.inference import autocast, predict
 from iser_model.model import IserModel
@@ -80,9 +81,7 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
             if cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds:
                 break  # out of time mid-epoch: evaluate what has been learnt rather than lose it
             steps_done += 1
-            batch = to_device(collate_train([items[i] for i in idx], tokenizer.pad_token_id, cfg.max_span_width,
-                                            len(cfg.relation_types), cfg.neg_entities, cfg.neg_relations, rng),
-                              device)
+            batch = to_device(sampled_batch(cfg, items, idx, tokenizer.pad_token_id, rng), device)
             value = train_step(model, batch, optim, sched, device, loss_fn)
             if value is None:
                 skipped += 1
@@ -114,6 +113,14 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
             break
     plot_curves(hist.epochs, out_dir / "training_curves.png")
     return hist
+
+
+def sampled_batch(cfg: IserConfig, items: list[Prepared], idx, pad_id: int, rng: np.random.Generator
+                  ) -> dict[str, torch.Tensor]:
+    """The training batch of ``items[idx]`` on the host: ``cfg``'s span width and negative counts, the
+    negatives drawn from ``rng`` (the trainer's, and the benchmarks' that time its step)."""
+    return collate_train([items[i] for i in idx], pad_id, cfg.max_span_width, len(cfg.relation_types),
+                         cfg.neg_entities, cfg.neg_relations, rng)
 
 
 def make_optimizer(model: IserModel) -> torch.optim.AdamW:
