@@ -357,7 +357,7 @@ def run(args: argparse.Namespace) -> dict:
                                     for c in compiles]:
             if quick:
                 bs = min(bs, 4)
-            model, tok = fresh(batch_size=bs, bf16=precision == "bf16", compile=comp == "on")
+            model, tok = fresh(batch_size=bs, train_bf16=precision == "bf16", compile=comp == "on")
             items = prepared(model, tok, train_docs)
             steps = None if budget is None else max(1, -(-budget // bs))
             # one warm-up step everywhere: one-time costs (lazy init, cuDNN autotuning, compiling, growing

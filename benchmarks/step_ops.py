@@ -121,7 +121,7 @@ def measure(encoder: str, batch_size: int, steps: int, device, train: Path, prec
 
     ds = read_dataset(need(train), rejects=RESULTS / "step_ops.rejects.jsonl")
     docs = ds.documents[:sentences] if sentences else ds.documents
-    model, tok = build(model_config(encoder, batch_size=batch_size, bf16=precision == "bf16"), docs,
+    model, tok = build(model_config(encoder, batch_size=batch_size, train_bf16=precision == "bf16"), docs,
                        ds.entity_types, ds.relation_types, device)
     cfg = model.cfg
     items = prepared(model, tok, docs)

@@ -6,15 +6,18 @@ way), so padding only ever follows a row's real positions in either direction.
 
 How the cells skip the padding depends on what the work is bound by (measured with MiniLM on CoNLL04):
 
-* :meth:`BiRNN.padded` (training anywhere, inference on CUDA): the cells run over the padded rows and
-  what they compute past each row's end is discarded. ``pack_padded_sequence`` and
+* :meth:`BiRNN.padded` (training anywhere; inference over rows of one length): the cells run over the
+  padded rows and what they compute past each row's end is discarded. ``pack_padded_sequence`` and
   ``pad_packed_sequence`` copy one time step at a time, forward and again in backward: about four small
   copies per position per step, which on CUDA are launches of a step bound by how many kernels the host
   can launch, and on a CPU made a batch-2 training step 1.34× slower (726 against 543 ms). Padded steps
-  cost compute, but batches are bucketed by length, so the rows of a batch differ by a few positions.
-* :meth:`BiRNN.packed` (inference on a CPU): the cells run over packed rows. Compute is the cost there,
-  and a batch of 32 sentences pads many steps: padded, inference at batch 32 was 1.3× slower (2.0
-  against 2.6 sentences/s).
+  cost compute, but training batches are bucketed by length, so their rows differ by a few positions.
+* :meth:`BiRNN.packed` (inference over rows of different lengths, on any device): the cells run over
+  packed rows. SEA's rows are every candidate span, each as long as its sentence, so a batch of 32
+  sentences pads tens of thousands of rows to its longest sentence. Padded, inference at batch 32 was
+  1.3× slower on a CPU (2.0 against 2.6 sentences/s) and on the H200 (commit 0d9391d against fb3ab40:
+  179 against 226 sentences/s, with 19.7 against 10.8 GiB of GPU memory; 55 against 152 sentences/s on
+  the longest sentences).
 
 The cells run in float32 even under bf16 autocast: bf16 RNN kernels are missing on some
 PyTorch/cuDNN combinations, and the recurrence is a small share of the time.
@@ -54,11 +57,12 @@ class BiRNN(nn.Module):
 
         Returns the outputs (N, n, 2·hidden), forward ⊕ backward and zero past each row's length, if
         ``outputs``; else the final forward and backward states concatenated, (N, 2·hidden).
-        CPU inference runs over packed rows; everything else over padded rows (see the module text)."""
+        Inference over rows of different lengths runs packed; training and rows of one length padded
+        (see the module text)."""
         lengths = lengths.clamp(min=1)
         with torch.autocast(x.device.type, enabled=False):
             x = x.float()
-            if x.device.type == "cpu" and not torch.is_grad_enabled():
+            if not torch.is_grad_enabled() and _uneven(lengths, x.device):
                 return self.packed(x, lengths, outputs=outputs)
             return self.padded(x, lengths, outputs=outputs)
 
@@ -101,6 +105,14 @@ class BiRNN(nn.Module):
         h = out_b.shape[-1]
         out_b = out_b.reshape(N * n, h).index_select(0, (inverse[:, None] * n + rev).view(-1).to(x.device))
         return torch.cat([out_f.index_select(0, inverse_d), out_b.view(N, n, h)], -1)  # (N, n, 2h)
+
+
+def _uneven(lengths: torch.Tensor, device: torch.device) -> bool:
+    """Whether the rows differ in length. Lengths already on a GPU are not read back (a device sync for a
+    choice): the CPU packs those, CUDA keeps them padded."""
+    if lengths.device.type != "cpu":
+        return device.type == "cpu"
+    return lengths.numel() > 1 and bool(lengths.min() != lengths.max())
 
 
 def _reversal(length: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,5 +1,6 @@
-"""Training loop: AdamW + linear warm-up/decay, gradient clipping, bf16 autocast on CUDA, length-bucketed
-batches, dev evaluation every N epochs, best checkpoint by dev RE micro F1, metrics JSONL + PNG curves."""
+"""Training loop: AdamW + linear warm-up/decay, gradient clipping, float32 with TF32 matmuls (or bf16
+autocast) on CUDA, length-bucketed batches, dev evaluation every N epochs, best checkpoint by dev RE
+micro F1, metrics JSONL + PNG curves."""
 
 from __future__ import annotations
 
@@ -153,7 +154,7 @@ def train_step(model: IserModel, batch: dict[str, torch.Tensor], optim: torch.op
     counts it. The loss and the check are read back together: the step's one device sync on CUDA.
     ``loss_fn``: :func:`loss_function`'s result (default ``model.loss``)."""
     cfg = model.cfg
-    with autocast(device, cfg.bf16):
+    with autocast(device, cfg.train_bf16):
         loss, _ = (loss_fn or model.loss)(batch)
     optim.zero_grad(set_to_none=True)
     loss.backward()

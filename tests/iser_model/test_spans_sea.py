@@ -174,7 +174,7 @@ def test_suppress_overlaps_matches_a_loop():
         assert got[i] == (bool(is_ent[0, i]) and not beaten), i
 
 
-@pytest.mark.parametrize("path", ["padded", "packed"])  # the CUDA path and the CPU path, both run here
+@pytest.mark.parametrize("path", ["padded", "packed"])  # training's path and uneven inference's path
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_birnn_matches_a_bidirectional_rnn_on_each_row_alone(cell, path):
     """BiRNN over padded rows gives every row what torch's bidirectional RNN (with the same weights,
@@ -191,7 +191,7 @@ def test_birnn_matches_a_bidirectional_rnn_on_each_row_alone(cell, path):
     run = getattr(rnn, path)
     out = run(x, lengths, outputs=True)
     last = run(x, lengths, outputs=False)
-    with torch.set_grad_enabled(path == "padded"):  # forward() on a CPU: packed for inference only
+    with torch.set_grad_enabled(path == "padded"):  # forward(): these rows pack for inference only
         torch.testing.assert_close(rnn(x, lengths, outputs=True), out, rtol=0, atol=0)
     for i, n in enumerate(lengths.tolist()):
         want, h = ref(x[i:i + 1, :n])
@@ -199,3 +199,22 @@ def test_birnn_matches_a_bidirectional_rnn_on_each_row_alone(cell, path):
         torch.testing.assert_close(out[i, :n], want[0])
         assert out[i, n:].abs().max() == 0 if n < 7 else True
         torch.testing.assert_close(last[i], torch.cat([h[0, 0], h[1, 0]]))
+
+
+def test_birnn_packs_only_inference_over_rows_of_different_lengths(monkeypatch):
+    """Packing pays where padding is waste (inference over sentences of different lengths, whose spans are
+    SEA's rows); training, and rows all of one length (one sentence's spans), stay padded: packing's
+    per-time-step copies are launches of a launch-bound step."""
+    from iser_model.rnn import BiRNN
+
+    rnn = BiRNN("gru", 6, 4)
+    used = []
+    for name in ("padded", "packed"):
+        real = getattr(rnn, name)
+        monkeypatch.setattr(rnn, name, lambda *a, _n=name, _f=real, **kw: used.append(_n) or _f(*a, **kw))
+    x, uneven, even = torch.randn(3, 5, 6), torch.tensor([5, 2, 4]), torch.tensor([5, 5, 5])
+    with torch.no_grad():
+        rnn(x, uneven, outputs=False)
+        rnn(x, even, outputs=False)
+    rnn(x, uneven, outputs=False)
+    assert used == ["packed", "padded", "padded"]
