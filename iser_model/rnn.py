@@ -8,10 +8,11 @@ How the cells skip the padding depends on what the work is bound by (measured wi
 
 * :meth:`BiRNN.padded` (training anywhere; inference over rows of one length): the cells run over the
   padded rows and what they compute past each row's end is discarded. ``pack_padded_sequence`` and
-  ``pad_packed_sequence`` copy one time step at a time, forward and again in backward: about four small
-  copies per position per step, which on CUDA are launches of a step bound by how many kernels the host
-  can launch, and on a CPU made a batch-2 training step 1.34× slower (726 against 543 ms). Padded steps
-  cost compute, but training batches are bucketed by length, so their rows differ by a few positions.
+  ``pad_packed_sequence`` copy rows a slice at a time: one copy per distinct row length forward, and one
+  per time step in backward (a dispatch census: 50 positions, 50 copies in one pack's backward). On
+  CUDA those are launches of a step bound by how many kernels the host can launch; on a CPU packing
+  made a batch-2 training step 1.34× slower (726 against 543 ms). Padded steps cost compute, but
+  training batches are bucketed by length, so their rows differ by a few positions.
 * :meth:`BiRNN.packed` (inference over rows of different lengths, on any device): the cells run over
   packed rows. SEA's rows are every candidate span, each as long as its sentence, so a batch of 32
   sentences pads tens of thousands of rows to its longest sentence. Padded, inference at batch 32 was
