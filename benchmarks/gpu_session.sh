@@ -106,7 +106,7 @@ EPOCHS=${EPOCHS_OVERRIDE:-$EPOCHS}
 MAXSEC=${MAXSEC_OVERRIDE:-$MAXSEC}
 # each process is killed at REMAIN: its start-up and the evaluation after the last step must fit after MAXSEC
 # (an override of 190 s in a 200 s REMAIN lost two CMeIE variants that way)
-if [ "$MAXSEC" -gt $(( REMAIN - 60 )) ]; then
+if want table && [ "$MAXSEC" -gt $(( REMAIN - 60 )) ]; then
   MAXSEC=$(( REMAIN - 60 > 30 ? REMAIN - 60 : 30 )); echo "training time capped at ${MAXSEC}s (REMAIN ${REMAIN}s)"
 fi
 want table && echo "table $TABLE: $VARIANTS: $EPOCHS epochs, training stops after ${MAXSEC}s"

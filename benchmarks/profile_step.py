@@ -32,8 +32,8 @@ def profile(batch_size: int, steps: int, device, train_docs, ent, rel, precision
     from iser_model.batching import length_batches, to_device
     from iser_model.trainer import loss_function, make_optimizer, sampled_batch, train_step
 
-    cfg = model_config("minilm", batch_size=batch_size, train_bf16=precision == "bf16", compile=compiled)
-    model, tok = build(cfg, train_docs, ent, rel, device)
+    model, tok = build(model_config("minilm", batch_size=batch_size, train_bf16=precision == "bf16",
+                                    compile=compiled), train_docs, ent, rel, device)
     cfg = model.cfg
     items = prepared(model, tok, train_docs)
     rng = np.random.default_rng(0)
