@@ -6,6 +6,7 @@ import json
 import shutil
 
 from benchmarks import make_results
+from benchmarks.common import write_json
 from benchmarks.paper import CONLL04, TABLE_VARIANTS, VARIANTS
 
 PROSE = "Hand-written prose that must survive regeneration."
@@ -93,3 +94,23 @@ def test_shortened_run_names_its_learning_rate(tmp_path, repro_results):
     make_results.main(["--results", str(results), "--doc", str(doc)])
     block = doc.read_text(encoding="utf-8").split("Shortened run `sanity-e1-lr0.002`")[1]
     assert "peak lr 0.002 (the table's: 0.0003)" in block and "--lr 0.002" in block
+
+
+def test_gpu_training_reruns_on_another_machine_sit_beside_the_first(tmp_path, speed_run):
+    """A later GPU session's run of one setting does not hide the earlier one (lent machines differ in host
+    speed); the targets row names the fastest run and the newest one, each with its commit."""
+    payload, _ = speed_run
+    results = tmp_path / "results"
+    row = dict(payload["training"][0], batch_size=2, precision="fp32", compiled=False)
+    for name, commit, time_utc, spe in (("iser_speed-cuda-train-aaa.json", "aaa", "2026-01-01T00:00:00+00:00", 11.6),
+                                        ("iser_speed-cuda-train.json", "bbb", "2026-01-02T00:00:00+00:00", 19.3)):
+        machine = dict(payload["machine"], device="cuda", gpu="NVIDIA H200", commit=commit, time_utc=time_utc,
+                       host_op_us=1.5)
+        run = dict(payload, quick=False, machine=machine,
+                   training=[dict(row, seconds_per_epoch=spe, sentences_per_second=round(922 / spe, 2))])
+        write_json(results / name, run)
+    rows = make_results.training_rows(results, "cuda", include_quick=False)
+    assert [(d["machine"]["commit"], r["seconds_per_epoch"]) for r, d in rows] == [("aaa", 11.6), ("bbb", 19.3)]
+    text = make_results.speed_block(results, include_quick=False)
+    assert "11.6 (79.5), fp32, commit aaa; newest run: 19.3 s, fp32, commit bbb" in text
+    assert "host 1.5 µs per small CPU operator" in text
