@@ -28,7 +28,7 @@ DEVICE=${DEVICE:-cuda}
 QUICK=${QUICK:+--quick}  # QUICK=1: tiny models, a check of this script itself (any device)
 # optional phases: "gputest" (pytest -m gpu; needs pytest), "profile" (torch.profiler tables and a sync audit of
 # training steps), "ops" (operators per batch-2 step, benchmarks/step_ops.py), "compile" (batch-2 training with
-# torch.compile)
+# torch.compile), "ab" (AB_BASELINE against this checkout, alternating on this machine)
 PHASES=${PHASES:-train,infer,table,trained}
 TABLE=${TABLE:-conll04}
 if [ "$TABLE" = cmeie ]; then
@@ -70,6 +70,13 @@ want ops && for p in fp32 bf16; do
   phase ops-$p 60 $PY -m benchmarks.step_ops --device $DEVICE --precision $p ${QUICK:+--encoder tiny} \
       --out "$RES/step_ops-cuda-$p.json"
 done
+
+# optional: an A/B of training speed against an older commit on this one machine (benchmarks/ab.py; the tree
+# from `python -m benchmarks.ab prepare COMMIT`, carried under .device/)
+want ab && phase ab $(( $(left) < ${AB_LIMIT:-240} ? $(left) : ${AB_LIMIT:-240} )) \
+  $PY -m benchmarks.ab run "${AB_BASELINE:?AB_BASELINE: a tree from benchmarks.ab prepare}" --runs ${AB_RUNS:-2} \
+  --out "$RES/ab-${AB_NAME:-train-$DEVICE}" -- --device $DEVICE $QUICK \
+  ${AB_ARGS:---sections train --train-batch-sizes 2 --train-precision fp32}
 
 # (1) training throughput, a whole epoch at each batch size, bf16 and fp32
 want train && phase train $(( $(left) < 150 ? $(left) : 150 )) \

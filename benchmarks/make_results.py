@@ -167,6 +167,25 @@ def training_rows(results: Path, kind: str, include_quick: bool) -> list[tuple[d
     return [newest[k] for k in sorted(newest)]
 
 
+def ab_blocks(results: Path) -> list[str]:
+    """One table per ``ab-*/summary.json`` (``benchmarks/ab.py``): two commits timed in alternation on
+    one machine, every run's figure and the medians."""
+    out = []
+    for path in sorted(results.glob("ab-*/summary.json")):
+        s = read_json(path)
+        rows = []
+        for name, setting in s["settings"].items():
+            for side, v in sorted(setting["sides"].items()):
+                rows.append([name, side, v["commit"], ", ".join(num(x) for x in v["values"]), num(v["median"]),
+                             num(setting["current_over_baseline"], 2)
+                             if side == "current" and "current_over_baseline" in setting else "-"])
+        out.append(f"\n**A/B on one machine** ({s['device']}, {s['time_utc']}, `{path.parent.name}/`, "
+                   f"`python -m benchmarks.ab`): both versions run in turn on the same lent machine, so the "
+                   "host's speed, which differs between machines, is the same for both.\n")
+        out.append(table(["setting", "side", "commit", "runs, in order", "median", "current / baseline"], rows))
+    return out
+
+
 def _setting(d: dict, row: dict) -> str:
     return _precision(d, row) + (", compiled" if row.get("compiled") else "")
 
@@ -263,6 +282,7 @@ def speed_block(results: Path, include_quick: bool) -> str:
                       "compile (first step)", "GPU peak MiB", "process peak RSS MiB"], rows))
     for kind, d in sources.values():
         out.append(f"\n{'GPU' if kind == 'cuda' else 'CPU'} source: {_src(d)}.")
+    out += ab_blocks(results)
 
     out.append("\n### Inference over all candidate spans up to width 10 (CoNLL04 dev)\n")
     for d, section in ((gpu_trained, "inference_trained"), (gpu_inf, "inference")):

@@ -17,9 +17,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_quick_session_writes_every_phase(tmp_path):
     shared = shared_path("data", "conll04", "conll04_train.json").parents[2]
     res, models = tmp_path / "results", tmp_path / "models"
+    baseline = None
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True).returncode == 0:
+        from benchmarks.ab import prepare
+
+        baseline = prepare("HEAD", tmp_path / "baseline")  # the A/B phase against the committed code
     env = os.environ | {
         "QUICK": "1", "DEVICE": "cpu", "PY": sys.executable, "BUDGET": "900", "RES": str(res),
-        "MODELS": str(models), "PHASES": "ops,train,infer,table,trained", "VARIANTS": "iser sea_cls", "EPOCHS_OVERRIDE": "1",
+        "MODELS": str(models), "PHASES": "ops,train,infer,table,trained" + (",ab" if baseline else ""),
+        "VARIANTS": "iser sea_cls", "EPOCHS_OVERRIDE": "1", "AB_BASELINE": str(baseline), "AB_RUNS": "1",
         "DDIKG_SHARED": str(shared), "OMP_NUM_THREADS": "1",
     }
     env.pop("OUT", None)
@@ -39,5 +45,9 @@ def test_quick_session_writes_every_phase(tmp_path):
         rec = json.loads((res / "reproduce" / "conll04" / "quick" / v / "seed1.json").read_text(encoding="utf-8"))
         assert rec["variant"] == v and rec["epochs_run"] == 1
     assert (models / "conll04" / "iser" / "seed1" / "config.json").is_file()
+    if baseline:  # one run of each side, both timed, paired in the summary
+        assert "== ab: exit 0" in log, log
+        sides = json.loads((res / "ab-train-cpu" / "summary.json").read_text(encoding="utf-8"))["settings"]
+        assert {s for setting in sides.values() for s in setting["sides"]} == {"baseline", "current"}
     trained = json.loads((res / "iser_speed-cuda-trained.json").read_text(encoding="utf-8"))
     assert trained["inference"]["trained_model"].rstrip("/").endswith("iser/seed1") and trained["inference"]["curve"]
