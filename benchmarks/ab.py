@@ -84,6 +84,8 @@ def figures(payload: dict) -> dict[str, tuple[float, str]]:
         name = f"train, batch {r['batch_size']}, {r.get('precision') or '?'}" + (", compiled" if r.get("compiled")
                                                                                  else "")
         out[name] = (r["seconds_per_epoch"], "s/epoch")
+        for q, ms in (r.get("step_ms") or {}).items():  # where the time went: every step, or a few
+            out[f"{name}, step {q}"] = (ms, "ms")
     for section in ("inference", "cpu_inference"):
         for r in payload.get(section, {}).get("curve", []):
             out[f"{section}, batch {r['batch_size']}"] = (r["sentences_per_second"], "sentences/s")

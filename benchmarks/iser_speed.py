@@ -175,10 +175,15 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
     _reset_peak(device)
     graphs = _compiled_graphs()
     t0 = time.perf_counter()
+    ends = []
     for idx in timed:
-        step(idx)
+        step(idx)  # the step reads its loss back: on CUDA the host has waited for the GPU by now
+        ends.append(time.perf_counter())
     _sync(device)
     seconds = time.perf_counter() - t0
+    # per-step spread: a host that is slow throughout moves every quantile, one that stalls now and then
+    # (another tenant) moves the top ones; the seed fixes the batches, so runs compare step for step
+    step_ms = np.diff(np.array([t0, *ends])) * 1e3
     sentences = sum(len(b) for b in timed)
     per_sentence = seconds / max(1, sentences)
     return {"batch_size": batch_size, "steps_timed": len(timed), "steps_per_epoch": per_epoch,
@@ -187,6 +192,7 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
             "seconds_per_epoch": round(per_sentence * len(items), 2),
             "sentences_per_second": round(1 / per_sentence, 2) if per_sentence else None,
             "extrapolated": len(timed) < per_epoch, "warmup_steps": len(warm),
+            "step_ms": {f"p{q}": round(float(np.percentile(step_ms, q)), 2) for q in (10, 50, 90, 99)},
             "warmup_seconds": round(warmup_seconds, 2), "peak_memory_mib": _peak_mib(device),
             "process_peak_rss_mib": _rss_mib(), "graphs_built_while_timed": _compiled_graphs() - graphs} | (
                 # over warm-up and timed steps: more than the first step's = recompiles

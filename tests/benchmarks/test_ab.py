@@ -13,7 +13,8 @@ from benchmarks.common import REPO, read_json, write_json
 def _run(path, commit, train_seconds, infer_rate):
     write_json(path, {"benchmark": "iser_speed", "machine": {"commit": commit, "time_utc": f"2026-01-01T00:0{path.name[3]}",
                                                              "gpu": "NVIDIA H200", "device": "cuda", "host_op_us": 1.2},
-                      "training": [{"batch_size": 2, "precision": "fp32", "seconds_per_epoch": train_seconds}],
+                      "training": [{"batch_size": 2, "precision": "fp32", "seconds_per_epoch": train_seconds,
+                                    "step_ms": {"p50": train_seconds * 2}}],
                       "inference": {"curve": [{"batch_size": 32, "sentences_per_second": infer_rate}]}})
 
 
@@ -30,6 +31,7 @@ def test_summary_pairs_the_two_sides_figure_by_figure(tmp_path):
                                                                          "median": 21.0}
     assert train["sides"]["current"]["values"] == [15.0, 17.0, 16.0] and train["sides"]["current"]["median"] == 16.0
     assert train["current_over_baseline"] == pytest.approx(16 / 21, abs=1e-3)
+    assert summary["settings"]["train, batch 2, fp32, step p50"]["sides"]["current"]["values"] == [30.0, 34.0, 32.0]
     assert summary["settings"]["inference, batch 32"]["current_over_baseline"] == pytest.approx(1050 / 925, abs=1e-3)
     assert read_json(tmp_path / "summary.json") == summary
     # docs/results.md shows it when it sits under benchmarks/results/ab-*/

@@ -32,6 +32,9 @@ def test_training_rows(speed_run):
         _numbers(r, ("seconds_per_epoch", "sentences_per_second", "seconds_per_step", "steps_per_epoch"))
         assert r["steps_timed"] == 1 and r["extrapolated"] is True  # 1 of several steps, scaled to an epoch
         assert r["peak_memory_mib"] is None  # no GPU
+        q = r["step_ms"]  # the spread of step times, ordered quantiles
+        assert list(q) == ["p10", "p50", "p90", "p99"] and 0 < q["p10"] <= q["p50"] <= q["p90"] <= q["p99"]
+        assert abs(q["p50"] - r["seconds_per_step"] * 1e3) <= 0.05 * q["p50"]  # one timed step: all quantiles equal it
         # the epoch estimate is the measured per-sentence time times the epoch's sentences
         n = payload["data"]["train_sentences"]  # --quick trains on the first 8
         assert n == 8 and abs(r["seconds_per_epoch"] - n / r["sentences_per_second"]) <= 0.01
