@@ -60,6 +60,7 @@ def run(baseline: Path, out: Path, runs: int, bench_args: list[str], timeout: fl
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     order = [s for i in range(runs) for s in (("baseline", "current") if i % 2 == 0 else ("current", "baseline"))]
+    failed = []
     for n, side in enumerate(order, 1):
         tree, commit = sides[side]
         dest = out / f"run{n}-{side}.json"
@@ -74,7 +75,8 @@ def run(baseline: Path, out: Path, runs: int, bench_args: list[str], timeout: fl
             rc, tail = "timeout", ""
         if rc != 0:
             print(f"   failed ({rc}):\n{tail}", flush=True)
-    return summarize(out)
+            failed.append({"run": n, "side": side, "commit": commit, "exit": rc, "output_tail": tail[-500:]})
+    return summarize(out, failed)
 
 
 def figures(payload: dict) -> dict[str, tuple[float, str]]:
@@ -92,21 +94,20 @@ def figures(payload: dict) -> dict[str, tuple[float, str]]:
     return out
 
 
-def summarize(out: Path) -> dict:
+def summarize(out: Path, failed: list[dict] | None = None) -> dict:
     """``summary.json`` of the ``run<N>-<side>.json`` files in ``out``: each figure's values per side in
-    run order, their median, and the current side's median over the baseline's."""
+    run order, their median, and the current side's median over the baseline's; ``failed``: the runs
+    that wrote no result (kept in the summary, so a side with fewer values says why)."""
+    found = sorted((int(m[1]), m[2], path) for path in out.glob("run*.json") if (m := RUN_FILE.search(path.name)))
     runs = []
-    for path in sorted(out.glob("run*.json"), key=lambda p: int(RUN_FILE.search(p.name)[1])
-                       if RUN_FILE.search(p.name) else 0):
-        m = RUN_FILE.search(path.name)
-        if not m:
-            continue
+    for n, side_name, path in found:
         payload = read_json(path)
-        runs.append({"run": int(m[1]), "side": m[2], "commit": payload["machine"].get("commit"),
+        runs.append({"run": n, "side": side_name, "commit": payload["machine"].get("commit"),
                      "time_utc": payload["machine"].get("time_utc"), "host_op_us": payload["machine"].get("host_op_us"),
                      "gpu": payload["machine"].get("gpu"), "figures": figures(payload)})
     if not runs:
-        raise SystemExit(f"{out}: no run<N>-<baseline|current>.json files")
+        raise SystemExit(f"{out}: no run<N>-<baseline|current>.json files" + (f" ({len(failed)} runs failed)"
+                                                                            if failed else ""))
     settings: dict[str, dict] = {}
     for r in runs:
         for name, (value, unit) in r["figures"].items():
@@ -120,7 +121,7 @@ def summarize(out: Path) -> dict:
             s["current_over_baseline"] = round(s["sides"]["current"]["median"] / s["sides"]["baseline"]["median"], 3)
     summary = {"benchmark": "ab", "device": runs[0]["gpu"] or "CPU", "time_utc": runs[0]["time_utc"],
                "runs": [{k: v for k, v in r.items() if k not in ("figures", "gpu")} for r in runs],
-               "settings": settings}
+               "settings": settings, "failed": failed or []}
     write_json(out / "summary.json", summary)
     for name, s in settings.items():
         sides = "; ".join(f"{side} {v['commit']}: {', '.join(str(x) for x in v['values'])} (median {v['median']})"

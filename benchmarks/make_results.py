@@ -183,6 +183,9 @@ def ab_blocks(results: Path) -> list[str]:
                    f"`python -m benchmarks.ab`): both versions run in turn on the same lent machine, so the "
                    "host's speed, which differs between machines, is the same for both.\n")
         out.append(table(["setting", "side", "commit", "runs, in order", "median", "current / baseline"], rows))
+        if s.get("failed"):
+            out.append("\nRuns that wrote no result: " + "; ".join(
+                f"run {f['run']} ({f['side']}, {f['commit']}): exit {f['exit']}" for f in s["failed"]) + ".")
     return out
 
 

@@ -60,3 +60,14 @@ def test_prepare_copies_the_committed_code_without_results(tmp_path):
 def test_run_refuses_a_tree_without_its_commit(tmp_path):
     with pytest.raises(SystemExit, match="COMMIT is missing"):
         ab.run(tmp_path, tmp_path / "out", 1, ["--quick"])
+
+
+def test_failed_runs_are_kept_in_the_summary(tmp_path):
+    _run(tmp_path / "run1-baseline.json", "aaa", 20.0, 900.0)
+    failed = [{"run": 2, "side": "current", "commit": "bbb", "exit": 1, "output_tail": "ImportError"}]
+    summary = ab.summarize(tmp_path, failed)
+    assert summary["failed"] == failed and "current_over_baseline" not in summary["settings"]["train, batch 2, fp32"]
+    results = tmp_path / "results"
+    (results / "ab-y").mkdir(parents=True)
+    write_json(results / "ab-y" / "summary.json", summary)
+    assert "run 2 (current, bbb): exit 1" in "\n".join(make_results.ab_blocks(results))
