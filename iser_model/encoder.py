@@ -60,7 +60,21 @@ class Encoder(nn.Module):
         self.ffn_e = FFN(d, dropout)
         self.ffn_r = FFN(d, dropout)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, lengths: torch.Tensor | None = None):
         # input_ids, attention_mask: (B, n)  ->  X_b, X_e, X_r: (B, n, d); position 0 is [CLS]
-        x_b = self.transformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        x_b = self.transformer(input_ids=input_ids, attention_mask=self._mask(attention_mask, lengths)
+                               ).last_hidden_state
         return x_b, self.ffn_e(x_b), self.ffn_r(x_b)
+
+    def _mask(self, attention_mask: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor | None:
+        """The mask handed to the transformer. Given a 2D mask, transformers' SDPA path reads it back
+        (``mask.all()``: a device sync on CUDA) to learn whether it may drop it, and then builds a 4D
+        one. The host-side ``lengths`` (B,) already say whether any row is padded: none, no mask (SDPA may
+        pick its fastest kernel); some, the padding as a (B, 1, 1, n) boolean mask, which transformers
+        passes to SDPA as it is (every query row sees the real keys of its row, as with its own mask)."""
+        if (lengths is None or lengths.device.type != "cpu" or torch.compiler.is_compiling()
+                or getattr(self.transformer.config, "_attn_implementation", None) != "sdpa"):
+            return attention_mask
+        if lengths.numel() and bool(lengths.min() == lengths.max()) and int(lengths[0]) == attention_mask.shape[1]:
+            return None
+        return attention_mask[:, None, None, :].bool()

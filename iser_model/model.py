@@ -92,7 +92,7 @@ class IserModel(nn.Module):
     # ------------------------------------------------------------------ features
     def encode(self, batch: dict[str, torch.Tensor]) -> Encoded:
         mask = batch["attention_mask"].bool()
-        x_b, x_e, x_r = self.encoder(batch["input_ids"], batch["attention_mask"])
+        x_b, x_e, x_r = self.encoder(batch["input_ids"], batch["attention_mask"], batch.get("lengths"))
         h = self.fusion(x_e, x_r, mask, batch.get("lengths")) if self.fusion is not None else x_b  # (B, n, d)
         h = h * mask[..., None]
         # compiled: range-max tables of a fixed depth, so that no length needs a graph of its own

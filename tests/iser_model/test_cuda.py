@@ -18,10 +18,11 @@ pytestmark = [pytest.mark.gpu,
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_a_training_step_waits_for_the_gpu_at_most_twice(precision):
-    """Measured on the H200 (benchmarks/profile_step.py): the trainer's one read-back of the loss and
-    its finiteness, and one inside transformers' padding-mask check, in either precision. Any new
-    nonzero(), boolean-mask index or .item() on the hot path shows up here."""
+def test_a_training_step_waits_for_the_gpu_once(precision):
+    """The trainer's one read-back of the loss and its finiteness, in either precision. Any new nonzero(),
+    boolean-mask index or .item() on the hot path shows up here. The H200 audits counted a second sync,
+    transformers' read-back of the 2D padding mask; the encoder now hands it the padding from the host
+    lengths (``Encoder._mask``), which is not yet measured on a GPU."""
     device = resolve_device("cuda")
     model, tok = tiny_model(train_bf16=precision == "bf16")
     model.to(device).train()
@@ -36,7 +37,7 @@ def test_a_training_step_waits_for_the_gpu_at_most_twice(precision):
 
     step()  # lazy initialisation and cuDNN autotuning sync freely
     syncs = sync_sites(lambda: [step() for _ in range(3)])
-    assert len(syncs) <= 2 * 3, syncs
+    assert len(syncs) <= 1 * 3, syncs
 
 
 def test_inductor_compiled_loss_matches_eager_on_the_gpu():

@@ -1,9 +1,12 @@
 """Encoder construction: the char-vocabulary scratch encoder, a reduced copy of a tokenizer's config,
-the subword -> word map with a real WordPiece tokenizer, and the demo preset's independence of ../shared."""
+the subword -> word map with a real WordPiece tokenizer, the demo preset's independence of ../shared,
+and the attention mask handed to the transformer."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 
 from flows.contracts import SpanDocument
 from iser_model.batching import prepare
@@ -12,6 +15,7 @@ from iser_model.encoder import new_tokenizer, new_transformer
 from iser_model.presets import demo_config
 
 from ..conftest import shared_path
+from .helpers import DOCS, tiny_model
 
 
 def test_char_vocabulary_tokenizer_maps_each_character_and_keeps_case():
@@ -74,3 +78,32 @@ def test_max_length_past_the_position_embeddings_is_refused():
     IserModel(cfg, Encoder(transformer, 0.0))  # fits
     with pytest.raises(ValueError, match="max_length=65 exceeds the encoder's 64 position embeddings"):
         IserModel(cfg.model_copy(update={"max_length": 65}), Encoder(transformer, 0.0))
+
+
+@pytest.mark.parametrize("rows", [[0, 1], [1], [0, 0]], ids=["padded", "one row", "equal lengths"])
+def test_the_transformer_gets_the_padding_from_the_host_lengths(rows):
+    """With the host-side lengths the SDPA transformer gets no mask when no row is padded, else the
+    padding as a 4D boolean mask, which transformers uses as it is instead of reading the 2D mask back
+    from the device (a sync per step on CUDA); the token states equal those of the 2D mask exactly."""
+    model, tok = tiny_model()
+    model.eval()
+    cfg = model.cfg
+    items, _ = prepare(DOCS, tok, cfg.max_length, cfg.max_span_width, cfg.entity_types, cfg.relation_types)
+    from iser_model.batching import collate_infer
+
+    batch = collate_infer([items[i] for i in rows], tok.pad_token_id, cfg.max_span_width)
+    seen = []
+    hook = model.encoder.transformer.register_forward_pre_hook(
+        lambda mod, args, kwargs: seen.append(kwargs["attention_mask"]), with_kwargs=True)
+    with torch.no_grad():
+        plain = model.encoder(batch["input_ids"], batch["attention_mask"])
+        hosted = model.encoder(batch["input_ids"], batch["attention_mask"], batch["lengths"])
+    hook.remove()
+    assert seen[0].dim() == 2
+    padded = batch["lengths"].min() < batch["lengths"].max()
+    if padded:
+        assert seen[1].shape == (len(rows), 1, 1, batch["input_ids"].shape[1]) and seen[1].dtype == torch.bool
+    else:
+        assert seen[1] is None
+    for a, b in zip(plain, hosted, strict=True):
+        assert torch.equal(a, b)
