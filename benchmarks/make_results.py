@@ -214,18 +214,18 @@ def speed_block(results: Path, include_quick: bool) -> str:
     gpu_inf = res.get(("cuda", "inference"))
     gpu_trained = res.get(("cuda", "inference_trained"))
 
+    def fastest(rows):  # (row, payload) with the most sentences/s
+        return max(rows, key=lambda rd: rd[0]["sentences_per_second"] or 0)
+
     def train_row(kind, bs):  # the fastest setting measured at this batch size: (row, payload) or None
         rows = [(r, d) for r, d in train[kind] if r["batch_size"] == bs]
-        return max(rows, key=lambda rd: rd[0]["sentences_per_second"] or 0) if rows else None
+        return fastest(rows) if rows else None
 
-    def newest_note(kind, bs, fastest):  # the newest run's fastest setting, where it is not the fastest overall
+    def newest_note(kind, bs, best):  # the newest run's fastest setting, where it is not the fastest overall
         rows = [(r, d) for r, d in train[kind] if r["batch_size"] == bs]
-        if not rows:
-            return ""
         last = max(d["machine"]["time_utc"] for _, d in rows)
-        r, d = max(((r, d) for r, d in rows if d["machine"]["time_utc"] == last),
-                   key=lambda rd: rd[0]["sentences_per_second"] or 0)
-        if d["machine"]["time_utc"] == fastest[1]["machine"]["time_utc"]:
+        r, d = fastest([(r, d) for r, d in rows if d["machine"]["time_utc"] == last])
+        if last == best[1]["machine"]["time_utc"]:
             return ""
         what = f"{num(r['seconds_per_epoch'])} s" if bs == 2 else num(r["sentences_per_second"])
         return f"; newest run: {what}, {_setting(d, r)}, commit {d['machine'].get('commit') or '?'}"

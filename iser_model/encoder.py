@@ -75,6 +75,6 @@ class Encoder(nn.Module):
         if (lengths is None or lengths.device.type != "cpu" or torch.compiler.is_compiling()
                 or getattr(self.transformer.config, "_attn_implementation", None) != "sdpa"):
             return attention_mask
-        if lengths.numel() and bool(lengths.min() == lengths.max()) and int(lengths[0]) == attention_mask.shape[1]:
+        if lengths.numel() and int(lengths.min()) == attention_mask.shape[1]:  # the shortest row fills the width
             return None
         return attention_mask[:, None, None, :].bool()

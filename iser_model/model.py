@@ -91,9 +91,9 @@ class IserModel(nn.Module):
 
     # ------------------------------------------------------------------ features
     def encode(self, batch: dict[str, torch.Tensor]) -> Encoded:
-        mask = batch["attention_mask"].bool()
-        x_b, x_e, x_r = self.encoder(batch["input_ids"], batch["attention_mask"], batch.get("lengths"))
-        h = self.fusion(x_e, x_r, mask, batch.get("lengths")) if self.fusion is not None else x_b  # (B, n, d)
+        mask, lengths = batch["attention_mask"].bool(), batch.get("lengths")  # lengths: (B,) host
+        x_b, x_e, x_r = self.encoder(batch["input_ids"], batch["attention_mask"], lengths)
+        h = self.fusion(x_e, x_r, mask, lengths) if self.fusion is not None else x_b  # (B, n, d)
         h = h * mask[..., None]
         # compiled: range-max tables of a fixed depth, so that no length needs a graph of its own
         max_n = self.cfg.max_length if torch.compiler.is_compiling() else None
