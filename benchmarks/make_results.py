@@ -459,16 +459,17 @@ def reproduction_block(results: Path, name: str, include_quick: bool) -> str:
         shared = _concurrent(recs)
         if shared:
             notes.append("runs that shared one GPU with others at the same time (their s/epoch is not each "
-                         "variant's own cost): " + ", ".join(f"{label} ({n} others)" for label, n in shared))
+                         "variant's own cost): " + ", ".join(_shared_note(label, by_seed)
+                                                             for label, by_seed in shared.items()))
         for r in recs:
             bad = [e["epoch"] for e in r["epochs"] if not (isinstance(e.get("loss"), float) and e["loss"] == e["loss"])]
             if bad:
                 notes.append(f"{r['label']} seed {r['seed']}: loss NaN in epoch {', '.join(map(str, bad))} "
                              f"(the best epoch, {r['best_epoch']}, is reported)")
-            part = [e["epoch"] for e in r["epochs"] if e.get("partial_epoch") is not None]
+            part = [f"{e['epoch']} ({100 * e['partial_epoch']:.0f} % of it run)" for e in r["epochs"]
+                    if e.get("partial_epoch") is not None]
             if part:
-                notes.append(f"{r['label']} seed {r['seed']}: epoch {', '.join(map(str, part))} cut short by the "
-                             "time limit")
+                notes.append(f"{r['label']} seed {r['seed']}: epoch {', '.join(part)} cut short by the time limit")
         if notes:
             out.append("\nSettings and events: " + "; ".join(notes) + ".")
         cmd = f"python -m benchmarks.reproduce --table {name}{' --quick' if proto == 'quick' else ''} --seed-list " \
@@ -484,8 +485,15 @@ def reproduction_block(results: Path, name: str, include_quick: bool) -> str:
     return "\n".join(out)
 
 
-def _concurrent(recs: list[dict]) -> list[tuple[str, int]]:
-    """(label, how many other runs overlapped it in time on the same host), for runs that overlapped."""
+def _shared_note(label: str, by_seed: dict[int, int]) -> str:
+    if len(by_seed) == 1:
+        n = next(iter(by_seed.values()))
+        return f"{label} ({n} other{'s' if n > 1 else ''})"
+    return f"{label} ({', '.join(f'seed {s}: {n}' for s, n in sorted(by_seed.items()))} others)"
+
+
+def _concurrent(recs: list[dict]) -> dict[str, dict[int, int]]:
+    """label -> {seed: how many other runs overlapped it in time on the same host}, for runs that overlapped."""
     from datetime import datetime, timedelta
 
     spans = []
@@ -495,12 +503,13 @@ def _concurrent(recs: list[dict]) -> list[tuple[str, int]]:
             t0 = datetime.fromisoformat(m["time_utc"])
         except (KeyError, ValueError):
             continue
-        spans.append((r["label"], m.get("host"), t0, t0 + timedelta(seconds=float(r.get("wall_seconds") or 0))))
-    out = []
-    for label, host, a, b in spans:
-        n = sum(1 for lab2, h2, a2, b2 in spans if (lab2, a2) != (label, a) and h2 == host and a2 < b and a < b2)
+        spans.append((r["label"], r.get("seed"), m.get("host"), t0,
+                      t0 + timedelta(seconds=float(r.get("wall_seconds") or 0))))
+    out: dict[str, dict[int, int]] = {}
+    for label, seed, host, a, b in spans:
+        n = sum(1 for lab2, _, h2, a2, b2 in spans if (lab2, a2) != (label, a) and h2 == host and a2 < b and a < b2)
         if n:
-            out.append((label, n))
+            out.setdefault(label, {})[seed] = n
     return out
 
 

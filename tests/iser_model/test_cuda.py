@@ -22,7 +22,7 @@ def test_a_training_step_waits_for_the_gpu_once(precision):
     """The trainer's one read-back of the loss and its finiteness, in either precision. Any new nonzero(),
     boolean-mask index or .item() on the hot path shows up here. The H200 audits counted a second sync,
     transformers' read-back of the 2D padding mask; the encoder now hands it the padding from the host
-    lengths (``Encoder._mask``), which is not yet measured on a GPU."""
+    lengths (``Encoder._mask``); this bound passed on an H200 at commit 9742b9c."""
     device = resolve_device("cuda")
     model, tok = tiny_model(train_bf16=precision == "bf16")
     model.to(device).train()
