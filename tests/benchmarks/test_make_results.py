@@ -114,3 +114,19 @@ def test_gpu_training_reruns_on_another_machine_sit_beside_the_first(tmp_path, s
     text = make_results.speed_block(results, include_quick=False)
     assert "11.6 (79.5), fp32, commit aaa; newest run: 19.3 s, fp32, commit bbb" in text
     assert "host 1.5 µs per small CPU operator" in text
+
+
+def _summary(epochs: int, variants: int, train_limit: int | None = None) -> dict:
+    rec = {"config": {"epochs": epochs}, "data": {"train_limit": train_limit, "dev_limit": None}}
+    return {"records": [rec], "rows": [{}] * variants}
+
+
+def test_the_plot_draws_the_widest_and_the_longest_whole_split_runs():
+    found = {"sanity-e3": _summary(3, 1), "sanity-e3-lr": _summary(3, 9), "sanity-e9-lr": _summary(9, 3),
+             "sanity-e20-t100": _summary(20, 9, train_limit=100)}
+    assert make_results._plotted(found) == ["sanity-e3-lr", "sanity-e9-lr"]
+    found["sanity-e12-lr"] = _summary(12, 9)  # widest and longest at once: drawn alone
+    assert make_results._plotted(found) == ["sanity-e12-lr"]
+    assert make_results._plotted({**found, "paper": _summary(70, 9)}) == ["paper"]
+    assert make_results._plotted({"sanity-e1-t16": _summary(1, 3, train_limit=16)}) == ["sanity-e1-t16"]
+    assert make_results._plotted({}) == []
