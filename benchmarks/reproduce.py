@@ -41,7 +41,7 @@ from benchmarks.common import (
     read_json,
     write_json,
 )
-from benchmarks.paper import TABLE_VARIANTS, VARIANTS
+from benchmarks.paper import TABLE_VARIANTS, VARIANTS, table_order
 
 #: the figures aggregated per variant: (name, path into the evaluation JSON)
 METRICS = {
@@ -215,9 +215,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
     variants = args.variants.split(",") if args.variants else TABLE_VARIANTS[args.table]
-    unknown = [v for v in variants if v not in VARIANTS]
+    unknown = [v for v in variants if v not in table_order(args.table)]
     if unknown:
-        raise SystemExit(f"--variants: unknown {unknown}; known: {', '.join(VARIANTS)}")
+        raise SystemExit(f"--variants: not in table {args.table}: {unknown}; known: {', '.join(table_order(args.table))}")
     seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(1, args.seeds + 1))
     protocol = protocol_name(args)
     out_dir = args.results / args.table / protocol
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> dict:
     # every run of this protocol so far, not only this invocation's: gpu_session.sh runs one process per
     # variant, and each would otherwise leave a summary of its own variant alone
     records = load_records(out_dir)
-    present = [v for v in TABLE_VARIANTS[args.table] if any(r["variant"] == v for r in records)]
+    present = [v for v in table_order(args.table) if any(r["variant"] == v for r in records)]
     rows = aggregate(records, present)
     summary = {"table": args.table, "protocol": protocol, "variants": present,
                "seeds": sorted({r["seed"] for r in records}), "ran": ran, "skipped": skipped, "rows": rows}

@@ -60,6 +60,10 @@ class IserConfig(BaseModel):
     # and washes out each token's identity; without the residual the model stayed on the class prior, with a
     # scratch encoder and with pretrained MiniLM alike (docs/model.md). False = the paper's literal Eq. 5.
     fusion_residual: bool = True
+    # Not in the paper: H = BiLSTM(...) + X_b. With the paper's H every head reads a BiLSTM that starts
+    # random (its outputs ~5x smaller than MiniLM's states); over 9 CoNLL04 epochs ISER fitted the training
+    # set more slowly than "-interactive fusion" and ended 3.4 RE F1 behind it (docs/results.md).
+    fusion_skip: bool = False
     entity_context: EntityContext = "sea"
     relation_context: RelationContext = "lc"
 

@@ -17,17 +17,20 @@ def cross_attention(query: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor) -
 
 
 class InteractiveFusion(nn.Module):
-    def __init__(self, d: int, residual: bool = False):
+    def __init__(self, d: int, residual: bool = False, skip: bool = False):
         super().__init__()
-        self.residual = residual
+        self.residual, self.skip = residual, skip
         self.lstm = BiRNN("lstm", 2 * d, d // 2)
 
-    def forward(self, x_e: torch.Tensor, x_r: torch.Tensor, mask: torch.Tensor,
+    def forward(self, x_b: torch.Tensor, x_e: torch.Tensor, x_r: torch.Tensor, mask: torch.Tensor,
                 lengths: torch.Tensor | None = None) -> torch.Tensor:
-        # x_e, x_r: (B, n, d); mask: (B, n) bool; lengths: (B,) host, if known  ->  H: (B, n, d), zero at padding
+        # x_b, x_e, x_r: (B, n, d); mask: (B, n) bool; lengths: (B,) host, if known  ->  H: (B, n, d)
         xe_t = cross_attention(x_r, x_e, mask)  # Eq. 3: relation queries read the entity view
         xr_t = cross_attention(x_e, x_r, mask)  # Eq. 4
         if self.residual:  # IserConfig.fusion_residual (a documented deviation, docs/model.md)
             xe_t, xr_t = xe_t + x_e, xr_t + x_r
         lengths = mask.sum(1) if lengths is None else lengths
-        return self.lstm(torch.cat([xe_t, xr_t], -1), lengths, outputs=True)  # Eq. 5
+        h = self.lstm(torch.cat([xe_t, xr_t], -1), lengths, outputs=True)  # Eq. 5
+        # IserConfig.fusion_skip (not in the paper): the heads start from the encoder's own states and the
+        # fusion learns a correction, instead of every head reading a BiLSTM that starts random
+        return h + x_b if self.skip else h

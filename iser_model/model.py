@@ -81,7 +81,7 @@ class IserModel(nn.Module):
         d = encoder.d
         if d % 2:
             raise ValueError(f"encoder hidden size {d} must be even")
-        self.fusion = InteractiveFusion(d, cfg.fusion_residual) if cfg.fusion else None
+        self.fusion = InteractiveFusion(d, cfg.fusion_residual, cfg.fusion_skip) if cfg.fusion else None
         self.width = nn.Embedding(cfg.max_span_width + 1, cfg.width_embedding)
         self.span_context = None if cfg.entity_context == "cls" else SpanContext(
             d, cfg.sea_heads, cfg.dropout, attention=cfg.entity_context == "sea", chunk=cfg.span_chunk)
@@ -93,7 +93,7 @@ class IserModel(nn.Module):
     def encode(self, batch: dict[str, torch.Tensor]) -> Encoded:
         mask, lengths = batch["attention_mask"].bool(), batch.get("lengths")  # lengths: (B,) host
         x_b, x_e, x_r = self.encoder(batch["input_ids"], batch["attention_mask"], lengths)
-        h = self.fusion(x_e, x_r, mask, lengths) if self.fusion is not None else x_b  # (B, n, d)
+        h = self.fusion(x_b, x_e, x_r, mask, lengths) if self.fusion is not None else x_b  # (B, n, d)
         h = h * mask[..., None]
         # compiled: range-max tables of a fixed depth, so that no length needs a graph of its own
         max_n = self.cfg.max_length if torch.compiler.is_compiling() else None

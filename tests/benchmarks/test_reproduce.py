@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -85,5 +86,21 @@ def test_protocol_names_spell_out_deviations():
 
 
 def test_unknown_variant_is_refused():
-    with pytest.raises(SystemExit, match="unknown"):
+    with pytest.raises(SystemExit, match="not in table conll04: \\[.nope.\\]"):
         reproduce.main(["--table", "conll04", "--variants", "iser,nope", "--quick"])
+
+
+def test_our_own_variant_runs_when_named_and_follows_the_paper_rows(tmp_path, repro_results, conll_like, cmeie_like):
+    results = tmp_path / "reproduce"
+    shutil.copytree(repro_results / "reproduce", results)
+    train, dev = conll_like
+    summary = reproduce.main(["--table", "conll04", "--quick", "--seeds", "1", "--variants", "iser_skip", "--device",
+                              "cpu", "--train", str(train), "--dev", str(dev), "--results", str(results)])
+    assert summary["ran"] == 1
+    assert [r["variant"] for r in summary["rows"]] == TABLE_VARIANTS["conll04"] + ["iser_skip"]
+    rec = json.loads((results / "conll04" / "quick" / "iser_skip" / "seed1.json").read_text())
+    assert rec["config"]["fusion_skip"] is True and rec["label"] == VARIANTS["iser_skip"][0]
+    train, dev = cmeie_like
+    with pytest.raises(SystemExit, match="not in table cmeie: \\['lc_att'\\]"):
+        reproduce.main(["--table", "cmeie", "--quick", "--variants", "lc_att", "--train", str(train), "--dev",
+                        str(dev), "--results", str(results)])

@@ -14,15 +14,25 @@ from .helpers import DOCS, tiny_model, train_batch
 def test_fusion_shapes_and_padding_mask():
     torch.manual_seed(0)
     fusion = InteractiveFusion(8).eval()
-    x_e, x_r = torch.randn(2, 5, 8), torch.randn(2, 5, 8)
+    x_b, x_e, x_r = torch.randn(2, 5, 8), torch.randn(2, 5, 8), torch.randn(2, 5, 8)
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=torch.bool)
-    h = fusion(x_e, x_r, mask)
+    h = fusion(x_b, x_e, x_r, mask)
     assert h.shape == (2, 5, 8)
     assert torch.all(h[1, 3:] == 0)  # nothing at padding
     x_e2, x_r2 = x_e.clone(), x_r.clone()
     x_e2[1, 3:] = 100.0
     x_r2[1, 3:] = -100.0  # changing padded positions must not change real ones
-    torch.testing.assert_close(fusion(x_e2, x_r2, mask)[1, :3], h[1, :3])
+    torch.testing.assert_close(fusion(x_b, x_e2, x_r2, mask)[1, :3], h[1, :3])
+
+
+def test_fusion_skip_adds_the_encoder_states_to_the_same_fusion():
+    torch.manual_seed(0)
+    plain = InteractiveFusion(8, residual=True).eval()
+    skip = InteractiveFusion(8, residual=True, skip=True).eval()
+    skip.load_state_dict(plain.state_dict())  # the switch adds no parameters
+    x_b, x_e, x_r = torch.randn(2, 5, 8), torch.randn(2, 5, 8), torch.randn(2, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=torch.bool)
+    torch.testing.assert_close(skip(x_b, x_e, x_r, mask), plain(x_b, x_e, x_r, mask) + x_b)
 
 
 def test_forward_shapes_and_loss():
@@ -107,7 +117,7 @@ def test_gradient_reaches_every_module():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-FUSION = [dict(fusion=False)]
+FUSION = [dict(fusion=False), dict(fusion_skip=True)]
 ENTITY_SIDE = [dict(entity_context="cls"), dict(entity_context="gru")]
 RELATION_SIDE = [dict(relation_context=m) for m in ("lc_att", "lc_bert", "cls", "gc_bert", "gc")]
 
