@@ -458,7 +458,8 @@ def reproduction_block(results: Path, name: str, include_quick: bool) -> str:
                          + (" (by run)" if len(limits) > 1 else ""))
         shared = _concurrent(recs)
         if shared:
-            notes.append("runs that shared one GPU with others at the same time (their s/epoch is not each "
+            where = "one GPU" if any(r.get("machine", {}).get("device") == "cuda" for r in recs) else "the machine"
+            notes.append(f"runs that shared {where} with others at the same time (their s/epoch is not each "
                          "variant's own cost): " + ", ".join(_shared_note(label, by_seed)
                                                              for label, by_seed in shared.items()))
         for r in recs:
@@ -507,7 +508,9 @@ def _concurrent(recs: list[dict]) -> dict[str, dict[int, int]]:
                       t0 + timedelta(seconds=float(r.get("wall_seconds") or 0))))
     out: dict[str, dict[int, int]] = {}
     for label, seed, host, a, b in spans:
-        n = sum(1 for lab2, _, h2, a2, b2 in spans if (lab2, a2) != (label, a) and h2 == host and a2 < b and a < b2)
+        # start times are kept to the second: runs one after the other in one process may seem to touch
+        n = sum(1 for lab2, _, h2, a2, b2 in spans
+                if (lab2, a2) != (label, a) and h2 == host and min(b, b2) - max(a, a2) > timedelta(seconds=2))
         if n:
             out.setdefault(label, {})[seed] = n
     return out
