@@ -24,7 +24,8 @@ class InteractiveFusion(nn.Module):
 
     def forward(self, x_b: torch.Tensor, x_e: torch.Tensor, x_r: torch.Tensor, mask: torch.Tensor,
                 lengths: torch.Tensor | None = None) -> torch.Tensor:
-        # x_b, x_e, x_r: (B, n, d); mask: (B, n) bool; lengths: (B,) host, if known  ->  H: (B, n, d)
+        # x_b, x_e, x_r: (B, n, d); mask: (B, n) bool; lengths: (B,) host, if known  ->  H: (B, n, d), zero at
+        # padding unless skip adds x_b there (IserModel.encode masks H)
         xe_t = cross_attention(x_r, x_e, mask)  # Eq. 3: relation queries read the entity view
         xr_t = cross_attention(x_e, x_r, mask)  # Eq. 4
         if self.residual:  # IserConfig.fusion_residual (a documented deviation, docs/model.md)
