@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.common import REPO, RESULTS, device_label, read_json
-from benchmarks.paper import NOTES, PUBLISHED, TABLE_VARIANTS, VARIANTS, table_order
+from benchmarks.paper import NOTES, PUBLISHED, TABLE_VARIANTS, VARIANTS, shown, table_order
 from benchmarks.reproduce import aggregate, load_records, table_config
 
 NOT_MEASURED = "not yet measured (needs GPU time)"
@@ -410,7 +410,7 @@ def reproduction_block(results: Path, name: str, include_quick: bool) -> str:
     paper = found.get("paper")
     by_var = {r["variant"]: r for r in paper["rows"]} if paper else {}
     rows = []
-    for v in TABLE_VARIANTS[name] + [v for v in by_var if v not in TABLE_VARIANTS[name]]:  # ours once measured
+    for v in shown(name, set(by_var)):
         r = by_var.get(v)
         if r is None:
             rows.append([VARIANTS[v][0], 0, NOT_MEASURED, _paper(published.get(v), "ner"), NOT_MEASURED,
@@ -564,7 +564,7 @@ def plot(results: Path, png: Path, include_quick: bool) -> Path:
         found = summaries(results, name, include_quick)
         protos = _plotted(found) or [None]
         measured = {r["variant"] for p in protos if p for r in found[p]["rows"]}
-        variants = TABLE_VARIANTS[name] + [v for v in table_order(name) if v in measured - set(TABLE_VARIANTS[name])]
+        variants = shown(name, measured)
         x = range(len(variants))
         width = 0.8 / (1 + len(protos))
         for row, task in enumerate(("ner", "re")):

@@ -37,6 +37,11 @@ def table_order(table: str) -> list[str]:
     """Every variant a table can show, in the order of its rows."""
     return TABLE_VARIANTS[table] + EXTRA_VARIANTS[table]
 
+
+def shown(table: str, measured: set[str]) -> list[str]:
+    """The rows a table shows: the paper's always, ours once measured."""
+    return TABLE_VARIANTS[table] + [v for v in EXTRA_VARIANTS[table] if v in measured]
+
 Prf = tuple[float, float, float]
 
 #: Table 6 (ablations on CoNLL04) plus the ISER_GRU row of Table 4: variant -> {"ner": P/R/F, "re": P/R/F}
