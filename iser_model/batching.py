@@ -173,5 +173,29 @@ def host_to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    """Every tensor but :data:`HOST_KEYS` to ``device`` (:func:`host_to_device`)."""
+    """Every tensor but :data:`HOST_KEYS` to ``device``. From the host to CUDA the batch travels packed
+    (:func:`move_packed`); otherwise each tensor moves on its own (:func:`host_to_device`)."""
+    moving = {k: v for k, v in batch.items() if k not in HOST_KEYS and v.device != device}
+    if device.type == "cuda" and all(v.device.type == "cpu" for v in moving.values()):
+        return {**batch, **move_packed(moving, device, pin=True)}
     return {k: v if k in HOST_KEYS else host_to_device(v, device) for k, v in batch.items()}
+
+
+def move_packed(tensors: dict[str, torch.Tensor], device: torch.device, pin: bool) -> dict[str, torch.Tensor]:
+    """``tensors`` on ``device`` through one staging buffer per dtype: one copy per dtype (two for a
+    training batch: int64 indexes, float32 labels) instead of a pinning and a copy per tensor (12 of
+    them). A batch-2 step on a GPU is bound by the host issuing operators, so each saved call counts.
+    The results are views of the moved buffer, each with its own shape. ``pin``: stage in pinned
+    memory, so the copy is queued behind the GPU's work instead of waiting for it."""
+    groups: dict[torch.dtype, list[str]] = {}
+    for k, v in tensors.items():
+        groups.setdefault(v.dtype, []).append(k)
+    out = {}
+    for dtype, keys in groups.items():
+        sizes = [tensors[k].numel() for k in keys]
+        staged = torch.empty(sum(sizes), dtype=dtype, pin_memory=pin)  # (total,) host
+        torch.cat([tensors[k].reshape(-1) for k in keys], out=staged)
+        moved = staged.to(device, non_blocking=pin)
+        for k, part in zip(keys, moved.split(sizes), strict=True):
+            out[k] = part.view(tensors[k].shape)
+    return out

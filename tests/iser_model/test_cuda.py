@@ -40,6 +40,27 @@ def test_a_training_step_waits_for_the_gpu_once(precision):
     assert len(syncs) <= 1 * 3, syncs
 
 
+def test_packed_batch_equals_the_tensors_moved_one_by_one():
+    """to_device stages a batch in pinned memory, one buffer per dtype: the same tensors on the GPU
+    as moving each one."""
+    from iser_model.batching import HOST_KEYS, host_to_device
+
+    device = resolve_device("cuda")
+    model, tok = tiny_model()
+    cfg = model.cfg
+    items, _ = prepare(DOCS, tok, cfg.max_length, cfg.max_span_width, cfg.entity_types, cfg.relation_types)
+    batch = collate_train(items, tok.pad_token_id, cfg.max_span_width, len(cfg.relation_types), 10, 10,
+                          np.random.default_rng(0))
+    packed = to_device(batch, device)
+    for k, v in batch.items():
+        if k in HOST_KEYS:
+            assert packed[k] is v
+        else:
+            one = host_to_device(v, device)
+            assert packed[k].device == one.device and packed[k].dtype == one.dtype, k
+            assert torch.equal(packed[k], one), k
+
+
 def test_inductor_compiled_loss_matches_eager_on_the_gpu():
     """IserConfig.compile with inductor's generated kernels (the CPU test stops at aot_eager): loss and
     gradients of one float32 step as eager gives them."""

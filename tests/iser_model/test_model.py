@@ -178,6 +178,36 @@ def test_collated_host_indexes_match_the_masks():
     assert {k for k, v in moved.items() if v.device.type == "cpu"} == set(HOST_KEYS)
 
 
+def test_packed_move_gives_each_tensor_back_with_one_copy_per_dtype():
+    """to_device's CUDA path: a training batch travels as one buffer per dtype (int64 indexes, float32
+    labels), and every tensor comes back with its own shape, dtype and values."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from iser_model.batching import HOST_KEYS, move_packed
+
+    model, tok = tiny_model()
+    batch = train_batch(model, tok)
+    moving = {k: v for k, v in batch.items() if k not in HOST_KEYS}
+    assert {v.dtype for v in moving.values()} == {torch.int64, torch.float32}
+    back = move_packed(moving, torch.device("cpu"), pin=False)
+    assert back.keys() == moving.keys()
+    for k, v in moving.items():
+        assert back[k].dtype == v.dtype and back[k].shape == v.shape and torch.equal(back[k], v), k
+
+    copies = []
+
+    class Copies(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ == "_to_copy":
+                copies.append(args[0].shape)
+            return func(*args, **(kwargs or {}))
+
+    with Copies():
+        moved = move_packed(moving, torch.device("meta"), pin=False)
+    assert len(copies) == 2 and len(moving) > 2
+    assert all(moved[k].device.type == "meta" and moved[k].shape == v.shape for k, v in moving.items())
+
+
 def test_compiled_loss_matches_eager_and_one_graph_serves_every_length():
     """``IserConfig.compile`` traces the loss with dynamic shapes: the same loss and gradients as eager,
     and batches of other sentence lengths (and span and pair counts) reuse the graphs already built.
