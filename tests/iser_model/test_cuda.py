@@ -11,7 +11,7 @@ from iser_model.batching import collate_train, prepare, to_device
 from iser_model.inference import resolve_device
 from iser_model.trainer import loss_function, make_optimizer, train_step
 
-from .helpers import DOCS, tiny_model
+from .helpers import DOCS, tiny_model, train_batch
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -46,11 +46,7 @@ def test_packed_batch_equals_the_tensors_moved_one_by_one():
     from iser_model.batching import HOST_KEYS, host_to_device
 
     device = resolve_device("cuda")
-    model, tok = tiny_model()
-    cfg = model.cfg
-    items, _ = prepare(DOCS, tok, cfg.max_length, cfg.max_span_width, cfg.entity_types, cfg.relation_types)
-    batch = collate_train(items, tok.pad_token_id, cfg.max_span_width, len(cfg.relation_types), 10, 10,
-                          np.random.default_rng(0))
+    batch = train_batch(*tiny_model())
     packed = to_device(batch, device)
     for k, v in batch.items():
         if k in HOST_KEYS:
