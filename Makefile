@@ -27,7 +27,7 @@ test: install
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 lint: install
-	$(BIN)/ruff check crawler annotate iser_model kg_loader flows tests benchmarks
+	$(BIN)/ruff check ddikg crawler annotate iser_model kg_loader flows tests benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cliutil import OnErrorOpt, RejectsOpt, console, fail, on_error_value
+from ddikg.cliutil import OnErrorOpt, RejectsOpt, console, fail, on_error_value
 
 annotate_app = typer.Typer(help="Annotation tooling: validate, stats, pre-annotate, Label Studio round trip.",
                            no_args_is_help=True)
@@ -19,9 +19,9 @@ RawLexiconOpt = Annotated[
 
 
 def _lexicon(raw: list[Path] | None):
-    from annotate.lexicon import Lexicon
-    from flows.contracts import RawDrugRecord
-    from flows.jsonl import RecordError, read_jsonl
+    from ddikg.annotate.lexicon import Lexicon
+    from ddikg.contracts import RawDrugRecord
+    from ddikg.jsonl import RecordError, read_jsonl
 
     if not raw:
         return Lexicon.load()
@@ -33,8 +33,8 @@ def _lexicon(raw: list[Path] | None):
 
 
 def _read_chddi(path: Path, on_error: str = "raise", rejects: Path | None = None):
-    from flows.contracts import ChddiRecord
-    from flows.jsonl import JsonlReader, RecordError, default_rejects_path
+    from ddikg.contracts import ChddiRecord
+    from ddikg.jsonl import JsonlReader, RecordError, default_rejects_path
 
     mode = on_error_value(on_error)
     reader = JsonlReader(path, ChddiRecord, on_error=mode, rejects=rejects or default_rejects_path(path))
@@ -56,7 +56,7 @@ def validate(
 
     Every bad line is reported (file:line: field: message), so there is no --on-error here.
     """
-    from annotate.validate import validate_file
+    from ddikg.annotate.validate import validate_file
 
     bad = 0
     for path in files:
@@ -78,7 +78,7 @@ def stats(
     rejects: RejectsOpt = None,
 ) -> None:
     """Corpus statistics in the paper's Table 1/2 style."""
-    from annotate.stats import corpus_stats, format_tables, write_chart
+    from ddikg.annotate.stats import corpus_stats, format_tables, write_chart
 
     table = {p.stem: corpus_stats(_read_chddi(p, on_error, rejects)) for p in files}
     typer.echo(format_tables(table))
@@ -107,8 +107,8 @@ def prelabel(
     rejects: RejectsOpt = None,
 ) -> None:
     """Fill spo_list with the cue rules' relations (jieba + lexicon entity candidates)."""
-    from annotate.rules import prelabel as rule_prelabel
-    from flows.jsonl import write_jsonl
+    from ddikg.annotate.rules import prelabel as rule_prelabel
+    from ddikg.jsonl import write_jsonl
 
     lexicon = _lexicon(raw)
     records = [rule_prelabel(r, lexicon) for r in _read_chddi(path, on_error, rejects)]
@@ -130,10 +130,10 @@ def baseline(
     import json
     from importlib.resources import as_file
 
-    from annotate.rules import prelabel as rule_prelabel
-    from annotate.sample import SAMPLE_TEST
-    from annotate.scoring import score_records
-    from flows.jsonl import write_jsonl
+    from ddikg.annotate.rules import prelabel as rule_prelabel
+    from ddikg.annotate.sample import SAMPLE_TEST
+    from ddikg.annotate.scoring import score_records
+    from ddikg.jsonl import write_jsonl
 
     lexicon = _lexicon(raw)
     with as_file(SAMPLE_TEST) as default:
@@ -141,7 +141,7 @@ def baseline(
         records = _read_chddi(gold_path, on_error, rejects)
     pred = [rule_prelabel(r.model_copy(update={"spo_list": []}), lexicon) for r in records]
     scores = score_records(records, pred)
-    typer.echo(f"rule baseline on {gold_path} ({scores.statements} statements; iser_model.evaluator)")
+    typer.echo(f"rule baseline on {gold_path} ({scores.statements} statements; ddikg.iser_model.evaluator)")
     if scores.set_aside_gold or scores.set_aside_pred:
         typer.echo(f"set aside (cannot be placed on the text): {scores.set_aside_gold} gold spo, "
                    f"{scores.set_aside_pred} predicted spo")
@@ -164,7 +164,7 @@ def export_ls(
     rejects: RejectsOpt = None,
 ) -> None:
     """Export statements as Label Studio tasks with span and relation predictions."""
-    from annotate.labelstudio import export_tasks, write_tasks
+    from ddikg.annotate.labelstudio import export_tasks, write_tasks
 
     if predictions not in ("rules", "record", "none"):
         fail(f"--predictions must be rules, record or none, not {predictions!r}")
@@ -182,8 +182,8 @@ def import_ls(
     rejects: RejectsOpt = None,
 ) -> None:
     """Import a Label Studio export (annotations -> CH-DDI spo_list with spans)."""
-    from annotate.labelstudio import ImportProblem, import_export
-    from flows.jsonl import default_rejects_path, write_jsonl
+    from ddikg.annotate.labelstudio import ImportProblem, import_export
+    from ddikg.jsonl import default_rejects_path, write_jsonl
 
     mode = on_error_value(on_error)
     try:
@@ -209,8 +209,8 @@ def register(app: typer.Typer) -> None:
         rejects: RejectsOpt = None,
     ) -> None:
         """@-segment raw drug records into CH-DDI statements (药名@statement, one per line)."""
-        from annotate.segment import segment_file
-        from flows.jsonl import RecordError, default_rejects_path
+        from ddikg.annotate.segment import segment_file
+        from ddikg.jsonl import RecordError, default_rejects_path
 
         mode = on_error_value(on_error)
         try:

@@ -22,12 +22,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from annotate.lexicon import Lexicon
-from annotate.preannotate import preannotate
-from annotate.rules import rule_spos
-from flows.contracts import ChddiMeta, ChddiRecord, Spo, TypedValue
-from flows.jsonl import OnError
-from flows.labels import DRUG, RELATION_LABELS
+from ddikg.annotate.lexicon import Lexicon
+from ddikg.annotate.preannotate import preannotate
+from ddikg.annotate.rules import rule_spos
+from ddikg.contracts import ChddiMeta, ChddiRecord, Spo, TypedValue
+from ddikg.jsonl import OnError
+from ddikg.labels import DRUG, RELATION_LABELS
 
 FROM_NAME, TO_NAME = "label", "text"
 

@@ -18,13 +18,13 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from flows.contracts import RawDrugRecord
+from ddikg.contracts import RawDrugRecord
 
 if TYPE_CHECKING:
     import jieba
 
 Kind = Literal["drug", "dclass"]
-CURATED = resources.files("annotate") / "data" / "drug_lexicon.txt"
+CURATED = resources.files("ddikg.annotate") / "data" / "drug_lexicon.txt"
 
 # Longest first, so 肠溶片 is removed before 片.
 _FORMS = sorted([

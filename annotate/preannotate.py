@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from annotate.lexicon import ANAPHORS, Lexicon, generic_names
+from ddikg.annotate.lexicon import ANAPHORS, Lexicon, generic_names
 
 
 class Candidate(BaseModel):

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 
-from annotate.lexicon import Lexicon
-from annotate.preannotate import Candidate, preannotate
-from flows.contracts import ChddiRecord, Spo, TypedValue
+from ddikg.annotate.lexicon import Lexicon
+from ddikg.annotate.preannotate import Candidate, preannotate
+from ddikg.contracts import ChddiRecord, Spo, TypedValue
 
 _LEVEL = r"(血药浓度|血浆浓度|血浓度|吸收|生物利用度|暴露量|AUC)"
 CUES: list[tuple[str, re.Pattern]] = [

@@ -1,6 +1,6 @@
 """Authoring script of the fixture site's drug pages and of the gold sample corpus.
 
-Run ``python -m annotate.sample_source`` to regenerate
+Run ``python -m ddikg.annotate.sample_source`` to regenerate
 
 * ``crawler/fixture_site/content/drugs.jsonl`` — the fixture site's drug instructions (source of truth
   once committed; the crawler renders it to HTML), and
@@ -9,7 +9,7 @@ Run ``python -m annotate.sample_source`` to regenerate
 Every interaction statement is written here once, with its annotation inline: ``[多巴胺|协同]`` marks a
 subject drug and the relation it has with the page's drug (the object). The page text is the statements
 with the markup removed, numbered in one of several package-insert styles; the corpus is what
-:func:`annotate.segment.segment_record` makes of the page, with the inline annotations turned into spans.
+:func:`ddikg.annotate.segment.segment_record` makes of the page, with the inline annotations turned into spans.
 Building the corpus asserts that segmentation gives back exactly the authored statements, so
 crawl -> segment -> model lines up by construction and any segmentation change that breaks it fails loudly.
 
@@ -620,7 +620,7 @@ def author() -> tuple[list[dict], dict[str, list[Unit]]]:
 
 def raw_records(pages: list[dict]):
     """The RawDrugRecords the crawler emits for the fixture pages (category names, sections as given)."""
-    from flows.contracts import RawDrugRecord
+    from ddikg.contracts import RawDrugRecord
 
     return [RawDrugRecord(drug_id=p["drug_id"], name=p["name"], url=FIXTURE_URL.format(drug_id=p["drug_id"]),
                           categories=[c["name"] for c in p["categories"]], diseases=p["diseases"],
@@ -629,8 +629,8 @@ def raw_records(pages: list[dict]):
 
 def build_corpus(pages: list[dict], units_by_drug: dict[str, list[Unit]]) -> dict[str, list]:
     """Segment the pages and attach the authored annotations; asserts the texts line up."""
-    from annotate.segment import normalize, segment_record
-    from flows.contracts import ChddiMeta, ChddiRecord, Spo, TypedValue
+    from ddikg.annotate.segment import normalize, segment_record
+    from ddikg.contracts import ChddiMeta, ChddiRecord, Spo, TypedValue
 
     out: dict[str, list] = {}
     for rec in raw_records(pages):
@@ -662,7 +662,7 @@ TEST_DRUGS = {"10005", "10009", "10014", "10017", "10020", "10025", "10028", "10
 
 def free_form_texts() -> set[str]:
     """Statement texts (after ``@``) that come from FREE rather than from the templates."""
-    from annotate.segment import normalize
+    from ddikg.annotate.segment import normalize
 
     return {normalize(strip_markup(f.format(b=b, c=c))[0]).strip("。;,.、:!? ")
             for group in FREE.values() for f in group for b in ("本品", "本药") for c in (",", "，")}
@@ -670,11 +670,11 @@ def free_form_texts() -> set[str]:
 
 def baseline_breakdown() -> str:
     """The rule baseline on each split, on all statements and on the free-form ones only."""
-    from annotate.lexicon import Lexicon
-    from annotate.rules import prelabel
-    from annotate.scoring import score_records
-    from flows.contracts import ChddiRecord
-    from flows.jsonl import read_jsonl
+    from ddikg.annotate.lexicon import Lexicon
+    from ddikg.annotate.rules import prelabel
+    from ddikg.annotate.scoring import score_records
+    from ddikg.contracts import ChddiRecord
+    from ddikg.jsonl import read_jsonl
 
     lexicon, free, out = Lexicon.load(), free_form_texts(), []
     for split in ("train", "test"):
@@ -688,7 +688,7 @@ def baseline_breakdown() -> str:
 def main() -> None:
     import sys
 
-    from flows.jsonl import write_jsonl
+    from ddikg.jsonl import write_jsonl
 
     if "--baseline" in sys.argv[1:]:
         print(baseline_breakdown())

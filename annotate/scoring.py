@@ -1,20 +1,20 @@
-"""Score CH-DDI predictions with the model's evaluator (:mod:`iser_model.evaluator`).
+"""Score CH-DDI predictions with the model's evaluator (:mod:`ddikg.iser_model.evaluator`).
 
 The rule baseline is scored by the same code, on the same kind of sets, as ISER (paper §4.2):
 
 * each gold and each predicted record is aligned to character spans by
-  :func:`iser_model.readers.align_record`, the alignment the model's reader applies to CH-DDI files
+  :func:`ddikg.iser_model.readers.align_record`, the alignment the model's reader applies to CH-DDI files
   (an explicit ``subject_span``/``object_span`` first, then the prompt before ``@``, then the only
   occurrence of the string, then the occurrence nearest the other argument);
-* :func:`iser_model.evaluator.gold_sets` turns the aligned document into its entity set
+* :func:`ddikg.iser_model.evaluator.gold_sets` turns the aligned document into its entity set
   ``(start, end, type)`` and relation set ``(head entity, tail entity, type)``;
-* :func:`iser_model.evaluator.evaluate_predictions` gives NER, RE and RE-without-entity-types
+* :func:`ddikg.iser_model.evaluator.evaluate_predictions` gives NER, RE and RE-without-entity-types
   P/R/F1 per type, micro and macro.
 
 A relation is correct when both entities (span and type) and the predicate match a gold relation of the
 same statement; duplicates count once (sets). The entities are those the spo mention: CH-DDI stores no
 entity without a relation, so the NER figures score the drugs that take part in relations. A spo that
-cannot be placed (see :mod:`iser_model.readers`) is set aside on either side, as the model's reader does
+cannot be placed (see :mod:`ddikg.iser_model.readers`) is set aside on either side, as the model's reader does
 for gold; the counts are kept in :class:`RecordScores`.
 """
 
@@ -23,10 +23,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from flows.contracts import ChddiRecord
-from flows.labels import ENTITY_TYPES, RELATION_LABELS
-from iser_model.evaluator import Entity, Relation, evaluate_predictions, gold_sets, table
-from iser_model.readers import align_record
+from ddikg.contracts import ChddiRecord
+from ddikg.iser_model.evaluator import Entity, Relation, evaluate_predictions, gold_sets, table
+from ddikg.iser_model.readers import align_record
+from ddikg.labels import ENTITY_TYPES, RELATION_LABELS
 
 
 @dataclass

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from flows.contracts import ChddiMeta, ChddiRecord, RawDrugRecord
-from flows.jsonl import JsonlReader, OnError, write_jsonl
+from ddikg.contracts import ChddiMeta, ChddiRecord, RawDrugRecord
+from ddikg.jsonl import JsonlReader, OnError, write_jsonl
 
 # --------------------------------------------------------------------------- normalisation
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from annotate.validate import spo_entities
-from flows.contracts import ChddiRecord
-from flows.labels import BY_ZH, RELATION_LABELS
+from ddikg.annotate.validate import spo_entities
+from ddikg.contracts import ChddiRecord
+from ddikg.labels import BY_ZH, RELATION_LABELS
 
 
 class CorpusStats(BaseModel):

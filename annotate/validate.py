@@ -13,9 +13,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from flows.contracts import ChddiRecord
-from flows.jsonl import RecordError, parse_line
-from flows.labels import DRUG, RELATION_LABELS
+from ddikg.contracts import ChddiRecord
+from ddikg.jsonl import RecordError, parse_line
+from ddikg.labels import DRUG, RELATION_LABELS
 
 
 class Issue(BaseModel):

@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from crawler.api import run_crawl
-from crawler.fixture_site.server import FixtureSite
-from flows.config import load_settings
+from ddikg.config import load_settings
+from ddikg.crawler.api import run_crawl
+from ddikg.crawler.fixture_site.server import FixtureSite
 
 
 def main() -> None:

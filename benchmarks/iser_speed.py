@@ -86,8 +86,8 @@ def _rss_mib() -> float:
 
 def model_config(encoder: str, **overrides):
     """Paper hyper-parameters for CoNLL04 (§4.2) on ``encoder``: "minilm", "scratch" or "tiny"."""
-    from iser_model.config import IserConfig, ScratchEncoder
-    from iser_model.presets import tiny_config
+    from ddikg.iser_model.config import IserConfig, ScratchEncoder
+    from ddikg.iser_model.presets import tiny_config
 
     if encoder == "tiny":
         return tiny_config(**overrides)
@@ -103,9 +103,9 @@ def model_config(encoder: str, **overrides):
 
 def build(cfg, docs, entity_types, relation_types, device, seed: int = 42):
     """A fresh model (pretrained or scratch encoder, untrained heads) and its tokenizer."""
-    from iser_model.encoder import Encoder, new_tokenizer, new_transformer
-    from iser_model.model import IserModel
-    from iser_model.trainer import seed_everything
+    from ddikg.iser_model.encoder import Encoder, new_tokenizer, new_transformer
+    from ddikg.iser_model.model import IserModel
+    from ddikg.iser_model.trainer import seed_everything
 
     if cfg.scratch is None:
         need(Path(cfg.encoder)) if cfg.encoder.startswith("/") else None
@@ -117,7 +117,7 @@ def build(cfg, docs, entity_types, relation_types, device, seed: int = 42):
 
 
 def prepared(model, tok, docs):
-    from iser_model.batching import prepare
+    from ddikg.iser_model.batching import prepare
 
     cfg = model.cfg
     items, _ = prepare(docs, tok, cfg.max_length, cfg.max_span_width, cfg.entity_types, cfg.relation_types)
@@ -137,15 +137,15 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
     import numpy as np
     from transformers import get_linear_schedule_with_warmup
 
-    from iser_model.batching import length_batches, to_device
-    from iser_model.trainer import loss_function, make_optimizer, sampled_batch, train_step
+    from ddikg.iser_model.batching import length_batches, to_device
+    from ddikg.iser_model.trainer import loss_function, make_optimizer, sampled_batch, train_step
 
     cfg = model.cfg
     rng = np.random.default_rng(seed)
     model.train()
     lengths = [len(p.input_ids) for p in items]
     per_epoch = math.ceil(len(items) / batch_size)
-    # the optimiser, schedule and per-step work of iser_model.trainer.fit, step for step
+    # the optimiser, schedule and per-step work of ddikg.iser_model.trainer.fit, step for step
     optim = make_optimizer(model)
     loss_fn = loss_function(model)
     sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup * per_epoch * cfg.epochs), per_epoch * cfg.epochs)
@@ -207,7 +207,7 @@ def time_inference(model, tok, items, batch_size: int, device, warmup: bool = Tr
 
     The figure is the best of ``repeat`` passes: on a shared CPU the other processes only ever add time.
     """
-    from iser_model.inference import predict
+    from ddikg.iser_model.inference import predict
 
     if warmup:
         for _ in predict(model, items[:batch_size], tok.pad_token_id, batch_size=batch_size, device=device):
@@ -306,9 +306,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict:
     import torch
 
-    from iser_model.hostmem import reuse_freed_memory
-    from iser_model.inference import configure_host, resolve_device
-    from iser_model.readers import read_dataset
+    from ddikg.iser_model.hostmem import reuse_freed_memory
+    from ddikg.iser_model.inference import configure_host, resolve_device
+    from ddikg.iser_model.readers import read_dataset
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
@@ -343,7 +343,7 @@ def run(args: argparse.Namespace) -> dict:
                  "anchor": ANCHOR, "targets": TARGETS, "sea_complexity": SEA_COMPLEXITY,
                  "precision": "bf16 autocast" if cuda else "fp32", "sections": sections,
                  "inference_passes": repeat,
-                 # whether glibc kept freed tensor memory (iser_model.hostmem) in training and in inference
+                 # whether glibc kept freed tensor memory (ddikg.iser_model.hostmem) in training and in inference
                  "host_memory_reused": {"train": False, "inference": False}}
     print(f"device: {device_label(out['machine'])}; encoder {encoder}; sections {sections}")
 
@@ -352,7 +352,7 @@ def run(args: argparse.Namespace) -> dict:
 
     if "train" in sections:
         rows = []
-        # bf16 autocast is CUDA-only (iser_model.inference.autocast); on CPU both names would time fp32
+        # bf16 autocast is CUDA-only (ddikg.iser_model.inference.autocast); on CPU both names would time fp32
         precisions = (args.train_precision or ("bf16,fp32" if cuda else "fp32")).split(",")
         if set(precisions) - {"bf16", "fp32"} or (not cuda and precisions != ["fp32"]):
             raise SystemExit(f"--train-precision: bf16 and/or fp32 on CUDA, fp32 on CPU, not {precisions}")
@@ -386,7 +386,7 @@ def run(args: argparse.Namespace) -> dict:
         out["host_memory_reused"]["inference"] = reuse_freed_memory()
     if "infer" in sections:
         if args.model:
-            from iser_model.checkpoint import load_checkpoint
+            from ddikg.iser_model.checkpoint import load_checkpoint
 
             model, tok = load_checkpoint(args.model, device)
         else:

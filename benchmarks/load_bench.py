@@ -36,13 +36,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flows.config import load_settings  # noqa: E402
-from flows.labels import RELATION_TYPES  # noqa: E402
-from kg_loader import statements as S  # noqa: E402
-from kg_loader.backends import FalkorBackend  # noqa: E402
-from kg_loader.loader import gc_paused, load_triples_into, plan_statements, read_existing  # noqa: E402
-from kg_loader.plan import plan_refresh, read_triples  # noqa: E402
-from kg_loader.server import EmbeddedGraphServer  # noqa: E402
+from ddikg.config import load_settings  # noqa: E402
+from ddikg.kg_loader import statements as S  # noqa: E402
+from ddikg.kg_loader.backends import FalkorBackend  # noqa: E402
+from ddikg.kg_loader.loader import gc_paused, load_triples_into, plan_statements, read_existing  # noqa: E402
+from ddikg.kg_loader.plan import plan_refresh, read_triples  # noqa: E402
+from ddikg.kg_loader.server import EmbeddedGraphServer  # noqa: E402
+from ddikg.labels import RELATION_TYPES  # noqa: E402
 
 # Same positional rows and encoding as the loader's: the comparison is of the statements only.
 _SET = ", ".join(f"e.{p} = {S.col(p)}" for p in S.ROW_PROPERTIES)

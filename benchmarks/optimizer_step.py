@@ -19,8 +19,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     from benchmarks.common import CONLL04, RESULTS, need
     from benchmarks.iser_speed import _sync, build, model_config
-    from iser_model.inference import configure_host, resolve_device
-    from iser_model.readers import read_dataset
+    from ddikg.iser_model.inference import configure_host, resolve_device
+    from ddikg.iser_model.readers import read_dataset
 
     ap = argparse.ArgumentParser(prog="optimizer_step", description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cpu")

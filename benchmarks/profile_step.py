@@ -29,8 +29,8 @@ def profile(batch_size: int, steps: int, device, train_docs, ent, rel, precision
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    from iser_model.batching import length_batches, to_device
-    from iser_model.trainer import loss_function, make_optimizer, sampled_batch, train_step
+    from ddikg.iser_model.batching import length_batches, to_device
+    from ddikg.iser_model.trainer import loss_function, make_optimizer, sampled_batch, train_step
 
     model, tok = build(model_config("minilm", batch_size=batch_size, train_bf16=precision == "bf16",
                                     compile=compiled), train_docs, ent, rel, device)
@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--compile", action="store_true", help="IserConfig.compile (the 3 warm-up steps compile)")
     ap.add_argument("--train", default=str(CONLL04 / "conll04_train.json"))
     args = ap.parse_args(argv)
-    from iser_model.inference import configure_host, resolve_device
-    from iser_model.readers import read_dataset
+    from ddikg.iser_model.inference import configure_host, resolve_device
+    from ddikg.iser_model.readers import read_dataset
 
     device = resolve_device(args.device)
     configure_host(device, None)  # as the trainer does

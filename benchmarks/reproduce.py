@@ -61,8 +61,8 @@ def table_data(table: str) -> tuple[Path, Path]:
 
 def table_config(table: str, quick: bool = False):
     """The base configuration of a table (variants override its switches)."""
-    from iser_model.config import IserConfig, ScratchEncoder
-    from iser_model.presets import tiny_config
+    from ddikg.iser_model.config import IserConfig, ScratchEncoder
+    from ddikg.iser_model.presets import tiny_config
 
     if quick:  # CI: a tiny scratch model over a character vocabulary, one step
         return tiny_config(model_id=f"repro-{table}-quick", batch_size=16, eval_batch_size=16, epochs=1)
@@ -124,7 +124,7 @@ def run_one(table: str, variant: str, seed: int, train: Path, dev: Path, cfg, de
     Lines and spo the readers set aside (e.g. CMeIE strings that cannot be aligned to a span) are
     copied to ``rejects_to``-prefixed files before the temporary model directory goes, and counted.
     """
-    from iser_model import api
+    from ddikg.iser_model import api
 
     label, switches = VARIANTS[variant]
     cfg = cfg.model_copy(update=switches | {"seed": seed, "device": device,
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> dict:
         cfg = cfg.model_copy(update={"max_seconds": args.max_seconds})
     if args.threads:  # through the config: api.train sets the threads (on CUDA it would reset a bare setting to 1)
         cfg = cfg.model_copy(update={"threads": args.threads})
-    from iser_model.inference import resolve_device
+    from ddikg.iser_model.inference import resolve_device
 
     device = str(resolve_device(args.device))
     ran = skipped = 0

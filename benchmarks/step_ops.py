@@ -115,9 +115,9 @@ def measure(encoder: str, batch_size: int, steps: int, device, train: Path, prec
     import numpy as np
 
     from benchmarks.iser_speed import build, model_config, prepared
-    from iser_model.batching import length_batches, to_device
-    from iser_model.readers import read_dataset
-    from iser_model.trainer import make_optimizer, sampled_batch, train_step
+    from ddikg.iser_model.batching import length_batches, to_device
+    from ddikg.iser_model.readers import read_dataset
+    from ddikg.iser_model.trainer import make_optimizer, sampled_batch, train_step
 
     ds = read_dataset(need(train), rejects=RESULTS / "step_ops.rejects.jsonl")
     docs = ds.documents[:sentences] if sentences else ds.documents
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--sentences", type=int, default=None, help="read only the first N training sentences")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    from iser_model.inference import configure_host, resolve_device
+    from ddikg.iser_model.inference import configure_host, resolve_device
 
     device = resolve_device(args.device)
     configure_host(device, None)

@@ -10,11 +10,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from crawler.extensions import PROGRESS_PREFIX
-from crawler.profile import ProfileError, load_profile
-from crawler.scrapy_config import scrapy_settings_for
-from crawler.summary import CrawlSummary
-from flows.config import Settings
+from ddikg.config import Settings
+from ddikg.crawler.extensions import PROGRESS_PREFIX
+from ddikg.crawler.profile import ProfileError, load_profile
+from ddikg.crawler.scrapy_config import scrapy_settings_for
+from ddikg.crawler.summary import CrawlSummary
 
 
 class CrawlError(RuntimeError):
@@ -60,7 +60,7 @@ def run_crawl(
         spec.write_text(json.dumps(overrides, ensure_ascii=False), encoding="utf-8")
         env = os.environ | {"PYTHONUNBUFFERED": "1"}
         if progress is True:
-            from crawler.progress import RichProgress
+            from ddikg.crawler.progress import RichProgress
 
             with RichProgress() as display:
                 rc = _run(spec, env, display.update)
@@ -75,7 +75,7 @@ def run_crawl(
 
 def _check_lock(state_dir: Path) -> None:
     """Say plainly when the crawl failed because another one holds the state."""
-    from crawler.extensions import CrawlLocked, _exclusive_lock
+    from ddikg.crawler.extensions import CrawlLocked, _exclusive_lock
 
     try:
         _exclusive_lock(state_dir / "crawl.lock").close()
@@ -84,7 +84,7 @@ def _check_lock(state_dir: Path) -> None:
 
 
 def _run(spec: Path, env: dict, on_event: ProgressFn | None) -> int:
-    cmd = [sys.executable, "-m", "crawler.runner", str(spec)]
+    cmd = [sys.executable, "-m", "ddikg.crawler.runner", str(spec)]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
                           encoding="utf-8", errors="replace") as proc:
         assert proc.stdout is not None

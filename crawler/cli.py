@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cliutil import console, fail
+from ddikg.cliutil import console, fail
 
 
 def register(app: typer.Typer) -> None:
@@ -28,11 +28,11 @@ def register(app: typer.Typer) -> None:
 
         Rerun the same command to resume a crawl the site stopped (rate limit) or that was interrupted.
         """
-        from crawler.api import CrawlError, run_crawl
-        from crawler.profile import ProfileError
-        from crawler.progress import summary_table
-        from crawler.scrapy_config import default_out
-        from flows.config import load_settings
+        from ddikg.config import load_settings
+        from ddikg.crawler.api import CrawlError, run_crawl
+        from ddikg.crawler.profile import ProfileError
+        from ddikg.crawler.progress import summary_table
+        from ddikg.crawler.scrapy_config import default_out
 
         settings = load_settings()
         updates = {k: v for k, v in {"profile": profile, "jobdir": jobdir, "download_delay": delay,
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         content: Annotated[Path | None, typer.Option("--content", help="drugs.jsonl to serve.")] = None,
     ) -> None:
         """Serve the fixture site standing in for Yimaitong (for the demo; Ctrl-C stops it)."""
-        from crawler.fixture_site.server import FixtureSite
+        from ddikg.crawler.fixture_site.server import FixtureSite
 
         try:
             site = FixtureSite(content, host=host, port=port, page_size=page_size)

@@ -11,9 +11,9 @@ from pathlib import Path
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
-from crawler.state import CrawlState
-from crawler.summary import CrawlSummary
-from flows.jsonl import write_jsonl
+from ddikg.crawler.state import CrawlState
+from ddikg.crawler.summary import CrawlSummary
+from ddikg.jsonl import write_jsonl
 
 PROGRESS_PREFIX = "@@ddikg-progress "
 
@@ -86,7 +86,7 @@ class CrawlRun:
         self._emit("page", url=response.url, status=response.status)
 
     def item_scraped(self, item, response, spider) -> None:
-        from crawler.items import DrugItem, RejectItem
+        from ddikg.crawler.items import DrugItem, RejectItem
 
         if isinstance(item, DrugItem):
             self.drugs += 1
@@ -96,7 +96,7 @@ class CrawlRun:
             self._emit("error", url=item.url, reason=item.reason)
 
     def _emit(self, event: str, **data) -> None:
-        # One JSON line per event on stdout, read by crawler.api.run_crawl for its progress display.
+        # One JSON line per event on stdout, read by ddikg.crawler.api.run_crawl for its progress display.
         if self.progress:
             payload = {"event": event, "pages": self.pages, "drugs": self.drugs, "errors": self.errors} | data
             sys.stdout.write(PROGRESS_PREFIX + json.dumps(payload, ensure_ascii=False) + "\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flows.contracts import RawDrugRecord
+from ddikg.contracts import RawDrugRecord
 
 
 @dataclass

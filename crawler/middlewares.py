@@ -9,8 +9,8 @@ from __future__ import annotations
 from scrapy.http import TextResponse
 from scrapy.utils.defer import deferred_from_coro
 
-from crawler.parsing import rate_limit_marker
-from crawler.profile import load_profile
+from ddikg.crawler.parsing import rate_limit_marker
+from ddikg.crawler.profile import load_profile
 
 ATTEMPT = "ddikg_rate_limit_attempt"
 STOP_REASON = "rate_limited"

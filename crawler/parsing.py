@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urljoin, urlparse
 from lxml import html as lxml_html
 from parsel import Selector
 
-from crawler.profile import SiteProfile
+from ddikg.crawler.profile import SiteProfile
 
 # Elements that start a new line when their text is flattened.
 _BLOCK_TAGS = frozenset(

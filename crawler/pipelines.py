@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from crawler.items import DrugItem, ListingItem, RejectItem
-from crawler.state import CrawlState
+from ddikg.crawler.items import DrugItem, ListingItem, RejectItem
+from ddikg.crawler.state import CrawlState
 
 
 class CrawlStatePipeline:
     """Records every item in the crawl state: drugs with their change status, listings, rejected pages.
 
     The run's output files are written from the state when the spider closes
-    (:class:`crawler.extensions.CrawlRun`), so nothing depends on items staying in memory.
+    (:class:`ddikg.crawler.extensions.CrawlRun`), so nothing depends on items staying in memory.
     """
 
     def __init__(self, crawler):
@@ -24,7 +24,7 @@ class CrawlStatePipeline:
         return cls(crawler)
 
     def open_spider(self, spider=None) -> None:
-        run = self.crawler.ddikg_run  # set by crawler.extensions.CrawlRun
+        run = self.crawler.ddikg_run  # set by ddikg.crawler.extensions.CrawlRun
         self.state, self.run_id = run.state, run.run_id
 
     def process_item(self, item, spider=None):

@@ -115,7 +115,7 @@ class SiteProfile(_Section):
 
 
 def default_profile_path() -> Path:
-    return Path(str(resources.files("crawler") / "profiles" / "yimaitong.toml"))
+    return Path(str(resources.files("ddikg.crawler") / "profiles" / "yimaitong.toml"))
 
 
 def load_profile(path: str | Path | None = None, *, base_url: str | None = None) -> SiteProfile:

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from crawler.summary import CrawlSummary
+from ddikg.crawler.summary import CrawlSummary
 
 
 class RichProgress:

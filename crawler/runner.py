@@ -1,4 +1,4 @@
-"""Subprocess entry of :func:`crawler.api.run_crawl`: ``python -m crawler.runner SETTINGS.json``.
+"""Subprocess entry of :func:`ddikg.crawler.api.run_crawl`: ``python -m ddikg.crawler.runner SETTINGS.json``.
 
 Scrapy's Twisted reactor cannot be restarted inside one process, so every crawl runs in a fresh
 interpreter. The JSON file holds the Scrapy settings computed by the parent.
@@ -14,13 +14,13 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m crawler.runner SETTINGS.json", file=sys.stderr)
+        print("usage: python -m ddikg.crawler.runner SETTINGS.json", file=sys.stderr)
         return 2
     overrides = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
-    import crawler.settings as base
+    import ddikg.crawler.settings as base
 
     settings = Settings()
     settings.setmodule(base, priority="project")

@@ -1,11 +1,11 @@
-"""Scrapy settings derived from the one typed config (:class:`flows.config.Settings`)."""
+"""Scrapy settings derived from the one typed config (:class:`ddikg.config.Settings`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from flows.config import Settings
+from ddikg.config import Settings
 
 
 def user_agent(settings: Settings) -> str:

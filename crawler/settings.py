@@ -1,21 +1,21 @@
-"""Scrapy settings module of the ddikg crawler (``SCRAPY_SETTINGS_MODULE=crawler.settings``).
+"""Scrapy settings module of the ddikg crawler (``SCRAPY_SETTINGS_MODULE=ddikg.crawler.settings``).
 
 The fixed wiring is here; politeness, retries and locations come from the typed ddikg config
-(``flows.config``: ``ddikg.toml`` / ``DDIKG_*`` environment), so ``scrapy crawl yimaitong`` and
+(``ddikg.config``: ``ddikg.toml`` / ``DDIKG_*`` environment), so ``scrapy crawl yimaitong`` and
 ``ddikg crawl`` behave the same.
 """
 
-from crawler.scrapy_config import scrapy_settings_for
-from flows.config import load_settings
+from ddikg.config import load_settings
+from ddikg.crawler.scrapy_config import scrapy_settings_for
 
 BOT_NAME = "ddikg"
-SPIDER_MODULES = ["crawler.spiders"]
-NEWSPIDER_MODULE = "crawler.spiders"
+SPIDER_MODULES = ["ddikg.crawler.spiders"]
+NEWSPIDER_MODULE = "ddikg.crawler.spiders"
 
-ITEM_PIPELINES = {"crawler.pipelines.CrawlStatePipeline": 300}
+ITEM_PIPELINES = {"ddikg.crawler.pipelines.CrawlStatePipeline": 300}
 # Before the retry middleware (550) in process_response order, i.e. a higher number.
-DOWNLOADER_MIDDLEWARES = {"crawler.middlewares.RateLimitMiddleware": 560}
-EXTENSIONS = {"crawler.extensions.CrawlRun": 0}
+DOWNLOADER_MIDDLEWARES = {"ddikg.crawler.middlewares.RateLimitMiddleware": 560}
+EXTENSIONS = {"ddikg.crawler.extensions.CrawlRun": 0}
 
 RETRY_ENABLED = True
 RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]

@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from flows.contracts import ChangeStatus, RawDrugRecord
+from ddikg.contracts import ChangeStatus, RawDrugRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS drugs (

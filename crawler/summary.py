@@ -1,4 +1,4 @@
-"""The result of one crawl, as the spider writes it and :func:`crawler.api.run_crawl` returns it."""
+"""The result of one crawl, as the spider writes it and :func:`ddikg.crawler.api.run_crawl` returns it."""
 
 from __future__ import annotations
 

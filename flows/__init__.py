@@ -1,7 +1,4 @@
-"""ddikg pipeline spine: stage contracts, configuration, the ``ddikg`` CLI and the Prefect flows.
+"""Orchestration: the Prefect flow ``build-kg``, its tasks and deployments, on top of the stages.
 
-Importing this package is cheap (no Prefect, torch or Scrapy): stages import its contracts and
-configuration; only :mod:`flows.build_kg` and friends import Prefect.
+Nothing below imports this package: the stages and the core (:mod:`ddikg`) never depend on it.
 """
-
-__version__ = "0.1.0"

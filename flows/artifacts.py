@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flows.summary import BuildSummary, ModelReport
+from ddikg.flows.summary import BuildSummary, ModelReport
 
 
 def md_table(rows: Iterable[Mapping[str, Any]] | Iterable[tuple[str, Any]], header: tuple[str, str] = ("", "")) -> str:

@@ -3,7 +3,7 @@ one small flow per stage.
 
 ``build-kg`` is incremental: a drug is re-segmented, re-extracted and its edges refreshed only when
 its page content or the current model differs from what the graph holds for it (see
-:mod:`flows.ledger`). With ``retrain`` (or when no model exists yet) it first trains a model on the
+:mod:`ddikg.flows.ledger`). With ``retrain`` (or when no model exists yet) it first trains a model on the
 annotated corpus and promotes it only if its dev relation micro F1 is not worse than the current one's.
 """
 
@@ -17,15 +17,14 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from flows import artifacts
-from flows.config import Settings, load_settings
-from flows.contracts import ChddiRecord, RawDrugRecord
-from flows.fingerprint import model_key, raw_fingerprint
-from flows.jsonl import JsonlReader, default_rejects_path, write_jsonl
-from flows.ledger import commit, graph_target, pending, read_ledger
-from flows.model_registry import current_model, promote
-from flows.summary import BuildSummary, ModelReport
-from flows.tasks import (
+from ddikg.config import Settings, load_settings
+from ddikg.contracts import ChddiRecord, RawDrugRecord
+from ddikg.flows import artifacts
+from ddikg.flows.fingerprint import model_key, raw_fingerprint
+from ddikg.flows.ledger import commit, graph_target, pending, read_ledger
+from ddikg.flows.model_registry import current_model, promote
+from ddikg.flows.summary import BuildSummary, ModelReport
+from ddikg.flows.tasks import (
     cached_files,
     crawl_task,
     evaluate_task,
@@ -34,6 +33,7 @@ from flows.tasks import (
     segment_task,
     train_task,
 )
+from ddikg.jsonl import JsonlReader, default_rejects_path, write_jsonl
 
 
 def _settings(home: str | None, overrides: dict[str, Any] | None) -> Settings:
@@ -57,7 +57,7 @@ def _re_f1(ev: dict[str, Any] | None) -> float:
 
 def corpus_files(settings: Settings) -> tuple[Path, Path]:
     """The annotated corpus models are trained and judged on (default: the repository's sample)."""
-    from annotate.sample import SAMPLE_TEST, SAMPLE_TRAIN
+    from ddikg.annotate.sample import SAMPLE_TEST, SAMPLE_TRAIN
 
     return Path(str(settings.flows.train_data or SAMPLE_TRAIN)), Path(str(settings.flows.dev_data or SAMPLE_TEST))
 
@@ -99,8 +99,8 @@ def ensure_model(settings: Settings, retrain: bool, progress: bool = True) -> Mo
 
 def check_graph(settings: Settings) -> None:
     """Raise the loader's GraphUnavailable (it says how to start the server) when the graph is down."""
-    from kg_loader.api import open_graph
-    from kg_loader.backends import GraphUnavailable
+    from ddikg.kg_loader.api import open_graph
+    from ddikg.kg_loader.backends import GraphUnavailable
 
     with open_graph(settings) as graph:
         try:

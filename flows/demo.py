@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.cliutil import console
-from flows.config import Settings
+from ddikg.config import Settings
 
 DEMO_DRUG = "布美他尼片"
 
@@ -32,7 +31,7 @@ Explore further:
   ddikg query contraindicated --param limit=20
   ddikg query disease_interactions --param disease=高血压
   ddikg graph status                                    # the embedded graph server (left running)
-  ddikg build-kg --base-url {base_url}    # again, after `python -m crawler.fixture_site --port {port}`
+  ddikg build-kg --base-url {base_url}    # again, after `python -m ddikg.crawler.fixture_site --port {port}`
   Cypher (the query above, and docs/neo4j-browser.md for Neo4j Browser), e.g.
     MATCH (a:Drug)-[r:CONTRAINDICATION]->(b:Drug) RETURN a.name, b.name, r.evidence LIMIT 20
   The graph: FalkorDB on 127.0.0.1:{graph_port}, graph '{graph}', password in {pw}
@@ -41,8 +40,8 @@ Explore further:
 
 def interactions_of(settings: Settings, drug: str) -> list[dict[str, Any]]:
     """What interacts with ``drug``, both directions, with type, score and one evidence sentence."""
-    from kg_loader.api import open_graph
-    from kg_loader.model import normalise_name
+    from ddikg.kg_loader.api import open_graph
+    from ddikg.kg_loader.model import normalise_name
 
     with open_graph(settings) as graph:
         return graph.run(DEMO_CYPHER, {"drug": normalise_name(drug)}, read_only=True)
@@ -50,7 +49,7 @@ def interactions_of(settings: Settings, drug: str) -> list[dict[str, Any]]:
 
 def most_interacting(settings: Settings) -> str | None:
     """The drug with the most interactions (the loader's named query), or None for an empty graph."""
-    from kg_loader.api import run_query
+    from ddikg.kg_loader.api import run_query
 
     rows = run_query(settings, "most_interacting", {"limit": 1})
     return rows[0]["drug"] if rows else None
@@ -68,36 +67,3 @@ def print_interactions(drug: str, rows: list[dict[str, Any]]) -> None:
         edge = f"{drug} {arrow} {r['drug']}" if r["direction"] == "out" else f"{r['drug']} {arrow} {drug}"
         score = f"{r['score']:.3f}" if isinstance(r.get("score"), float) else "-"
         print(f"  {edge}   score {score}\n      evidence: {r.get('evidence') or '-'}")
-
-
-def run_demo(settings: Settings, *, port: int | None = None, retrain: bool = False):
-    """Run the demo on ``settings.home``; returns the build-kg run summary."""
-    from crawler.fixture_site.server import FixtureSite
-    from flows.build_kg import build_kg
-    from flows.flow_cli import print_summary
-    from kg_loader.server import EmbeddedGraphServer
-
-    port = port or settings.flows.demo_port
-    if not settings.graph.uses_neo4j:
-        status = EmbeddedGraphServer(settings).start()
-        console.print(f"[green]graph server[/] running at {status['address']} (data in {status['data_dir']})")
-    with FixtureSite(port=port) as site:
-        console.print(f"[green]fixture site[/] (stands in for Yimaitong) at {site.base_url}")
-        summary = build_kg(base_url=site.base_url, retrain=retrain or None, home=str(settings.home),
-                           overrides=DEMO_OVERRIDES, progress=True)
-        base_url = site.base_url
-    print_summary(summary)
-    console.print(summary.headline())
-    rows = interactions_of(settings, DEMO_DRUG)
-    print_interactions(DEMO_DRUG, rows)
-    drug = DEMO_DRUG
-    if not rows:
-        # A small demo model can miss a page entirely; show an answer the graph does hold.
-        other = most_interacting(settings)
-        if other is not None:
-            drug = other
-            print(f"\nThe drug with the most interactions in the graph instead: {drug}")
-            print_interactions(drug, interactions_of(settings, drug))
-    print(EXPLORE.format(base_url=base_url, port=port, graph_port=settings.graph.port,
-                         pw=settings.graph_dir / "password", graph=settings.graph.graph, drug=drug))
-    return summary

@@ -3,14 +3,14 @@
 
 :func:`serve_deployments` serves both from this process (``flow.serve`` style: no work pool needed);
 the flow runs execute as subprocesses of it. For a work pool (process, Docker, Kubernetes) see
-``docs/flows.md``: the same :func:`deployments` objects go to ``flow.deploy`` there.
+``docs/ddikg.flows.md``: the same :func:`deployments` objects go to ``flow.deploy`` there.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flows.config import Settings
+from ddikg.config import Settings
 
 NIGHTLY = "nightly"
 ON_DEMAND = "on-demand"
@@ -21,13 +21,13 @@ def deployments(settings: Settings, *, base_url: str | None = None, cron: str | 
                 by_module: bool = False) -> list[Any]:
     """``RunnerDeployment``s for the two deployments of the build-kg flow.
 
-    ``by_module`` names the flow by its module path (``flows.build_kg.build_kg``) instead of this
+    ``by_module`` names the flow by its module path (``ddikg.flows.build_kg.build_kg``) instead of this
     checkout's file: what a worker on another machine, with ddikg installed, can import.
     """
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
-    from flows.build_kg import build_kg
+    from ddikg.flows.build_kg import build_kg
 
     params: dict[str, Any] = {"home": str(settings.home.resolve())}
     if base_url or settings.flows.base_url:

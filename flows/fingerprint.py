@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from flows.model_registry import model_id_of
+from ddikg.flows.model_registry import model_id_of
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:

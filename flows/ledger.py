@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from flows.config import Settings
-from flows.contracts import RawDrugRecord
+from ddikg.config import Settings
+from ddikg.contracts import RawDrugRecord
 
 
 def graph_target(settings: Settings) -> str:

@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from flows.config import Settings
+from ddikg.config import Settings
 
 CHECKPOINT_MARKER = "config.json"
 

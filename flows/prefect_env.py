@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from flows.config import Settings
+from ddikg.config import Settings
 
 
 def prefect_home(settings: Settings):

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from flows.contracts import utcnow
+from ddikg.contracts import utcnow
 
 
 def as_dict(obj: Any) -> dict[str, Any]:

@@ -17,11 +17,11 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
 
-from flows.config import Settings
-from flows.contracts import RawDrugRecord
-from flows.fingerprint import file_sha256, model_key
-from flows.jsonl import JsonlReader, default_rejects_path
-from flows.summary import as_dict
+from ddikg.config import Settings
+from ddikg.contracts import RawDrugRecord
+from ddikg.flows.fingerprint import file_sha256, model_key
+from ddikg.flows.summary import as_dict
+from ddikg.jsonl import JsonlReader, default_rejects_path
 
 # --------------------------------------------------------------------------- content-addressed outputs
 
@@ -67,7 +67,7 @@ def cached_files(call, outputs: tuple[str, ...], *args: Any, **kwargs: Any) -> d
 def crawl_task(settings: Settings, out: Path, base_url: str | None = None, start_urls: list[str] | None = None,
                drug_ids: list[str] | None = None, progress: bool = False) -> dict[str, Any]:
     """Crawl drug pages into ``out`` (RawDrugRecord JSONL, with new/changed/unchanged per drug)."""
-    from crawler.api import run_crawl
+    from ddikg.crawler.api import run_crawl
 
     log = get_run_logger()
     log.info("crawling %s into %s", base_url or "the profile's site", out)
@@ -86,10 +86,10 @@ def crawl_task(settings: Settings, out: Path, base_url: str | None = None, start
 def segment_task(settings: Settings, raw_path: Path, fingerprint: str) -> dict[str, Any]:
     """@-segment the interaction sections of ``raw_path`` into CH-DDI statements.
 
-    ``fingerprint`` (:func:`flows.fingerprint.raw_fingerprint` of the file's records) keys the cache
+    ``fingerprint`` (:func:`ddikg.flows.fingerprint.raw_fingerprint` of the file's records) keys the cache
     and names the output: the same drug contents give the same corpus whatever the fetch times.
     """
-    from annotate.segment import segment_file
+    from ddikg.annotate.segment import segment_file
 
     log = get_run_logger()
     out = corpus_path(settings, fingerprint)
@@ -107,9 +107,9 @@ def segment_task(settings: Settings, raw_path: Path, fingerprint: str) -> dict[s
 def train_task(settings: Settings, train_path: Path, dev_path: Path, out_dir: Path,
                config_path: Path | None = None, progress: bool = True) -> dict[str, Any]:
     """Train a new ISER model on ``train_path`` (best checkpoint by dev RE F1) into ``out_dir``."""
-    from iser_model import api
-    from iser_model.config import IserConfig
-    from iser_model.presets import demo_config
+    from ddikg.iser_model import api
+    from ddikg.iser_model.config import IserConfig
+    from ddikg.iser_model.presets import demo_config
 
     log = get_run_logger()
     config = IserConfig.load(config_path) if config_path else demo_config()
@@ -124,7 +124,7 @@ def train_task(settings: Settings, train_path: Path, dev_path: Path, out_dir: Pa
 @task(name="evaluate", cache_key_fn=_evaluate_key, persist_result=True)
 def evaluate_task(model_dir: Path, data_path: Path, device: str = "auto") -> dict[str, Any]:
     """NER/RE precision, recall and F1 of ``model_dir`` on ``data_path`` (the paper's strict criteria)."""
-    from iser_model import api
+    from ddikg.iser_model import api
 
     return api.evaluate(model_dir, data_path, device=device)
 
@@ -133,7 +133,7 @@ def evaluate_task(model_dir: Path, data_path: Path, device: str = "auto") -> dic
 def extract_task(settings: Settings, model_dir: Path, mkey: str, corpus: Path, run_id: str,
                  progress: bool = False) -> dict[str, Any]:
     """Run the model over the statements of ``corpus``; write predicted records and triples."""
-    from iser_model import api
+    from ddikg.iser_model import api
 
     log = get_run_logger()
     sha = file_sha256(corpus)
@@ -159,7 +159,7 @@ def extract_task(settings: Settings, model_dir: Path, mkey: str, corpus: Path, r
 def load_task(settings: Settings, raw_path: Path, triples_path: Path, run_id: str,
               sources: list[str]) -> dict[str, Any]:
     """Merge the drugs and refresh the edges of ``sources`` to match ``triples_path`` (crash-safe)."""
-    from kg_loader import api
+    from ddikg.kg_loader import api
 
     log = get_run_logger()
     log.info("loading %s into %s for %d source drug(s)", triples_path.name, settings.graph.graph, len(sources))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from iser_model.config import IserConfig
-from iser_model.readers import Format
+from ddikg.iser_model.config import IserConfig
+from ddikg.iser_model.readers import Format
 
 
 class TrainResult(BaseModel):
@@ -36,11 +36,11 @@ class ExtractSummary(BaseModel):
 def train(train_path: str | Path, dev_path: str | Path, out_dir: str | Path, *, config: IserConfig | None = None,
           data_format: Format = "auto", progress: bool = True, on_error: str = "raise") -> TrainResult:
     """Train ISER on ``train_path``; the checkpoint with the best dev RE micro F1 is saved in ``out_dir``."""
-    from iser_model.encoder import Encoder, new_tokenizer, new_transformer
-    from iser_model.inference import configure_host, resolve_device
-    from iser_model.model import IserModel
-    from iser_model.readers import read_dataset
-    from iser_model.trainer import fit, seed_everything
+    from ddikg.iser_model.encoder import Encoder, new_tokenizer, new_transformer
+    from ddikg.iser_model.inference import configure_host, resolve_device
+    from ddikg.iser_model.model import IserModel
+    from ddikg.iser_model.readers import read_dataset
+    from ddikg.iser_model.trainer import fit, seed_everything
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -72,10 +72,10 @@ def evaluate(model_dir: str | Path, data_path: str | Path, *, data_format: Forma
     The result also says how many documents were read and how many spo could not be aligned
     (``data``); those are written to ``rejects`` (default ``<data>.rejects.jsonl``).
     """
-    from iser_model.checkpoint import load_checkpoint
-    from iser_model.inference import configure_host, resolve_device
-    from iser_model.readers import read_dataset
-    from iser_model.trainer import evaluate_documents
+    from ddikg.iser_model.checkpoint import load_checkpoint
+    from ddikg.iser_model.inference import configure_host, resolve_device
+    from ddikg.iser_model.readers import read_dataset
+    from ddikg.iser_model.trainer import evaluate_documents
 
     dev = resolve_device(device)
     model, tokenizer = load_checkpoint(model_dir, dev)
@@ -93,12 +93,12 @@ def extract(model_dir: str | Path, in_path: str | Path, out_records: str | Path 
             batch_size: int = 32, device: str = "auto", run_id: str | None = None, ddi_constraints: bool = True,
             on_error: str = "raise", rejects: str | Path | None = None) -> ExtractSummary:
     """Predict DDI statements of a CH-DDI file: records with scored spo (``out_records``) and triples."""
-    from flows.contracts import ChddiMeta, ChddiRecord, SpanDocument, Spo, Triple, TypedValue
-    from flows.jsonl import JsonlReader, default_rejects_path, write_jsonl
-    from flows.labels import DRUG
-    from iser_model.batching import prepare
-    from iser_model.checkpoint import load_checkpoint
-    from iser_model.inference import configure_host, predict, resolve_device
+    from ddikg.contracts import ChddiMeta, ChddiRecord, SpanDocument, Spo, Triple, TypedValue
+    from ddikg.iser_model.batching import prepare
+    from ddikg.iser_model.checkpoint import load_checkpoint
+    from ddikg.iser_model.inference import configure_host, predict, resolve_device
+    from ddikg.jsonl import JsonlReader, default_rejects_path, write_jsonl
+    from ddikg.labels import DRUG
 
     t0 = time.perf_counter()
     dev = resolve_device(device)

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from flows.contracts import SpanDocument
-from iser_model.sampling import sample_negatives
-from iser_model.spans import enumerate_spans
+from ddikg.contracts import SpanDocument
+from ddikg.iser_model.sampling import sample_negatives
+from ddikg.iser_model.spans import enumerate_spans
 
 
 @dataclass
@@ -106,7 +106,7 @@ def _pad(arrays: list[np.ndarray], value=0) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-# Host-side tensors that to_device leaves on the CPU: the RNNs (iser_model.rnn) read lengths from the
+# Host-side tensors that to_device leaves on the CPU: the RNNs (ddikg.iser_model.rnn) read lengths from the
 # host (sorting for packing, or a copy queued without waiting), and reading them back from the GPU would
 # wait for its whole queue (a sync in every training step).
 HOST_KEYS = frozenset({"lengths", "span_lengths"})

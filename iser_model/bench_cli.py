@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from flows.cliutil import fail
+from ddikg.cliutil import fail
 
 _FORWARD = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 

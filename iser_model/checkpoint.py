@@ -17,10 +17,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from iser_model.config import IserConfig
-from iser_model.encoder import Encoder, transformer_from_config
-from iser_model.evaluator import table
-from iser_model.model import IserModel
+from ddikg.iser_model.config import IserConfig
+from ddikg.iser_model.encoder import Encoder, transformer_from_config
+from ddikg.iser_model.evaluator import table
+from ddikg.iser_model.model import IserModel
 
 
 def save_checkpoint(out_dir: str | Path, model: IserModel, tokenizer: PreTrainedTokenizerBase,
@@ -68,5 +68,5 @@ def model_card(cfg: IserConfig, metrics: dict | None, note: str) -> str:
         lines += [note, ""]
     if metrics:
         lines += ["## Evaluation", "", "```", table(metrics), "```", ""]
-    lines += ["Load with `iser_model.checkpoint.load_checkpoint(dir)`; every hyper-parameter is in config.json.", ""]
+    lines += ["Load with `ddikg.iser_model.checkpoint.load_checkpoint(dir)`; every hyper-parameter is in config.json.", ""]
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cliutil import OnErrorOpt, RejectsOpt, console, fail, on_error_value
+from ddikg.cliutil import OnErrorOpt, RejectsOpt, console, fail, on_error_value
 
 FormatOpt = Annotated[str, typer.Option("--format", help="auto | spert | chddi | cmeie")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N (default: settings)")]
@@ -42,10 +42,10 @@ def register(app: typer.Typer) -> None:
         no_progress: Annotated[bool, typer.Option("--no-progress")] = False,
     ) -> None:
         """Train an ISER model; the checkpoint with the best dev RE micro F1 is kept."""
-        from flows.config import load_settings
-        from iser_model import api
-        from iser_model.config import IserConfig
-        from iser_model.presets import demo_config
+        from ddikg.config import load_settings
+        from ddikg.iser_model import api
+        from ddikg.iser_model.config import IserConfig
+        from ddikg.iser_model.presets import demo_config
 
         settings = load_settings()
         # --config wins; --encoder alone starts from the paper's hyper-parameters (IserConfig defaults);
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
                                progress=not no_progress, on_error=on_error_value(on_error))
         except (FileNotFoundError, ValueError) as exc:
             fail(str(exc))
-        from iser_model.evaluator import table
+        from ddikg.iser_model.evaluator import table
 
         console.print(table(result.best_dev))
         typer.echo(json.dumps(result.model_dump(mode="json", exclude={"best_dev"}), ensure_ascii=False))
@@ -78,8 +78,8 @@ def register(app: typer.Typer) -> None:
         rejects: RejectsOpt = None,
     ) -> None:
         """Evaluate a model: NER / RE / RE without entity types, micro and macro (JSON on stdout)."""
-        from iser_model import api
-        from iser_model.evaluator import table
+        from ddikg.iser_model import api
+        from ddikg.iser_model.evaluator import table
 
         try:
             metrics = api.evaluate(model, data, data_format=_format(data_format), device=device or "auto",  # type: ignore[arg-type]
@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
     def extract(
         model: Annotated[Path, typer.Option("--model", help="Checkpoint directory.")],
         in_path: Annotated[Path, typer.Option("--in", help="CH-DDI statements (JSONL).")],
-        out: Annotated[Path, typer.Option("--out", help="Triples JSONL (flows.contracts.Triple).")],
+        out: Annotated[Path, typer.Option("--out", help="Triples JSONL (ddikg.contracts.Triple).")],
         records_out: Annotated[Path | None, typer.Option("--records-out", help="Predicted CH-DDI records.")] = None,
         batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
         device: DeviceOpt = None,
@@ -105,8 +105,8 @@ def register(app: typer.Typer) -> None:
         rejects: RejectsOpt = None,
     ) -> None:
         """Extract DDI triples from CH-DDI statements with a trained model."""
-        from flows.config import load_settings
-        from iser_model import api
+        from ddikg.config import load_settings
+        from ddikg.iser_model import api
 
         settings = load_settings()
         try:

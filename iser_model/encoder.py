@@ -1,7 +1,7 @@
 """The encoder (paper Eq. 1-2): a transformer giving X_b, and two FFN heads giving X_e and X_r.
 
 Pretrained encoders load with ``AutoModel``/``AutoTokenizer`` from any HF name or local path;
-``IserConfig.scratch`` builds a small random BERT instead (:mod:`iser_model.scratch`).
+``IserConfig.scratch`` builds a small random BERT instead (:mod:`ddikg.iser_model.scratch`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from iser_model.config import IserConfig
-from iser_model.scratch import char_tokenizer, char_vocab, scratch_bert
+from ddikg.iser_model.config import IserConfig
+from ddikg.iser_model.scratch import char_tokenizer, char_vocab, scratch_bert
 
 
 def new_tokenizer(cfg: IserConfig, corpus: Iterable[list[str]] = ()) -> PreTrainedTokenizerBase:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from iser_model.rnn import BiRNN
+from ddikg.iser_model.rnn import BiRNN
 
 
 def cross_attention(query: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

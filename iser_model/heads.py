@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from iser_model.spans import RangeMax
+from ddikg.iser_model.spans import RangeMax
 
 
 class EntityHead(nn.Module):

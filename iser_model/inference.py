@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from iser_model.batching import Prepared, collate_infer, length_batches, to_device
-from iser_model.hostmem import reuse_freed_memory
-from iser_model.model import IserModel
+from ddikg.iser_model.batching import Prepared, collate_infer, length_batches, to_device
+from ddikg.iser_model.hostmem import reuse_freed_memory
+from ddikg.iser_model.model import IserModel
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The ISER model: encoder -> interactive fusion -> span features -> entity and relation classifiers.
 
-Batch tensors (built by :mod:`iser_model.batching`):
+Batch tensors (built by :mod:`ddikg.iser_model.batching`):
   input_ids, attention_mask (B, n)   subword ids incl. [CLS] at 0
   word_start, word_end, word_mask (B, W)   each word's subword range [start, end)
   spans (B, S, 2), span_mask (B, S)   candidate spans as word ranges [start, end), width <= k
@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from iser_model.config import IserConfig
-from iser_model.encoder import Encoder
-from iser_model.fusion import InteractiveFusion
-from iser_model.heads import EntityHead, RelationContext, RelationHead
-from iser_model.sea import SpanContext
-from iser_model.spans import RangeMax, all_span_maxpool, gather_spans, word_pool
+from ddikg.iser_model.config import IserConfig
+from ddikg.iser_model.encoder import Encoder
+from ddikg.iser_model.fusion import InteractiveFusion
+from ddikg.iser_model.heads import EntityHead, RelationContext, RelationHead
+from ddikg.iser_model.sea import SpanContext
+from ddikg.iser_model.spans import RangeMax, all_span_maxpool, gather_spans, word_pool
 
 
 @dataclass

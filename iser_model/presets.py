@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iser_model.config import IserConfig, ScratchEncoder
+from ddikg.iser_model.config import IserConfig, ScratchEncoder
 
 
 def demo_config() -> IserConfig:

@@ -1,9 +1,9 @@
-"""Training/evaluation data as :class:`flows.contracts.SpanDocument` (word/character level).
+"""Training/evaluation data as :class:`ddikg.contracts.SpanDocument` (word/character level).
 
 Formats:
 * ``spert``: a JSON list of span documents (SpERT's files, e.g. CoNLL04) or JSONL of them;
   types from a ``*_types.json`` beside the file.
-* ``chddi``: CH-DDI ``spo_list`` JSONL (:class:`ChddiRecord`); types from :mod:`flows.labels`.
+* ``chddi``: CH-DDI ``spo_list`` JSONL (:class:`ChddiRecord`); types from :mod:`ddikg.labels`.
 * ``cmeie``: the same layout with CMeIE's extra keys; types from a ``*_schema.jsonl`` beside the file.
 
 CH-DDI/CMeIE are character level (each character one token). Subjects and objects are aligned to
@@ -17,7 +17,7 @@ character spans by this rule, in order:
 
 A spo that cannot be placed (not found, ambiguous, span text mismatch, subject == object, a span
 already labelled with another type, a type outside the schema) is not used: it is counted and
-written to the rejects file with its reason (same row layout as :mod:`flows.jsonl` rejects).
+written to the rejects file with its reason (same row layout as :mod:`ddikg.jsonl` rejects).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from typing import Literal
 
 from pydantic import ConfigDict, ValidationError
 
-from flows.contracts import ChddiRecord, SpanDocument, SpanEntity, SpanRelation, Spo
-from flows.jsonl import (
+from ddikg.contracts import ChddiRecord, SpanDocument, SpanEntity, SpanRelation, Spo
+from ddikg.jsonl import (
     JsonlReader,
     OnError,
     RecordError,
@@ -38,7 +38,7 @@ from flows.jsonl import (
     default_rejects_path,
     validation_errors,
 )
-from flows.labels import ENTITY_TYPES, RELATION_LABELS
+from ddikg.labels import ENTITY_TYPES, RELATION_LABELS
 
 Format = Literal["auto", "spert", "chddi", "cmeie"]
 

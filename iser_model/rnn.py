@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from iser_model.batching import host_to_device
+from ddikg.iser_model.batching import host_to_device
 
 #: nn.GRU / nn.LSTM parameter names of one layer; a bidirectional module adds a ``_reverse`` copy
 _PARAMS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")

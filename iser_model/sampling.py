@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from iser_model.spans import enumerate_spans
+from ddikg.iser_model.spans import enumerate_spans
 
 
 @dataclass

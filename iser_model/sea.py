@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from iser_model.rnn import BiRNN
+from ddikg.iser_model.rnn import BiRNN
 
 
 class SpanContext(nn.Module):

@@ -15,14 +15,14 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
-from flows.contracts import SpanDocument
-from flows.jsonl import append_jsonl
-from iser_model.batching import Prepared, collate_train, length_batches, prepare, to_device
-from iser_model.checkpoint import save_checkpoint
-from iser_model.config import IserConfig
-from iser_model.evaluator import evaluate_predictions, gold_sets
-from iser_model.inference import autocast, predict
-from iser_model.model import IserModel
+from ddikg.contracts import SpanDocument
+from ddikg.iser_model.batching import Prepared, collate_train, length_batches, prepare, to_device
+from ddikg.iser_model.checkpoint import save_checkpoint
+from ddikg.iser_model.config import IserConfig
+from ddikg.iser_model.evaluator import evaluate_predictions, gold_sets
+from ddikg.iser_model.inference import autocast, predict
+from ddikg.iser_model.model import IserModel
+from ddikg.jsonl import append_jsonl
 
 
 def seed_everything(seed: int) -> None:

@@ -6,14 +6,14 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
-from flows.config import Settings
-from flows.contracts import RawDrugRecord
-from flows.jsonl import OnError
-from kg_loader.backends import Backend, backend_for
-from kg_loader.loader import LoadSummary, NodeSummary, load_drugs_into, load_triples_into
-from kg_loader.loader import ensure_schema as _ensure_schema
-from kg_loader.model import normalise_name
-from kg_loader.queries import coerce_params, get_query
+from ddikg.config import Settings
+from ddikg.contracts import RawDrugRecord
+from ddikg.jsonl import OnError
+from ddikg.kg_loader.backends import Backend, backend_for
+from ddikg.kg_loader.loader import LoadSummary, NodeSummary, load_drugs_into, load_triples_into
+from ddikg.kg_loader.loader import ensure_schema as _ensure_schema
+from ddikg.kg_loader.model import normalise_name
+from ddikg.kg_loader.queries import coerce_params, get_query
 
 __all__ = ["open_graph", "ensure_schema", "load_drugs", "load_triples", "run_query", "LoadSummary", "NodeSummary"]
 
@@ -23,7 +23,7 @@ def open_graph(settings: Settings) -> Iterator[Backend]:
     """A connection to the configured graph (Neo4j when NEO4J_URI is set, else the embedded server).
 
     Starts nothing: the embedded server is started by ``ddikg graph start`` (or
-    :class:`kg_loader.server.EmbeddedGraphServer`).
+    :class:`ddikg.kg_loader.server.EmbeddedGraphServer`).
     """
     backend = backend_for(settings)
     try:

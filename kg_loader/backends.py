@@ -2,7 +2,7 @@
 
 A backend supplies only what differs between the servers: connecting, passing parameters, running
 a list of statements as one all-or-nothing transaction (with retries on transient errors) and the
-schema DDL dialect. Every loading and query statement is shared (:mod:`kg_loader.statements`,
+schema DDL dialect. Every loading and query statement is shared (:mod:`ddikg.kg_loader.statements`,
 ``queries.cypher``).
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.config import Settings
+from ddikg.config import Settings
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ class FalkorBackend(Backend):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FalkorBackend:
-        from kg_loader.server import server_password
+        from ddikg.kg_loader.server import server_password
 
         g = settings.graph
         return cls(g.host, g.port, server_password(settings), g.graph, retries=g.retries)

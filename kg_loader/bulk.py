@@ -23,12 +23,12 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from flows.config import Settings
-from flows.contracts import RawDrugRecord
-from flows.jsonl import JsonlReader, OnError, default_rejects_path
-from flows.labels import BY_GRAPH
-from kg_loader.loader import node_rows
-from kg_loader.plan import plan_refresh, read_triples
+from ddikg.config import Settings
+from ddikg.contracts import RawDrugRecord
+from ddikg.jsonl import JsonlReader, OnError, default_rejects_path
+from ddikg.kg_loader.loader import node_rows
+from ddikg.kg_loader.plan import plan_refresh, read_triples
+from ddikg.labels import BY_GRAPH
 
 ARRAY_DELIMITER = "\x1f"
 ARRAY_DELIMITER_ARG = "U+001F"
@@ -95,7 +95,7 @@ def export_csv(
         def on_reject(i: int, fld: str, why: str) -> None:
             nonlocal rejected
             if on_error == "raise":
-                from flows.jsonl import RecordError
+                from ddikg.jsonl import RecordError
 
                 raise RecordError(raw_path, i, fld, why)
             rejected += 1

@@ -10,14 +10,14 @@ from typing import Annotated
 
 import typer
 
-from flows.cliutil import OnErrorOpt, RejectsOpt, console, fail, on_error_value
+from ddikg.cliutil import OnErrorOpt, RejectsOpt, console, fail, on_error_value
 
 graph_app = typer.Typer(help="The embedded graph server (FalkorDB).", no_args_is_help=True)
 
 
 def _server():
-    from flows.config import load_settings
-    from kg_loader.server import EmbeddedGraphServer
+    from ddikg.config import load_settings
+    from ddikg.kg_loader.server import EmbeddedGraphServer
 
     settings = load_settings()
     if settings.graph.uses_neo4j:
@@ -28,7 +28,7 @@ def _server():
 @graph_app.command("start")
 def start() -> None:
     """Start the embedded graph server (127.0.0.1, password, data in <home>/graph); no-op when running."""
-    from kg_loader.server import GraphServerError
+    from ddikg.kg_loader.server import GraphServerError
 
     try:
         st = _server().start()
@@ -40,7 +40,7 @@ def start() -> None:
 @graph_app.command("stop")
 def stop() -> None:
     """Save and stop the embedded graph server."""
-    from kg_loader.server import GraphServerError
+    from ddikg.kg_loader.server import GraphServerError
 
     try:
         stopped = _server().stop()
@@ -88,10 +88,10 @@ def register(app: typer.Typer) -> None:
         rejects: RejectsOpt = None,
     ) -> None:
         """Load DDI triples: the graph's edges for the file's source drugs then match the file."""
-        from flows.config import load_settings
-        from flows.jsonl import RecordError
-        from kg_loader.api import load_drugs, load_triples
-        from kg_loader.backends import GraphUnavailable
+        from ddikg.config import load_settings
+        from ddikg.jsonl import RecordError
+        from ddikg.kg_loader.api import load_drugs, load_triples
+        from ddikg.kg_loader.backends import GraphUnavailable
 
         mode = on_error_value(on_error)
         settings = load_settings()
@@ -119,10 +119,10 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from flows.config import load_settings
-        from kg_loader.api import run_query
-        from kg_loader.backends import GraphUnavailable
-        from kg_loader.queries import named_queries
+        from ddikg.config import load_settings
+        from ddikg.kg_loader.api import run_query
+        from ddikg.kg_loader.backends import GraphUnavailable
+        from ddikg.kg_loader.queries import named_queries
 
         if name is None:
             for q in named_queries().values():
@@ -157,9 +157,9 @@ def register(app: typer.Typer) -> None:
         rejects: RejectsOpt = None,
     ) -> None:
         """Write neo4j-admin import CSVs (bulk first load) and print the import command."""
-        from flows.config import load_settings
-        from flows.jsonl import RecordError
-        from kg_loader.bulk import export_csv
+        from ddikg.config import load_settings
+        from ddikg.jsonl import RecordError
+        from ddikg.kg_loader.bulk import export_csv
 
         try:
             s = export_csv(load_settings(), triples, out, raw_path=raw, run_id=_run_id(run_id), database=database,

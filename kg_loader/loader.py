@@ -1,7 +1,7 @@
 """Online loading: schema, drug/disease nodes from crawled records, and refresh-by-source of DDI edges.
 
 A load is *plan, then switch*: the current state of the edges in scope is read, the change is
-computed in Python (:mod:`kg_loader.plan`), and every batch of it is sent as one transaction
+computed in Python (:mod:`ddikg.kg_loader.plan`), and every batch of it is sent as one transaction
 (:meth:`Backend.write_atomic`). If the process dies before the final commit nothing is visible and a
 rerun plans the same change again; after the commit a rerun finds nothing to do.
 """
@@ -18,13 +18,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from flows.config import Settings
-from flows.contracts import RawDrugRecord
-from flows.jsonl import JsonlReader, OnError, default_rejects_path
-from kg_loader import statements as S
-from kg_loader.backends import Backend, Statement
-from kg_loader.model import check_name, disease_kind
-from kg_loader.plan import EdgeKey, Plan, RunTriples, plan_refresh, read_triples
+from ddikg.config import Settings
+from ddikg.contracts import RawDrugRecord
+from ddikg.jsonl import JsonlReader, OnError, default_rejects_path
+from ddikg.kg_loader import statements as S
+from ddikg.kg_loader.backends import Backend, Statement
+from ddikg.kg_loader.model import check_name, disease_kind
+from ddikg.kg_loader.plan import EdgeKey, Plan, RunTriples, plan_refresh, read_triples
 
 
 class LoadSummary(BaseModel):
@@ -228,8 +228,8 @@ def load_drugs_into(
     rejects: str | os.PathLike | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> NodeSummary:
-    from flows.jsonl import RecordError
-    from kg_loader.plan import _Rejects
+    from ddikg.jsonl import RecordError
+    from ddikg.kg_loader.plan import _Rejects
 
     t0 = time.perf_counter()
     g = settings.graph

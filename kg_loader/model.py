@@ -1,6 +1,6 @@
 """The graph model in code: node keys, relationship types, and what may be loaded.
 
-See ``docs/graph-model.md``. Relationship types come only from :data:`flows.labels.RELATION_TYPES`;
+See ``docs/graph-model.md``. Relationship types come only from :data:`ddikg.labels.RELATION_TYPES`;
 no label, type or property name is ever taken from input text.
 """
 
@@ -10,7 +10,7 @@ import functools
 import re
 import unicodedata
 
-from flows.labels import CHRONIC_DISEASES, RELATION_TYPES, RelationType, relation
+from ddikg.labels import CHRONIC_DISEASES, RELATION_TYPES, RelationType, relation
 
 DRUG_LABEL = "Drug"
 DISEASE_LABEL = "Disease"

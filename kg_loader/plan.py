@@ -1,8 +1,8 @@
 """From a triples file to the exact graph change a run makes (pure Python, no server).
 
-Reading: every line is parsed with :func:`flows.jsonl.parse_line` and then checked for what a graph
+Reading: every line is parsed with :func:`ddikg.jsonl.parse_line` and then checked for what a graph
 key needs (known relation type, non-empty, not overlong, no control characters). Bad lines raise a
-located :class:`~flows.jsonl.RecordError` or, with ``on_error="skip"``, are written aside with the
+located :class:`~ddikg.jsonl.RecordError` or, with ``on_error="skip"``, are written aside with the
 reason and counted.
 
 Planning: an edge ``(subject)-[:TYPE]->(object)`` holds evidence entries, each owned by the *source
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flows.contracts import Triple
-from flows.jsonl import OnError, RecordError, parse_line
-from kg_loader.model import bad_chars, check_name, check_relation
-from kg_loader.statements import ROW_PROPERTIES
+from ddikg.contracts import Triple
+from ddikg.jsonl import OnError, RecordError, parse_line
+from ddikg.kg_loader.model import bad_chars, check_name, check_relation
+from ddikg.kg_loader.statements import ROW_PROPERTIES
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ def edge_row(key: EdgeKey, entries: list[Entry], *, model_id: str, first_seen: s
     """The ``$rows`` entry that sets every property of an edge (sorted, so equal states compare equal)."""
     entries = sorted(entries, key=lambda e: (e.source, e.text))
     scores = [e.score for e in entries]
-    # Keys as kg_loader.statements.EDGE_COLUMNS.
+    # Keys as ddikg.kg_loader.statements.EDGE_COLUMNS.
     return {
         "s": key[0], "o": key[2],
         "evidence": [e.text for e in entries], "evidence_sources": [e.source for e in entries],

@@ -20,7 +20,7 @@ class NamedQuery:
 
 @cache
 def named_queries() -> dict[str, NamedQuery]:
-    text = resources.files("kg_loader").joinpath("queries.cypher").read_text(encoding="utf-8")
+    text = resources.files("ddikg.kg_loader").joinpath("queries.cypher").read_text(encoding="utf-8")
     out: dict[str, NamedQuery] = {}
     for block in re.split(r"(?m)^(?=//\s*name:)", text)[1:]:
         name, params, desc, body = "", (), [], []

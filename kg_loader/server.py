@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flows.config import Settings
+from ddikg.config import Settings
 
 PASSWORD_FILE = "password"
 PID_FILE = "falkordb.pid"

@@ -2,14 +2,14 @@
 
 All values travel as parameters (``$rows``, ``$sources``). Relationship types cannot be parameters in
 Cypher, so there is one statement per type, generated here from the fixed whitelist
-(:data:`kg_loader.model.DDI_TYPES`) and chosen in Python by that name; input text never reaches a
+(:data:`ddikg.kg_loader.model.DDI_TYPES`) and chosen in Python by that name; input text never reaches a
 statement's text. Schema DDL differs between the servers and lives in the backends.
 """
 
 from __future__ import annotations
 
-from flows.labels import BY_GRAPH
-from kg_loader.model import DDI_TYPES
+from ddikg.kg_loader.model import DDI_TYPES
+from ddikg.labels import BY_GRAPH
 
 # Properties a load writes from ``$rows``; the evidence_* lists are parallel (one entry per sentence).
 ROW_PROPERTIES: tuple[str, ...] = (

@@ -1,15 +1,15 @@
-"""``python -m crawler.fixture_site --port N``: serve the fixture site until interrupted."""
+"""``python -m ddikg.crawler.fixture_site --port N``: serve the fixture site until interrupted."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from crawler.fixture_site.server import FixtureSite
+from ddikg.crawler.fixture_site.server import FixtureSite
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m crawler.fixture_site", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m ddikg.crawler.fixture_site", description=__doc__)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--page-size", type=int, default=4, help="drugs per listing page")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.jsonl import read_jsonl
+from ddikg.jsonl import read_jsonl
 
 
 class Category(BaseModel):
@@ -26,7 +26,7 @@ class FixtureDrug(BaseModel):
 
 
 def default_content_path() -> Path:
-    return Path(str(resources.files("crawler.fixture_site") / "content" / "drugs.jsonl"))
+    return Path(str(resources.files("ddikg.crawler.fixture_site") / "content" / "drugs.jsonl"))
 
 
 def load_content(path: str | Path | None = None) -> list[FixtureDrug]:

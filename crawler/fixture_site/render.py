@@ -7,12 +7,12 @@ from html import escape
 from importlib import resources
 from string import Template
 
-from crawler.fixture_site.content import FixtureDrug
+from ddikg.crawler.fixture_site.content import FixtureDrug
 
 
 @cache
 def _template(name: str) -> Template:
-    return Template((resources.files("crawler.fixture_site") / "templates" / f"{name}.html").read_text("utf-8"))
+    return Template((resources.files("ddikg.crawler.fixture_site") / "templates" / f"{name}.html").read_text("utf-8"))
 
 
 def text_html(text: str) -> str:

@@ -25,8 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from crawler.fixture_site import render
-from crawler.fixture_site.content import FixtureDrug, categories, disease_seeds, load_content
+from ddikg.crawler.fixture_site import render
+from ddikg.crawler.fixture_site.content import FixtureDrug, categories, disease_seeds, load_content
 
 CONTROL = "/__fixture__/"
 
@@ -114,7 +114,7 @@ class FixtureSite:
 
         Tests crawl with it so that they follow the content file, whatever categories it holds.
         """
-        from crawler.profile import default_profile_path, load_profile
+        from ddikg.crawler.profile import default_profile_path, load_profile
 
         text = Path(base or default_profile_path()).read_text(encoding="utf-8")
         cut = text.find("\n[diseases]")

@@ -11,8 +11,9 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
-from crawler.items import DrugItem, ListingItem, RejectItem
-from crawler.parsing import (
+from ddikg.contracts import RawDrugRecord, utcnow
+from ddikg.crawler.items import DrugItem, ListingItem, RejectItem
+from ddikg.crawler.parsing import (
     PageRejected,
     category_code,
     login_marker,
@@ -20,8 +21,7 @@ from crawler.parsing import (
     parse_drug,
     parse_listing,
 )
-from crawler.profile import SiteProfile, load_profile
-from flows.contracts import RawDrugRecord, utcnow
+from ddikg.crawler.profile import SiteProfile, load_profile
 
 
 def _split(value: Any) -> list[str]:

@@ -8,13 +8,13 @@ from importlib.resources import as_file
 import pytest
 from typer.testing import CliRunner
 
-from annotate.lexicon import Lexicon
-from annotate.rules import prelabel
-from annotate.sample import SAMPLE_TEST
-from annotate.scoring import record_sets, score_records
-from flows.cli import app
-from flows.contracts import ChddiRecord, Spo, TypedValue
-from flows.jsonl import read_jsonl
+from ddikg.annotate.lexicon import Lexicon
+from ddikg.annotate.rules import prelabel
+from ddikg.annotate.sample import SAMPLE_TEST
+from ddikg.annotate.scoring import record_sets, score_records
+from ddikg.cli import app
+from ddikg.contracts import ChddiRecord, Spo, TypedValue
+from ddikg.jsonl import read_jsonl
 
 S1 = "某药片@与华法林及肝素合用加强,与利福平合用减弱"
 S2 = "乙药片@与地高辛合用,本品血药浓度升高"
@@ -101,7 +101,7 @@ def test_baseline_command_runs_on_the_sample_corpus(sample_scores, tmp_path):
     out = tmp_path / "pred.jsonl"
     res = CliRunner().invoke(app, ["annotate", "baseline", "--json", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert "iser_model.evaluator" in res.output and "(103 statements" in res.output
+    assert "ddikg.iser_model.evaluator" in res.output and "(103 statements" in res.output
     assert "set aside" not in res.output  # every gold and rule spo has a span on the text
     for label in ("拮抗", "抑制", "协同", "禁忌", "无关", "促进", "相加"):
         assert f"re:{label}" in res.output

@@ -8,12 +8,12 @@ from importlib.resources import as_file
 import pytest
 from typer.testing import CliRunner
 
-from annotate.labelstudio import ImportProblem, export_tasks, import_export, write_tasks
-from annotate.sample import LABELSTUDIO_CONFIG, SAMPLE_TEST, SAMPLE_TRAIN
-from flows.cli import app
-from flows.contracts import ChddiRecord
-from flows.jsonl import read_jsonl
-from flows.labels import RELATION_LABELS
+from ddikg.annotate.labelstudio import ImportProblem, export_tasks, import_export, write_tasks
+from ddikg.annotate.sample import LABELSTUDIO_CONFIG, SAMPLE_TEST, SAMPLE_TRAIN
+from ddikg.cli import app
+from ddikg.contracts import ChddiRecord
+from ddikg.jsonl import read_jsonl
+from ddikg.labels import RELATION_LABELS
 
 
 def _as_label_studio_export(tasks):

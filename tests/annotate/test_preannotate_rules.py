@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from annotate.lexicon import Lexicon, generic_names
-from annotate.preannotate import preannotate
-from annotate.rules import cue_label, prelabel, rule_spos
-from flows.cli import app
-from flows.contracts import ChddiMeta, ChddiRecord, RawDrugRecord
+from ddikg.annotate.lexicon import Lexicon, generic_names
+from ddikg.annotate.preannotate import preannotate
+from ddikg.annotate.rules import cue_label, prelabel, rule_spos
+from ddikg.cli import app
+from ddikg.contracts import ChddiMeta, ChddiRecord, RawDrugRecord
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_prelabel_skips_boilerplate(lexicon):
 def test_lexicon_command_writes_a_jieba_user_dictionary(tmp_path):
     import jieba
 
-    from flows.jsonl import write_jsonl
+    from ddikg.jsonl import write_jsonl
 
     raw = tmp_path / "raw.jsonl"
     write_jsonl(raw, [RawDrugRecord(drug_id="9", name="注射用环磷腺苷葡胺", url="http://x/9", sections={})])

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from annotate.sample import SAMPLE_TEST, SAMPLE_TRAIN
-from annotate.segment import segment_file
-from flows.contracts import ChddiRecord, RawDrugRecord
-from flows.jsonl import read_jsonl, write_jsonl
-from flows.labels import CHRONIC_DISEASES, INTERACTION_SECTION, RELATION_LABELS
+from ddikg.annotate.sample import SAMPLE_TEST, SAMPLE_TRAIN
+from ddikg.annotate.segment import segment_file
+from ddikg.contracts import ChddiRecord, RawDrugRecord
+from ddikg.jsonl import read_jsonl, write_jsonl
+from ddikg.labels import CHRONIC_DISEASES, INTERACTION_SECTION, RELATION_LABELS
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "crawler" / "fixture_site" / "content" / "drugs.jsonl"
@@ -48,9 +48,9 @@ def test_fixture_content_covers_the_five_diseases(pages):
 
 def _crawler_normalisation():
     try:
-        from crawler.parsing import normalise_text
+        from ddikg.crawler.parsing import normalise_text
     except ImportError:  # the crawler stage is built in parallel; "as given" is tested regardless
-        pytest.skip("crawler.parsing.normalise_text is not available")
+        pytest.skip("ddikg.crawler.parsing.normalise_text is not available")
     return normalise_text
 
 

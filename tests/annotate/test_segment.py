@@ -7,10 +7,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from annotate.segment import is_boilerplate, normalize, segment_file, segment_record, split_statements
-from flows.cli import app
-from flows.contracts import ChddiRecord, RawDrugRecord
-from flows.jsonl import RecordError, read_jsonl, write_jsonl
+from ddikg.annotate.segment import is_boilerplate, normalize, segment_file, segment_record, split_statements
+from ddikg.cli import app
+from ddikg.contracts import ChddiRecord, RawDrugRecord
+from ddikg.jsonl import RecordError, read_jsonl, write_jsonl
 
 PAPER = ("1.与多巴胺合用,利尿作用加强。2.肾上腺糖、盐皮质激素,促肾上腺皮质激素及雌激素能降低本药的利尿作用。"
          "3.与拟交感神经药物及抗惊厥药物合用,利尿作用减弱。")

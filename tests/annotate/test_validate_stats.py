@@ -7,11 +7,11 @@ from importlib.resources import as_file
 
 from typer.testing import CliRunner
 
-from annotate.sample import SAMPLE_TEST, SAMPLE_TRAIN
-from annotate.stats import corpus_stats
-from annotate.validate import validate_file
-from flows.cli import app
-from flows.contracts import ChddiRecord
+from ddikg.annotate.sample import SAMPLE_TEST, SAMPLE_TRAIN
+from ddikg.annotate.stats import corpus_stats
+from ddikg.annotate.validate import validate_file
+from ddikg.cli import app
+from ddikg.contracts import ChddiRecord
 
 
 def _spo(subject, predicate="协同", obj="某药片", s_span=None, o_span=None, **extra):

@@ -89,7 +89,7 @@ def test_bf16_training_on_cpu_is_refused(conll_like, tmp_path):
 def test_whole_epoch_is_not_extrapolated(conll_like):
     import torch
 
-    from iser_model.readers import read_dataset
+    from ddikg.iser_model.readers import read_dataset
 
     train, _ = conll_like
     ds = read_dataset(train)

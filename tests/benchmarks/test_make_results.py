@@ -65,7 +65,7 @@ def test_bench_cli_forwards_to_the_scripts(tmp_path, repro_results):
     import typer
     from typer.testing import CliRunner
 
-    from iser_model import bench_cli
+    from ddikg.iser_model import bench_cli
 
     app = typer.Typer()
     app.command("noop")(lambda: None)  # a group needs a sibling command to keep "bench" as a subcommand

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from crawler.fixture_site.content import FixtureDrug, load_content
-from crawler.fixture_site.server import FixtureSite
-from crawler.parsing import normalise_text
-from flows.config import Settings, load_settings
+from ddikg.config import Settings, load_settings
+from ddikg.crawler.fixture_site.content import FixtureDrug, load_content
+from ddikg.crawler.fixture_site.server import FixtureSite
+from ddikg.crawler.parsing import normalise_text
 
 
 @pytest.fixture(scope="session")

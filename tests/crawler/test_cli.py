@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from flows.contracts import RawDrugRecord
-from flows.jsonl import read_jsonl
+from ddikg.contracts import RawDrugRecord
+from ddikg.jsonl import read_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def test_ddikg_crawl_shows_progress_and_summary(site, content, tmp_path):
     profile = site.write_profile(tmp_path / "profile.toml")
     site.faults.truncate = [site.drug_path(content[1].drug_id)]
     out = tmp_path / "raw.jsonl"
-    cmd = [sys.executable, "-m", "flows.cli", "crawl", "--base-url", site.base_url, "--profile", str(profile),
+    cmd = [sys.executable, "-m", "ddikg.cli", "crawl", "--base-url", site.base_url, "--profile", str(profile),
            "--out", str(out), "--contact", "data-team@example.org"]
     proc = subprocess.run(cmd, env=_env(tmp_path / "home"), cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
@@ -41,7 +41,7 @@ def test_ddikg_crawl_shows_progress_and_summary(site, content, tmp_path):
 
 
 def test_ddikg_crawl_reports_configuration_errors(tmp_path):
-    cmd = [sys.executable, "-m", "flows.cli", "crawl", "--profile", str(tmp_path / "nope.toml")]
+    cmd = [sys.executable, "-m", "ddikg.cli", "crawl", "--profile", str(tmp_path / "nope.toml")]
     proc = subprocess.run(cmd, env=_env(tmp_path / "home"), cwd=tmp_path, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 1
@@ -51,7 +51,7 @@ def test_ddikg_crawl_reports_configuration_errors(tmp_path):
 def test_scrapy_crawl_command_works(site, content, tmp_path):
     profile = site.write_profile(tmp_path / "profile.toml")
     home = tmp_path / "home"
-    env = _env(home) | {"SCRAPY_SETTINGS_MODULE": "crawler.settings", "DDIKG_CRAWL__PROFILE": str(profile)}
+    env = _env(home) | {"SCRAPY_SETTINGS_MODULE": "ddikg.crawler.settings", "DDIKG_CRAWL__PROFILE": str(profile)}
     ids = [d.drug_id for d in content[:3]]
     cmd = [sys.executable, "-m", "scrapy", "crawl", "yimaitong", "-a", f"base_url={site.base_url}",
            "-a", f"drug_ids={','.join(ids)}", "-s", "LOG_LEVEL=WARNING"]

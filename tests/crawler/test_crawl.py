@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from crawler.api import CrawlError, run_crawl
-from crawler.fixture_site.content import categories
-from crawler.profile import load_profile
-from flows.contracts import RawDrugRecord
-from flows.jsonl import read_jsonl
+from ddikg.contracts import RawDrugRecord
+from ddikg.crawler.api import CrawlError, run_crawl
+from ddikg.crawler.fixture_site.content import categories
+from ddikg.crawler.profile import load_profile
+from ddikg.jsonl import read_jsonl
 from tests.crawler.conftest import expected_sections
 
 

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from crawler.fixture_site.content import categories
+from ddikg.crawler.fixture_site.content import categories
 
 
 def _get(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
@@ -82,7 +82,7 @@ def test_fault_switches_over_http(site, content):
 
 @pytest.mark.parametrize("argv", [["--help"]])
 def test_module_entry_point_parses_arguments(argv, capsys):
-    from crawler.fixture_site.__main__ import main
+    from ddikg.crawler.fixture_site.__main__ import main
 
     with pytest.raises(SystemExit) as exc:
         main(argv)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from parsel import Selector
 
-from crawler.fixture_site import render
-from crawler.parsing import (
+from ddikg.crawler.fixture_site import render
+from ddikg.crawler.parsing import (
     PageRejected,
     fragment_text,
     normalise_text,
@@ -15,7 +15,7 @@ from crawler.parsing import (
     parse_listing,
     rate_limit_marker,
 )
-from crawler.profile import ProfileError, default_profile_path, load_profile
+from ddikg.crawler.profile import ProfileError, default_profile_path, load_profile
 from tests.crawler.conftest import expected_sections
 
 BASE = "http://127.0.0.1:1"

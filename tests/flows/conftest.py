@@ -30,7 +30,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from flows.config import load_settings  # noqa: E402
+from ddikg.config import load_settings  # noqa: E402
 from tests.flows.support import (  # noqa: E402
     E2E,
     GRAPH_PASSWORD,
@@ -45,9 +45,9 @@ from tests.flows.support import (  # noqa: E402
 def e2e(tmp_path_factory):
     import torch
 
-    from annotate.sample import SAMPLE_TEST, SAMPLE_TRAIN
-    from crawler.fixture_site.server import FixtureSite
-    from kg_loader.server import EmbeddedGraphServer
+    from ddikg.annotate.sample import SAMPLE_TEST, SAMPLE_TRAIN
+    from ddikg.crawler.fixture_site.server import FixtureSite
+    from ddikg.kg_loader.server import EmbeddedGraphServer
 
     torch.set_num_threads(2)
     root = tmp_path_factory.mktemp("flows-e2e")
@@ -74,7 +74,7 @@ def e2e(tmp_path_factory):
 @pytest.fixture(scope="session")
 def first_build(e2e):
     """The uninterrupted reference build: the home has no model, so it trains one; loads every drug."""
-    from flows.build_kg import build_kg
+    from ddikg.flows.build_kg import build_kg
     from tests.flows import graphview
 
     home = e2e.root / "ref"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.config import Settings
+from ddikg.config import Settings
 
 DUMP = """
 MATCH (s:Drug)-[e]->(o:Drug)
@@ -12,7 +12,7 @@ RETURN s.name AS s, type(e) AS t, o.name AS o, e.evidence AS evidence, e.evidenc
 
 
 def _backend(settings: Settings):
-    from kg_loader.backends import backend_for
+    from ddikg.kg_loader.backends import backend_for
 
     return backend_for(settings)
 
@@ -46,7 +46,7 @@ def drugs(settings: Settings) -> set[str]:
 
 
 def graph_type(predicate: str) -> str:
-    from flows.labels import relation
+    from ddikg.labels import relation
 
     return relation(predicate).graph
 

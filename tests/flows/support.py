@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flows.config import Settings, load_settings
+from ddikg.config import Settings, load_settings
 
 GRAPH_PASSWORD = "flows-e2e-password"
 REPO = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ def free_port() -> int:
 def small_train_config() -> dict[str, Any]:
     """The demo's model and training recipe with a shorter time cap: it must learn enough on the
     sample corpus (RE F1 well above 0 on the sample test set) for the edge-by-edge checks to bite."""
-    from iser_model.presets import demo_config
+    from ddikg.iser_model.presets import demo_config
 
     cfg = demo_config().model_copy(update={"model_id": "iser-flows-test", "max_seconds": 90.0, "device": "cpu"})
     return cfg.model_dump(mode="json")
@@ -40,9 +40,9 @@ def test_site_content(path: Path) -> Path:
     """The fixture site cut to the sample test set's drugs (plus 布美他尼片 and one drug per other
     category, so every category page the crawler is seeded with exists): a third of the statements,
     every one the acceptance check looks at."""
-    from annotate.sample_source import TEST_DRUGS
-    from crawler.fixture_site.content import categories, load_content
-    from flows.jsonl import write_jsonl
+    from ddikg.annotate.sample_source import TEST_DRUGS
+    from ddikg.crawler.fixture_site.content import categories, load_content
+    from ddikg.jsonl import write_jsonl
 
     drugs = load_content()
     keep = set(TEST_DRUGS) | {"10001"}
@@ -59,7 +59,7 @@ class E2E:
 
     root: Path
     graph_port: int
-    site: Any  # crawler.fixture_site.server.FixtureSite
+    site: Any  # ddikg.crawler.fixture_site.server.FixtureSite
     train_config: Path
     train_data: Path
     dev_data: Path
@@ -96,4 +96,4 @@ class E2E:
 
 
 def python_cli() -> list[str]:
-    return [sys.executable, "-m", "flows.cli"]
+    return [sys.executable, "-m", "ddikg.cli"]

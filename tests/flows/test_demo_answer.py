@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from flows.contracts import Triple
-from flows.jsonl import write_jsonl
+from ddikg.contracts import Triple
+from ddikg.jsonl import write_jsonl
 
 pytestmark = pytest.mark.slow
 
 
 def test_demo_query_answers_with_type_direction_and_evidence(e2e, tmp_path, capsys):
-    from flows.demo import DEMO_DRUG, interactions_of, most_interacting, print_interactions
-    from kg_loader.api import load_triples
+    from ddikg.flows.demo import DEMO_DRUG, interactions_of, most_interacting, print_interactions
+    from ddikg.kg_loader.api import load_triples
 
     settings = e2e.settings(tmp_path / "home", "demo-answer")
     s1 = f"{DEMO_DRUG}@与多巴胺合用,利尿作用加强"

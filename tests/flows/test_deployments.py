@@ -53,8 +53,8 @@ def _wait(what: str, check, timeout: float, proc: subprocess.Popen, log: Path) -
 
 
 def test_deployment_run_through_the_cli_completes_on_a_local_server(e2e, first_build, tmp_path):
-    from flows.ledger import read_ledger
-    from flows.summary import BuildSummary
+    from ddikg.flows.ledger import read_ledger
+    from ddikg.flows.summary import BuildSummary
 
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
@@ -113,7 +113,7 @@ def test_deployment_run_through_the_cli_completes_on_a_local_server(e2e, first_b
         assert reg.returncode == 0, reg.stdout + reg.stderr
         for name in ("nightly", "on-demand"):
             d = deployment(name)
-            assert d["work_pool_name"] == "ddikg-test" and d["entrypoint"] == "flows.build_kg.build_kg", d
+            assert d["work_pool_name"] == "ddikg-test" and d["entrypoint"] == "ddikg.flows.build_kg.build_kg", d
     finally:
         if serve is not None:
             _stop(serve)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.contracts import Triple
-from flows.jsonl import read_jsonl
+from ddikg.contracts import Triple
+from ddikg.jsonl import read_jsonl
 from tests.flows import graphview
 from tests.flows.support import python_cli
 
@@ -26,9 +26,9 @@ INTERACTIONS = "药物相互作用"
 
 def _correct_on_sample_test(model_dir: Path, tmp: Path) -> set[tuple[str, str, str, str]]:
     """(subject, predicate, object, sentence) the model gets right on the repository's sample test set."""
-    from annotate.sample import SAMPLE_TEST
-    from flows.contracts import ChddiRecord
-    from iser_model.api import extract
+    from ddikg.annotate.sample import SAMPLE_TEST
+    from ddikg.contracts import ChddiRecord
+    from ddikg.iser_model.api import extract
 
     out = tmp / "sample-test.triples.jsonl"
     extract(model_dir, SAMPLE_TEST, None, out, batch_size=32, device="cpu")
@@ -39,15 +39,15 @@ def _correct_on_sample_test(model_dir: Path, tmp: Path) -> set[tuple[str, str, s
 
 
 def _edge_has(edges: dict, subj: str, pred: str, obj: str, sentence: str) -> bool:
-    from flows.labels import relation
-    from kg_loader.model import normalise_name
+    from ddikg.kg_loader.model import normalise_name
+    from ddikg.labels import relation
 
     edge = edges.get((normalise_name(subj), relation(pred).graph, normalise_name(obj)))
     return edge is not None and sentence in {ev for ev, _ in edge["evidence"]}
 
 
 def test_build_kg_holds_the_drugs_and_what_the_model_extracted(e2e, first_build, tmp_path):
-    from kg_loader.model import normalise_name
+    from ddikg.kg_loader.model import normalise_name
 
     s = first_build["summary"]
     assert s.model.trained and s.model.promoted and s.model.reason == "no current model"
@@ -78,8 +78,8 @@ def test_build_kg_holds_the_drugs_and_what_the_model_extracted(e2e, first_build,
 
 
 def test_rerun_changes_nothing_then_one_edited_page_changes_only_its_edges(e2e, first_build):
-    from annotate.segment import normalize
-    from flows.build_kg import build_kg
+    from ddikg.annotate.segment import normalize
+    from ddikg.flows.build_kg import build_kg
 
     home, settings = first_build["home"], first_build["settings"]
     before = first_build["edges"]
@@ -153,8 +153,8 @@ def test_killed_run_then_rerun_gives_the_uninterrupted_graph(e2e, first_build):
     must equal that part of the reference graph. (Killing inside the load transaction is the
     loader's own crash test, tests/kg_loader.)
     """
-    from flows.ledger import read_ledger
-    from flows.summary import BuildSummary
+    from ddikg.flows.ledger import read_ledger
+    from ddikg.flows.summary import BuildSummary
 
     home = e2e.root / "killed"
     extra = {"model": {"model_dir": str(first_build["home"] / "models" / "current")}}

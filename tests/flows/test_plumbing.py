@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from flows.artifacts import crawl_markdown, evaluation_markdown, load_markdown, md_table, run_markdown
-from flows.config import load_settings
-from flows.contracts import RawDrugRecord
-from flows.fingerprint import model_key, raw_fingerprint
-from flows.ledger import commit, graph_target, ledger_path, pending, read_ledger
-from flows.model_registry import current_model, promote
-from flows.summary import BuildSummary, ModelReport
+from ddikg.config import load_settings
+from ddikg.contracts import RawDrugRecord
+from ddikg.flows.artifacts import crawl_markdown, evaluation_markdown, load_markdown, md_table, run_markdown
+from ddikg.flows.fingerprint import model_key, raw_fingerprint
+from ddikg.flows.ledger import commit, graph_target, ledger_path, pending, read_ledger
+from ddikg.flows.model_registry import current_model, promote
+from ddikg.flows.summary import BuildSummary, ModelReport
 
 
 def _drug(i: int, text: str = "1.与多巴胺合用,利尿作用加强。") -> RawDrugRecord:
@@ -102,7 +102,7 @@ def test_markdown_artifacts_hold_the_figures():
 
 
 def test_deployments_nightly_cron_in_shanghai_and_on_demand(ddikg_home):
-    from flows.deployments import NIGHTLY, ON_DEMAND, deployments
+    from ddikg.flows.deployments import NIGHTLY, ON_DEMAND, deployments
 
     s = load_settings(flows={"base_url": "http://127.0.0.1:9/"})
     nightly, on_demand = deployments(s)
@@ -117,7 +117,7 @@ def test_deployments_nightly_cron_in_shanghai_and_on_demand(ddikg_home):
 
 
 def test_promotion_only_when_not_worse():
-    from flows.build_kg import promotion
+    from ddikg.flows.build_kg import promotion
 
     assert promotion(0.1, None) == (True, "no current model")
     assert promotion(0.5, 0.5)[0] and promotion(0.6, 0.5)[0]  # equal is not worse
@@ -126,8 +126,8 @@ def test_promotion_only_when_not_worse():
 
 
 def test_build_checks_the_graph_before_crawling(ddikg_home):
-    from flows.build_kg import check_graph
-    from kg_loader.backends import GraphUnavailable
+    from ddikg.flows.build_kg import check_graph
+    from ddikg.kg_loader.backends import GraphUnavailable
     from tests.flows.support import free_port
 
     s = load_settings(graph={"port": free_port(), "password": "x", "retries": 0})

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from flows import labels
-from flows.config import load_settings
+from ddikg import labels
+from ddikg.config import load_settings
 
 
 def test_defaults_use_embedded_graph(ddikg_home):

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from flows.contracts import ChddiRecord, RawDrugRecord, SpanDocument, Triple, content_hash
-from flows.jsonl import JsonlReader, RecordError, default_rejects_path, read_jsonl, write_jsonl
+from ddikg.contracts import ChddiRecord, RawDrugRecord, SpanDocument, Triple, content_hash
+from ddikg.jsonl import JsonlReader, RecordError, default_rejects_path, read_jsonl, write_jsonl
 
 PAPER_EXAMPLE = {
     "text": "布美他尼片@与多巴胺合用,利尿作用加强",

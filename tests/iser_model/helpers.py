@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from flows.contracts import SpanDocument
-from iser_model.batching import collate_train, prepare
-from iser_model.encoder import Encoder, new_tokenizer, new_transformer
-from iser_model.model import IserModel
-from iser_model.presets import tiny_config
+from ddikg.contracts import SpanDocument
+from ddikg.iser_model.batching import collate_train, prepare
+from ddikg.iser_model.encoder import Encoder, new_tokenizer, new_transformer
+from ddikg.iser_model.model import IserModel
+from ddikg.iser_model.presets import tiny_config
 
 DOCS = [
     SpanDocument.model_validate({"tokens": list("阿司匹林@与华法林合用，出血风险增加"),

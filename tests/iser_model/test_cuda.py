@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from benchmarks.profile_step import sync_sites
-from iser_model.batching import collate_train, prepare, to_device
-from iser_model.inference import resolve_device
-from iser_model.trainer import loss_function, make_optimizer, train_step
+from ddikg.iser_model.batching import collate_train, prepare, to_device
+from ddikg.iser_model.inference import resolve_device
+from ddikg.iser_model.trainer import loss_function, make_optimizer, train_step
 
 from .helpers import DOCS, tiny_model, train_batch
 
@@ -43,7 +43,7 @@ def test_a_training_step_waits_for_the_gpu_once(precision):
 def test_packed_batch_equals_the_tensors_moved_one_by_one():
     """to_device stages a batch in pinned memory, one buffer per dtype: the same tensors on the GPU
     as moving each one."""
-    from iser_model.batching import HOST_KEYS, host_to_device
+    from ddikg.iser_model.batching import HOST_KEYS, host_to_device
 
     device = resolve_device("cuda")
     batch = train_batch(*tiny_model())

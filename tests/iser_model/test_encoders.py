@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from flows.contracts import SpanDocument
-from iser_model.batching import prepare
-from iser_model.config import IserConfig, ScratchEncoder
-from iser_model.encoder import new_tokenizer, new_transformer
-from iser_model.presets import demo_config
+from ddikg.contracts import SpanDocument
+from ddikg.iser_model.batching import prepare
+from ddikg.iser_model.config import IserConfig, ScratchEncoder
+from ddikg.iser_model.encoder import new_tokenizer, new_transformer
+from ddikg.iser_model.presets import demo_config
 
 from ..conftest import shared_path
 from .helpers import DOCS, tiny_model
@@ -65,8 +65,8 @@ def test_max_length_past_the_position_embeddings_is_refused():
     transformers; the configuration (scratch) or the model (pretrained) now refuses it up front."""
     import pytest
 
-    from iser_model.encoder import Encoder
-    from iser_model.model import IserModel
+    from ddikg.iser_model.encoder import Encoder
+    from ddikg.iser_model.model import IserModel
 
     with pytest.raises(ValueError, match="max_length=512 exceeds scratch.max_position=256"):
         IserConfig(scratch=ScratchEncoder(max_position=256))
@@ -89,7 +89,7 @@ def test_the_transformer_gets_the_padding_from_the_host_lengths(rows):
     model.eval()
     cfg = model.cfg
     items, _ = prepare(DOCS, tok, cfg.max_length, cfg.max_span_width, cfg.entity_types, cfg.relation_types)
-    from iser_model.batching import collate_infer
+    from ddikg.iser_model.batching import collate_infer
 
     batch = collate_infer([items[i] for i in rows], tok.pad_token_id, cfg.max_span_width)
     seen = []

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iser_model.evaluator import evaluate_predictions
-from iser_model.sampling import sample_negatives
+from ddikg.iser_model.evaluator import evaluate_predictions
+from ddikg.iser_model.sampling import sample_negatives
 
 
 def test_micro_macro_by_hand():

@@ -11,7 +11,7 @@ import pytest
 # A 64 MiB tensor is freed, then a 48 MiB one is filled: how many pages did the second fault in?
 CHURN = """
 import resource, sys, torch
-from iser_model.hostmem import reuse_freed_memory
+from ddikg.iser_model.hostmem import reuse_freed_memory
 applied = reuse_freed_memory() if sys.argv[1] == "reuse" else False
 faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 x = torch.empty(16 * 2**20).fill_(1.0)
@@ -41,7 +41,7 @@ def test_reuse_freed_memory_avoids_page_faults():
 
 
 def test_reuse_left_alone_off_glibc(monkeypatch):
-    from iser_model import hostmem
+    from ddikg.iser_model import hostmem
 
     monkeypatch.setattr(hostmem, "_applied", False)
     monkeypatch.setattr(hostmem.platform, "libc_ver", lambda: ("", ""))
@@ -51,7 +51,7 @@ def test_reuse_left_alone_off_glibc(monkeypatch):
 def test_configure_host_applies_reuse_only_on_cpu_when_asked(monkeypatch):
     import torch
 
-    from iser_model import inference
+    from ddikg.iser_model import inference
 
     calls = []
     monkeypatch.setattr(inference, "reuse_freed_memory", lambda: calls.append(1) or True)
@@ -65,7 +65,7 @@ def test_configure_host_applies_reuse_only_on_cpu_when_asked(monkeypatch):
 def test_reuse_host_memory_setting_is_validated():
     from pydantic import ValidationError
 
-    from iser_model.config import IserConfig
+    from ddikg.iser_model.config import IserConfig
 
     assert IserConfig().reuse_host_memory == "inference"
     with pytest.raises(ValidationError, match="reuse_host_memory"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from iser_model.fusion import InteractiveFusion
+from ddikg.iser_model.fusion import InteractiveFusion
 
 from .helpers import DOCS, tiny_model, train_batch
 
@@ -50,7 +50,7 @@ def test_forward_shapes_and_loss():
 def test_loss_is_the_mean_over_real_spans_and_pairs():
     """The masked loss equals CE over the real spans plus BCE summed over types, averaged over the real
     pairs, picked out by index; padded entries (here given huge logits) contribute nothing."""
-    from iser_model.batching import collate_train, prepare
+    from ddikg.iser_model.batching import collate_train, prepare
 
     model, tok = tiny_model()
     cfg = model.cfg
@@ -164,7 +164,7 @@ def test_relation_context_is_zero_for_adjacent_spans():
 def test_collated_host_indexes_match_the_masks():
     """The collate functions' span indexes and host lengths are what the model would otherwise
     derive on the device (nonzero, mask sums); to_device leaves the host ones on the CPU."""
-    from iser_model.batching import HOST_KEYS, collate_infer, prepare, to_device
+    from ddikg.iser_model.batching import HOST_KEYS, collate_infer, prepare, to_device
 
     model, tok = tiny_model()
     batch = train_batch(model, tok)
@@ -183,7 +183,7 @@ def test_packed_move_gives_each_tensor_back_with_one_copy_per_dtype():
     labels), and every tensor comes back with its own shape, dtype and values."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    from iser_model.batching import HOST_KEYS, move_packed
+    from ddikg.iser_model.batching import HOST_KEYS, move_packed
 
     model, tok = tiny_model()
     batch = train_batch(model, tok)
@@ -216,8 +216,8 @@ def test_compiled_loss_matches_eager_and_one_graph_serves_every_length():
     import numpy as np
     from torch._dynamo.utils import counters
 
-    from iser_model.batching import collate_train, prepare
-    from iser_model.trainer import loss_function
+    from ddikg.iser_model.batching import collate_train, prepare
+    from ddikg.iser_model.trainer import loss_function
 
     torch._dynamo.reset()
     model, tok = tiny_model(compile=True)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from flows.contracts import ChddiRecord
-from flows.jsonl import RecordError
-from iser_model.readers import align_record, detect_format, read_dataset
+from ddikg.contracts import ChddiRecord
+from ddikg.iser_model.readers import align_record, detect_format, read_dataset
+from ddikg.jsonl import RecordError
 
 
 def rec(text, *spo):

@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from iser_model.sea import SpanContext
-from iser_model.spans import RangeMax, all_span_maxpool, enumerate_spans, gather_spans, select_max, word_pool
+from ddikg.iser_model.sea import SpanContext
+from ddikg.iser_model.spans import (
+    RangeMax,
+    all_span_maxpool,
+    enumerate_spans,
+    gather_spans,
+    select_max,
+    word_pool,
+)
 
 
 def test_enumerate_spans_matches_loops():
@@ -158,7 +165,7 @@ def test_fast_sea_never_returns_nan_when_the_complement_underflows():
 
 def test_suppress_overlaps_matches_a_loop():
     """An entity survives iff no overlapping entity has a higher score (ties: the earlier span wins)."""
-    from iser_model.inference import suppress_overlaps
+    from ddikg.iser_model.inference import suppress_overlaps
 
     rng = np.random.default_rng(5)
     spans = torch.from_numpy(enumerate_spans(9, 4))[None]  # (1, S, 2)
@@ -179,7 +186,7 @@ def test_suppress_overlaps_matches_a_loop():
 def test_birnn_matches_a_bidirectional_rnn_on_each_row_alone(cell, path):
     """BiRNN over padded rows gives every row what torch's bidirectional RNN (with the same weights,
     loaded through the old checkpoint keys) gives that row unpadded, and zeros past its length."""
-    from iser_model.rnn import BiRNN
+    from ddikg.iser_model.rnn import BiRNN
 
     torch.manual_seed(0)
     ref = (torch.nn.GRU if cell == "gru" else torch.nn.LSTM)(6, 4, batch_first=True, bidirectional=True)
@@ -205,7 +212,7 @@ def test_birnn_packs_only_inference_over_rows_of_different_lengths(monkeypatch):
     """Packing pays where padding is waste (inference over sentences of different lengths, whose spans are
     SEA's rows); training, and rows all of one length (one sentence's spans), stay padded: packing's
     per-time-step copies are launches of a launch-bound step."""
-    from iser_model.rnn import BiRNN
+    from ddikg.iser_model.rnn import BiRNN
 
     rnn = BiRNN("gru", 6, 4)
     used = []

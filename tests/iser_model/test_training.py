@@ -8,12 +8,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.contracts import ChddiRecord, Triple
-from flows.jsonl import read_jsonl, write_jsonl
-from iser_model import api
-from iser_model.checkpoint import load_checkpoint
-from iser_model.presets import tiny_config
+from ddikg.cli import app
+from ddikg.contracts import ChddiRecord, Triple
+from ddikg.iser_model import api
+from ddikg.iser_model.checkpoint import load_checkpoint
+from ddikg.iser_model.presets import tiny_config
+from ddikg.jsonl import read_jsonl, write_jsonl
 
 from ..conftest import shared_path
 from .synth import statements

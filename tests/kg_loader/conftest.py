@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.config import Settings, load_settings
+from ddikg.config import Settings, load_settings
 
 _NEO4J_VARS = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", "DDIKG_CONFIG")
 _graph_ids = itertools.count()
@@ -36,7 +36,7 @@ def free_port(below: int | None = None) -> int:
 
 @pytest.fixture(scope="session")
 def graph_server(tmp_path_factory):
-    from kg_loader.server import EmbeddedGraphServer
+    from ddikg.kg_loader.server import EmbeddedGraphServer
 
     mp = pytest.MonkeyPatch()
     for var in _NEO4J_VARS:
@@ -80,7 +80,7 @@ def write_lines(path: Path, rows: list[dict | str]) -> Path:
 
 def snapshot(settings: Settings) -> dict:
     """The whole graph in comparable form: every node and relationship with all its properties."""
-    from kg_loader.api import open_graph
+    from ddikg.kg_loader.api import open_graph
 
     with open_graph(settings) as b:
         nodes = b.run("MATCH (n) RETURN labels(n) AS l, properties(n) AS p", read_only=True)

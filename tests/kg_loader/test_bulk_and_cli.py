@@ -7,9 +7,9 @@ import json
 
 from typer.testing import CliRunner
 
-from flows.config import load_settings
-from flows.contracts import RawDrugRecord
-from kg_loader.bulk import ARRAY_DELIMITER, DDI_HEADER, DRUG_HEADER, export_csv
+from ddikg.config import load_settings
+from ddikg.contracts import RawDrugRecord
+from ddikg.kg_loader.bulk import ARRAY_DELIMITER, DDI_HEADER, DRUG_HEADER, export_csv
 
 from .conftest import triple, write_lines
 
@@ -70,7 +70,7 @@ def test_export_csv_parses_back(tmp_path, ddikg_home):
 
 
 def test_cli_load_query_and_graph_status(graph_server, graph_settings, tmp_path, monkeypatch):
-    from flows.cli import app
+    from ddikg.cli import app
 
     g = graph_settings.graph
     monkeypatch.setenv("DDIKG_HOME", str(graph_settings.home))

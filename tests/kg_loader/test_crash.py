@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from kg_loader.api import load_triples
+from ddikg.kg_loader.api import load_triples
 
 from .conftest import snapshot, triple, with_graph, write_lines
 
@@ -37,8 +37,8 @@ def test_killed_between_batches_then_rerun_equals_uninterrupted(graph_settings, 
     g = graph_settings.graph
     script = textwrap.dedent(f"""
         import os, signal
-        from flows.config import load_settings
-        from kg_loader.api import load_triples
+        from ddikg.config import load_settings
+        from ddikg.kg_loader.api import load_triples
         s = load_settings(home={str(graph_settings.home)!r},
                           graph={{"port": {g.port}, "graph": {g.graph!r}, "batch_size": {g.batch_size}}})
         def die(i):

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from flows.jsonl import RecordError
-from kg_loader.api import load_drugs, load_triples, open_graph, run_query
+from ddikg.jsonl import RecordError
+from ddikg.kg_loader.api import load_drugs, load_triples, open_graph, run_query
 
 from .conftest import snapshot, triple, write_lines
 
@@ -166,7 +166,7 @@ def test_injection_attempts_are_stored_as_plain_text(graph_settings, tmp_path):
 
 
 def test_drug_and_disease_nodes_from_raw_records(graph_settings, tmp_path):
-    from flows.contracts import RawDrugRecord
+    from ddikg.contracts import RawDrugRecord
 
     def rec(i, name, diseases, cats):
         return RawDrugRecord(drug_id=str(i), name=name, url=f"https://example.org/drug/{i}", diseases=diseases,
@@ -223,7 +223,7 @@ def test_named_queries(graph_settings, tmp_path):
 
 
 def test_parameter_encoding_round_trips_through_the_server(graph_settings):
-    from kg_loader.backends import encode_param
+    from ddikg.kg_loader.backends import encode_param
 
     values = ['a"b', "a\\b", 'a\\"b', "a'b", "line\nbreak", "tab\there", "cr\rx", "x\\", '{"s":1}', ',"s":',
               "\\u0041", "é€😀", "`k`", "'}) DETACH DELETE n //", "bell\x07", "药\\n"]

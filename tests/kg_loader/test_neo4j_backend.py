@@ -13,10 +13,10 @@ import json
 
 import pytest
 
-from flows.config import load_settings
-from kg_loader.backends import FalkorBackend, Neo4jBackend, Statement
-from kg_loader.loader import load_triples_into
-from kg_loader.server import EmbeddedGraphServer
+from ddikg.config import load_settings
+from ddikg.kg_loader.backends import FalkorBackend, Neo4jBackend, Statement
+from ddikg.kg_loader.loader import load_triples_into
+from ddikg.kg_loader.server import EmbeddedGraphServer
 
 from .conftest import free_port, snapshot, triple, write_lines
 
@@ -118,7 +118,7 @@ def test_against_a_real_neo4j_when_one_is_given(tmp_path):
     uri = os.environ.get("DDIKG_TEST_NEO4J_URI")
     if not uri:
         pytest.skip("set DDIKG_TEST_NEO4J_URI (and _USER, _PASSWORD) to a disposable Neo4j 5 to run this")
-    from kg_loader.api import load_triples, run_query
+    from ddikg.kg_loader.api import load_triples, run_query
 
     settings = load_settings(home=tmp_path, graph={
         "neo4j_uri": uri, "neo4j_user": os.environ.get("DDIKG_TEST_NEO4J_USER", "neo4j"),

@@ -9,8 +9,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from kg_loader.api import load_triples, run_query
-from kg_loader.server import EmbeddedGraphServer, server_password
+from ddikg.kg_loader.api import load_triples, run_query
+from ddikg.kg_loader.server import EmbeddedGraphServer, server_password
 
 from .conftest import triple, write_lines
 
@@ -57,8 +57,8 @@ def test_restart_keeps_the_data(graph_server, graph_settings, tmp_path):
 
 
 def test_unreachable_or_wrong_password_is_a_clear_error(graph_server, graph_settings, tmp_path):
-    from flows.config import load_settings
-    from kg_loader.backends import GraphUnavailable
+    from ddikg.config import load_settings
+    from ddikg.kg_loader.backends import GraphUnavailable
 
     from .conftest import free_port
 

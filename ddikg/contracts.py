@@ -7,7 +7,7 @@ Four contracts, each one JSON object per line (JSONL, UTF-8):
 3. :class:`SpanDocument`   iser_model training/eval  (SpERT-compatible token/span format)
 4. :class:`Triple`         iser_model -> kg_loader   (one DDI edge with provenance)
 
-See ``docs/contracts.md`` for examples. Read and write them only through :mod:`flows.jsonl`,
+See ``docs/contracts.md`` for examples. Read and write them only through :mod:`ddikg.jsonl`,
 which turns validation failures into ``file:line: field: message`` errors.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from flows.labels import DRUG
+from ddikg.labels import DRUG
 
 ChangeStatus = Literal["new", "changed", "unchanged"]
 
@@ -82,7 +82,7 @@ class RawDrugRecord(_Record):
 
     @property
     def interactions(self) -> str | None:
-        from flows.labels import INTERACTION_SECTION
+        from ddikg.labels import INTERACTION_SECTION
 
         return self.sections.get(INTERACTION_SECTION)
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from flows.jsonl import OnError
+from ddikg.jsonl import OnError
 
 console = Console(stderr=True)
 

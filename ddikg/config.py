@@ -82,9 +82,9 @@ class FlowSettings(BaseModel):
     retrain: bool = False
     # build-kg: the site to crawl (None = the crawler's site profile) and how models are (re)trained.
     base_url: str | None = None
-    train_data: Path | None = None  # CH-DDI corpus; None = the repository's sample (annotate.sample)
+    train_data: Path | None = None  # CH-DDI corpus; None = the repository's sample (ddikg.annotate.sample)
     dev_data: Path | None = None  # held-out corpus deciding promotion; None = the sample test set
-    train_config: Path | None = None  # IserConfig JSON; None = iser_model.presets.demo_config()
+    train_config: Path | None = None  # IserConfig JSON; None = ddikg.iser_model.presets.demo_config()
     retries: int = Field(default=2, ge=0)  # for the transient stages: crawl and load
     retry_delay_s: float = Field(default=10.0, ge=0.0)
     prefect_home: Path | None = None  # Prefect's local state; default <home>/prefect
