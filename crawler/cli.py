@@ -27,9 +27,11 @@ def register(app: typer.Typer) -> None:
         """Crawl drug instructions into raw drug records (JSONL), politely and incrementally.
 
         Rerun the same command to resume a crawl the site stopped (rate limit) or that was interrupted.
+        Exit codes: 0 crawled (also when stopped resumably by the site or --max-pages), 1 configuration
+        error or crash, 3 pages lost after retries, 4 nothing crawled or the site unreachable.
         """
         from ddikg.config import load_settings
-        from ddikg.crawler.api import CrawlError, run_crawl
+        from ddikg.crawler.api import CrawlError, CrawlIncomplete, run_crawl
         from ddikg.crawler.profile import ProfileError
         from ddikg.crawler.progress import summary_table
         from ddikg.crawler.scrapy_config import default_out
@@ -50,6 +52,9 @@ def register(app: typer.Typer) -> None:
         try:
             summary = run_crawl(settings, target, base_url=base_url, start_urls=start_url or None,
                                 drug_ids=drug_id or None, progress=not no_progress)
+        except CrawlIncomplete as exc:
+            console.print(summary_table(exc.summary))
+            fail(str(exc), code=exc.exit_code)
         except (ProfileError, CrawlError) as exc:
             fail(str(exc))
         console.print(summary_table(summary))
