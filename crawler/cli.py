@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         content: Annotated[Path | None, typer.Option("--content", help="drugs.jsonl to serve.")] = None,
     ) -> None:
         """Serve the fixture site standing in for Yimaitong (for the demo; Ctrl-C stops it)."""
-        from ddikg.crawler.fixture_site.server import FixtureSite
+        from ddikg.crawler.fixture_site.server import FixtureSite, fixture_profile_path
 
         try:
             site = FixtureSite(content, host=host, port=port, page_size=page_size)
@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
             fail(f"cannot start the fixture site: {exc}")
         console.print(f"fixture site on [bold]{site.base_url}[/] ({len(site.drugs)} drugs, "
                       f"{len(site.categories())} categories); crawl it with "
-                      f"`ddikg crawl --base-url {site.base_url}`")
+                      f"`ddikg crawl --base-url {site.base_url} --profile {fixture_profile_path()}`")
         try:
             site.serve_forever()
         except KeyboardInterrupt:

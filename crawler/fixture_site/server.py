@@ -41,7 +41,8 @@ class Faults:
     # A listing is named with its query (``/drugref/drugCateLast.do?treeCode=H11&page=2``) or by path (all).
     truncate: list[str] = field(default_factory=list)
     truncate_next: dict[str, int] = field(default_factory=dict)  # path -> cut off its next N answers only
-    retry_after: dict[str, str] = field(default_factory=dict)  # path -> Retry-After sent with injected statuses
+    # path -> Retry-After sent with injected statuses; "date+N" sends the HTTP date N seconds after the answer
+    retry_after: dict[str, str] = field(default_factory=dict)
     login: list[str] = field(default_factory=list)  # paths that answer with a login page
     gbk: list[str] = field(default_factory=list)  # drug ids served GBK-encoded (charset in header and meta)
     gbk_meta_only: list[str] = field(default_factory=list)  # GBK, charset declared only in <meta>
@@ -155,6 +156,8 @@ class FixtureSite:
             if queued:
                 code = queued.pop(0)
                 retry_after = self.faults.retry_after.get(path)
+                if retry_after is not None and retry_after.startswith("date+"):
+                    retry_after = formatdate(time.time() + float(retry_after[5:]), usegmt=True)
                 headers = {"Retry-After": retry_after} if retry_after is not None else {}
                 return code, headers, f"injected {code}".encode(), delay
             if path == "/robots.txt":

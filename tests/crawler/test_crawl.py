@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ddikg.contracts import RawDrugRecord
-from ddikg.crawler.api import CrawlError, NothingCrawled, PagesLost, run_crawl
+from ddikg.crawler.api import CrawlError, PagesLost, run_crawl
 from ddikg.crawler.fixture_site.content import categories
 from ddikg.crawler.profile import load_profile
 from ddikg.jsonl import read_jsonl
