@@ -171,7 +171,10 @@ class FixtureSite:
                 return 200, _html_headers("utf-8"), render.login_page().encode(), delay
             if path == "/drugref/drugCateIndex.do":
                 cats = {code: name for code, (name, _) in self.categories().items()}
-                return 200, _html_headers("utf-8"), render.index_page(cats).encode(), delay
+                html = render.index_page(cats)
+                if self._cut(path, raw_path):  # cut after its first category link
+                    html = html[: html.find("</li>") + len("</li>")]
+                return 200, _html_headers("utf-8"), html.encode(), delay
             if path == "/drugref/drugCateLast.do":
                 status, out, body = self._listing(query)
                 if status == 200 and self._cut(path, raw_path):

@@ -18,6 +18,7 @@ from ddikg.crawler.middlewares import REPLAYED
 from ddikg.crawler.parsing import (
     PageRejected,
     category_code,
+    cut_off,
     listing_truncation,
     login_marker,
     normalise_text,
@@ -124,6 +125,18 @@ class YimaitongSpider(scrapy.Spider):
     def parse_index(self, response: Response):
         """Follow the seeded categories the index links to; seeds it does not list are logged, not fetched."""
         sel = response.selector if isinstance(response, TextResponse) else None
+        if sel is not None and cut_off(response.text, self.profile.listing.end_marker):
+            # A cut-off index would skip the seeds it no longer links: retry, then request every seed.
+            retry = get_retry_request(response.request, spider=self, reason="truncated_index",
+                                      max_retry_times=self.crawler.settings.getint("RETRY_TIMES"))
+            if retry is not None:
+                self.crawler.stats.inc_value("ddikg/pages_retried")
+                yield retry
+                return
+            yield RejectItem(response.url, "truncated_index", "category index cut off on every try; "
+                                                              "requesting the seeds directly")
+            yield from self.seed_requests()
+            return
         linked: dict[str, tuple[str, str]] = {}
         for a in sel.css(self.profile.listing.index_links) if sel is not None else []:
             url = response.urljoin(a.xpath("@href").get(""))

@@ -76,6 +76,15 @@ def test_a_listing_cut_off_on_every_try_is_reported_and_fails_the_crawl(site, co
     assert len(_records(out)) < len(content)
 
 
+def test_a_cut_off_category_index_is_retried_then_the_seeds_are_requested(site, content, crawl_env):
+    settings, out = crawl_env
+    site.faults.truncate = ["/drugref/drugCateIndex.do"]  # one category link left, always
+    summary = run_crawl(settings, out, base_url=site.base_url)
+    assert summary.finished and summary.errors == {"truncated_index": 1} and summary.lost == {}
+    assert site.fetched("/drugref/drugCateIndex.do") == 3  # retry_times=2
+    assert set(_records(out)) == {d.drug_id for d in content}  # no seed skipped
+
+
 # --------------------------------------------------------------------------- 429 / 503 back-off
 
 
