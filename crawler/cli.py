@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         start_url: Annotated[list[str] | None, typer.Option("--start-url", help="Listing or drug URL (repeatable).")] = None,
         drug_id: Annotated[list[str] | None, typer.Option("--drug-id", help="Crawl just this drug page (repeatable).")] = None,
         profile: Annotated[Path | None, typer.Option("--profile", help="Site profile TOML.")] = None,
-        jobdir: Annotated[Path | None, typer.Option("--jobdir", help="Scrapy JOBDIR (default <home>/crawl/job).")] = None,
+        jobdir: Annotated[Path | None, typer.Option("--jobdir", help="Root of the per-job Scrapy JOBDIRs (default <home>/crawl/jobs).")] = None,
         delay: Annotated[float | None, typer.Option("--delay", help="Seconds between requests to the site.")] = None,
         contact: Annotated[str | None, typer.Option("--contact", help="E-mail/URL added to the User-Agent.")] = None,
         max_pages: Annotated[int | None, typer.Option("--max-pages", help="Stop (resumably) after N pages.")] = None,
