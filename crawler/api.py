@@ -21,6 +21,34 @@ class CrawlError(RuntimeError):
     """The crawl process failed (a configuration mistake or a crash); the message holds its log tail."""
 
 
+class CrawlIncomplete(CrawlError):
+    """The crawl ran but its result must not pass for a good one; ``summary`` has the counts.
+
+    Raised when nothing was crawled (0 drugs: site unreachable, every page failed), when the site was
+    unreachable, or when pages were lost to faults retries did not overcome (see
+    :data:`ddikg.crawler.summary.TRANSIENT_REASONS`). The output and rejects files are written all the
+    same; rerunning resumes or retries. ``exit_code`` is what ``ddikg crawl`` exits with.
+    """
+
+    exit_code = 3
+
+    def __init__(self, summary: CrawlSummary, message: str):
+        self.summary = summary
+        super().__init__(message)
+
+
+class NothingCrawled(CrawlIncomplete):
+    """0 drugs, or the site unreachable (``ddikg crawl`` exits 4)."""
+
+    exit_code = 4
+
+
+class PagesLost(CrawlIncomplete):
+    """Pages lost after retries (``ddikg crawl`` exits 3)."""
+
+    exit_code = 3
+
+
 ProgressFn = Callable[[dict], None]
 
 
@@ -35,14 +63,17 @@ def run_crawl(
 ) -> CrawlSummary:
     """Crawl the site of ``settings.crawl.profile`` into ``out`` (RawDrugRecord JSONL) and return the summary.
 
-    Runs Scrapy in a subprocess. A crawl the site stops (rate-limit page) returns normally with
-    ``stopped_reason`` set; the next call with the same settings resumes it. ``progress`` is either a
-    flag (a rich progress display on stderr) or a function called with each progress event.
-    Raises :class:`ProfileError` for a bad site profile and :class:`CrawlError` when the process fails.
+    Runs Scrapy in a subprocess. A crawl the site stops (rate-limit page, page limit) returns normally
+    with ``stopped_reason`` set; the next call with the same request resumes it. ``progress`` is either
+    a flag (a rich progress display on stderr) or a function called with each progress event.
+    Raises :class:`ProfileError` for a bad site profile, :class:`NothingCrawled` (0 drugs or the site
+    unreachable) and :class:`PagesLost` (pages lost after retries), both :class:`CrawlIncomplete` with the
+    summary, and :class:`CrawlError` when the process fails.
     """
     profile = load_profile(settings.crawl.profile, base_url=base_url)  # fail fast on configuration errors
     if not (start_urls or drug_ids or settings.crawl.start_urls or settings.crawl.drug_ids or profile.seed_codes):
-        raise ProfileError(f"{profile.source}: no disease seeds, start URLs or drug ids: nothing to crawl")
+        raise ProfileError(f"{profile.source}: no disease seeds ([diseases] table), start URLs or drug ids: "
+                           "nothing to crawl (docs/crawler.md, 'Pointing it at the real site')")
     out = Path(out).absolute()
     state_dir = (settings.home / "crawl").absolute()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -70,7 +101,20 @@ def run_crawl(
             _check_lock(state_dir)
             tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:] if log_path.is_file() else ""
             raise CrawlError(f"crawl process exited with {rc} without a summary; log {log_path}:\n{tail}")
-        return CrawlSummary.model_validate_json(summary_path.read_text(encoding="utf-8"))
+        summary = CrawlSummary.model_validate_json(summary_path.read_text(encoding="utf-8"))
+    check(summary)
+    return summary
+
+
+def check(summary: CrawlSummary) -> None:
+    """Raise :class:`NothingCrawled` / :class:`PagesLost` for a crawl that must not pass for a good one."""
+    problem = summary.problem
+    if problem is None:
+        return
+    nothing = summary.drugs == 0 or summary.stopped_reason == "site_unreachable"
+    cls = NothingCrawled if nothing else PagesLost
+    where = f"; rejects: {summary.rejects}" if summary.rejects else ""
+    raise cls(summary, f"crawl incomplete: {problem}{where}")
 
 
 def _check_lock(state_dir: Path) -> None:

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         start_url: Annotated[list[str] | None, typer.Option("--start-url", help="Listing or drug URL (repeatable).")] = None,
         drug_id: Annotated[list[str] | None, typer.Option("--drug-id", help="Crawl just this drug page (repeatable).")] = None,
         profile: Annotated[Path | None, typer.Option("--profile", help="Site profile TOML.")] = None,
-        jobdir: Annotated[Path | None, typer.Option("--jobdir", help="Scrapy JOBDIR (default <home>/crawl/job).")] = None,
+        jobdir: Annotated[Path | None, typer.Option("--jobdir", help="Root of the per-job Scrapy JOBDIRs (default <home>/crawl/jobs).")] = None,
         delay: Annotated[float | None, typer.Option("--delay", help="Seconds between requests to the site.")] = None,
         contact: Annotated[str | None, typer.Option("--contact", help="E-mail/URL added to the User-Agent.")] = None,
         max_pages: Annotated[int | None, typer.Option("--max-pages", help="Stop (resumably) after N pages.")] = None,
@@ -27,9 +27,11 @@ def register(app: typer.Typer) -> None:
         """Crawl drug instructions into raw drug records (JSONL), politely and incrementally.
 
         Rerun the same command to resume a crawl the site stopped (rate limit) or that was interrupted.
+        Exit codes: 0 crawled (also when stopped resumably by the site or --max-pages), 1 configuration
+        error or crash, 3 pages lost after retries, 4 nothing crawled or the site unreachable.
         """
         from ddikg.config import load_settings
-        from ddikg.crawler.api import CrawlError, run_crawl
+        from ddikg.crawler.api import CrawlError, CrawlIncomplete, run_crawl
         from ddikg.crawler.profile import ProfileError
         from ddikg.crawler.progress import summary_table
         from ddikg.crawler.scrapy_config import default_out
@@ -50,6 +52,9 @@ def register(app: typer.Typer) -> None:
         try:
             summary = run_crawl(settings, target, base_url=base_url, start_urls=start_url or None,
                                 drug_ids=drug_id or None, progress=not no_progress)
+        except CrawlIncomplete as exc:
+            console.print(summary_table(exc.summary))
+            fail(str(exc), code=exc.exit_code)
         except (ProfileError, CrawlError) as exc:
             fail(str(exc))
         console.print(summary_table(summary))
@@ -64,7 +69,7 @@ def register(app: typer.Typer) -> None:
         content: Annotated[Path | None, typer.Option("--content", help="drugs.jsonl to serve.")] = None,
     ) -> None:
         """Serve the fixture site standing in for Yimaitong (for the demo; Ctrl-C stops it)."""
-        from ddikg.crawler.fixture_site.server import FixtureSite
+        from ddikg.crawler.fixture_site.server import FixtureSite, fixture_profile_path
 
         try:
             site = FixtureSite(content, host=host, port=port, page_size=page_size)
@@ -72,7 +77,7 @@ def register(app: typer.Typer) -> None:
             fail(f"cannot start the fixture site: {exc}")
         console.print(f"fixture site on [bold]{site.base_url}[/] ({len(site.drugs)} drugs, "
                       f"{len(site.categories())} categories); crawl it with "
-                      f"`ddikg crawl --base-url {site.base_url}`")
+                      f"`ddikg crawl --base-url {site.base_url} --profile {fixture_profile_path()}`")
         try:
             site.serve_forever()
         except KeyboardInterrupt:

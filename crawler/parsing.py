@@ -126,6 +126,20 @@ def parse_listing(sel: Selector, url: str, profile: SiteProfile) -> ListingPage:
     return ListingPage(name, list(drugs), next_url)
 
 
+def cut_off(text: str, end_marker: str) -> bool:
+    """Whether a page lacks ``end_marker`` near its end (checked case-insensitively; "" = not checked)."""
+    return bool(end_marker) and end_marker.lower() not in text[-4096:].lower()
+
+
+def listing_truncation(sel: Selector, text: str, profile: SiteProfile) -> str | None:
+    """Why a listing page looks cut off (no end marker, or no footer the profile says every listing has)."""
+    if cut_off(text, profile.listing.end_marker):
+        return f"listing ends without {profile.listing.end_marker!r}"
+    if profile.listing.footer and not sel.css(profile.listing.footer):
+        return f"listing lacks its footer {profile.listing.footer!r}"
+    return None
+
+
 def category_code(url: str, profile: SiteProfile) -> str | None:
     values = parse_qs(urlparse(url).query).get(profile.paths.category_code_param)
     return values[0] if values else None
@@ -146,7 +160,7 @@ def parse_drug(sel: Selector, text: str, url: str, profile: SiteProfile) -> Drug
     marker = login_marker(sel, text, url, profile)
     if marker:
         raise PageRejected("login_required", f"login page (marker {marker!r})")
-    if profile.drug.end_marker and profile.drug.end_marker not in text[-4096:].lower():
+    if cut_off(text, profile.drug.end_marker):
         raise PageRejected("truncated_html", f"page ends without {profile.drug.end_marker!r}")
     # Titles and bodies in document order: each title owns the bodies up to the next title.
     both = f"{profile.drug.section_title}, {profile.drug.section_body}"

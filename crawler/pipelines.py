@@ -9,8 +9,8 @@ from ddikg.crawler.state import CrawlState
 class CrawlStatePipeline:
     """Records every item in the crawl state: drugs with their change status, listings, rejected pages.
 
-    The run's output files are written from the state when the spider closes
-    (:class:`ddikg.crawler.extensions.CrawlRun`), so nothing depends on items staying in memory.
+    A drug is committed to the state first, then appended to the output (one line, one write); when the
+    spider closes the output is rewritten from the state (:class:`ddikg.crawler.extensions.CrawlRun`).
     """
 
     def __init__(self, crawler):
@@ -30,8 +30,10 @@ class CrawlStatePipeline:
     def process_item(self, item, spider=None):
         state = self.state
         if isinstance(item, DrugItem):
-            change = state.record_drug(self.run_id, item.record, not_modified=item.not_modified)
-            self.stats.inc_value(f"ddikg/drugs/{change}")
+            change, first = state.record_drug(self.run_id, item.record, not_modified=item.not_modified)
+            if first:  # a page replayed on resume does not write its drug twice
+                self.crawler.ddikg_run.append(item.record.drug_id)
+                self.stats.inc_value(f"ddikg/drugs/{change}")
         elif isinstance(item, ListingItem):
             state.record_listing(self.run_id, item.drug_id, item.category, item.diseases)
         elif isinstance(item, RejectItem):

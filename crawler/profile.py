@@ -50,6 +50,10 @@ class Listing(_Section):
     drug_links: str
     pagination_links: str
     next_text: str = ">"
+    # A listing page without this (in its last 4 KB) is cut off and retried; "" = not checked.
+    end_marker: str = "</html>"
+    # A selector every listing page matches (e.g. its pagination footer); a page without it is cut off.
+    footer: str = ""
 
 
 class Drug(_Section):

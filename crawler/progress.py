@@ -38,7 +38,8 @@ def summary_table(summary: CrawlSummary) -> Table:
     table = Table(title=f"crawl {summary.run_id} ({status}{', resumed' if summary.resumed else ''})", min_width=64)
     table.add_column("what")
     table.add_column("count", justify="right")
-    for label, value in (("pages fetched", summary.pages_fetched), ("drugs", summary.drugs),
+    for label, value in (("pages fetched", summary.pages_fetched), ("  of which retried", summary.pages_retried),
+                         ("pages replayed (resume)", summary.pages_replayed), ("drugs", summary.drugs),
                          ("new", summary.new), ("changed", summary.changed), ("unchanged", summary.unchanged),
                          ("retries", summary.retries)):
         table.add_row(label, str(value))

@@ -47,7 +47,9 @@ def scrapy_settings_for(
         "RETRY_TIMES": c.retry_times,
         "DOWNLOAD_TIMEOUT": c.download_timeout,
         "CLOSESPIDER_PAGECOUNT": c.max_pages,
-        "JOBDIR": str(settings.crawl_jobdir),
+        # JOBDIR is <DDIKG_JOBS_DIR>/<job key>, set by ddikg.crawler.extensions.CrawlRun (it needs the
+        # spider's resolved arguments); an explicit JOBDIR setting is used as it is.
+        "DDIKG_JOBS_DIR": str(settings.crawl_jobdir),
         # ddikg's own settings (read by the spider, middleware, pipeline and run extension).
         "DDIKG_STATE_DIR": str(state_dir),
         "DDIKG_OUT": str(out or default_out(settings)),
@@ -57,6 +59,12 @@ def scrapy_settings_for(
         "DDIKG_DRUG_IDS": list(drug_ids if drug_ids is not None else c.drug_ids),
         "DDIKG_RATE_LIMIT_BACKOFF": c.rate_limit_backoff,
         "DDIKG_RATE_LIMIT_RETRIES": c.rate_limit_retries,
+        "DDIKG_BACKOFF_HTTP_CODES": list(c.backoff_http_codes),
+        "DDIKG_BACKOFF_BASE": c.backoff_base,
+        "DDIKG_BACKOFF_MAX": c.backoff_max,
+        "DDIKG_RETRY_AFTER_MAX": c.retry_after_max,
+        "DDIKG_UNREACHABLE_AFTER": c.unreachable_after,
+        "DDIKG_FSYNC_EVERY": c.fsync_every,
         "DDIKG_PROGRESS": progress,
         "DDIKG_SUMMARY": str(summary) if summary else "",
     }

@@ -13,8 +13,15 @@ SPIDER_MODULES = ["ddikg.crawler.spiders"]
 NEWSPIDER_MODULE = "ddikg.crawler.spiders"
 
 ITEM_PIPELINES = {"ddikg.crawler.pipelines.CrawlStatePipeline": 300}
-# Before the retry middleware (550) in process_response order, i.e. a higher number.
-DOWNLOADER_MIDDLEWARES = {"ddikg.crawler.middlewares.RateLimitMiddleware": 560}
+# process_request runs in ascending order, process_response/process_exception in descending order.
+DOWNLOADER_MIDDLEWARES = {
+    "ddikg.crawler.middlewares.PageReplayMiddleware": 60,  # a resumed run's parsed pages, before anything else
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "ddikg.crawler.middlewares.BackoffRetryMiddleware": 550,  # Scrapy's retry with 429/503 back-off
+    "ddikg.crawler.middlewares.RateLimitMiddleware": 560,  # sees the captcha page before the retry does
+    "ddikg.crawler.middlewares.UnreachableMiddleware": 570,  # sees every failed attempt before the retry
+    "ddikg.crawler.middlewares.ResponseCountMiddleware": 950,  # every response, before any is retried
+}
 EXTENSIONS = {"ddikg.crawler.extensions.CrawlRun": 0}
 
 RETRY_ENABLED = True

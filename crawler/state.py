@@ -1,13 +1,16 @@
 """Crawl state kept between runs (``<home>/crawl/state.sqlite``).
 
 Per drug: URL, ETag, Last-Modified, content hash and the last record, which make conditional requests
-and change detection possible. Per run: which drugs it reached (with their change status and the
-categories they were listed under) and the pages it could not use, so a crawl stopped by the site and
-resumed later still writes one complete output, and the summary counts both parts.
+and change detection possible. Per run: the job it belongs to (what was asked for), which drugs it
+reached (with their change status and the categories they were listed under), the pages it could not
+use, and the pages it parsed (status, headers, body), so a crawl stopped by the site, interrupted or
+killed and resumed later replays what it already parsed instead of fetching it again, writes one
+complete output, and the summary counts both parts.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from collections import Counter
@@ -32,6 +35,9 @@ CREATE TABLE IF NOT EXISTS run_listings (
 CREATE TABLE IF NOT EXISTS run_errors (
     run_id TEXT NOT NULL, seq INTEGER NOT NULL, url TEXT NOT NULL, drug_id TEXT, reason TEXT NOT NULL,
     detail TEXT, at TEXT NOT NULL, PRIMARY KEY (run_id, seq));
+CREATE TABLE IF NOT EXISTS run_pages (
+    run_id TEXT NOT NULL, url TEXT NOT NULL, status INTEGER NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL,
+    PRIMARY KEY (run_id, url));
 """
 
 RUNNING, STOPPED, FINISHED = "running", "stopped", "finished"
@@ -51,6 +57,9 @@ class CrawlState:
         self.db = sqlite3.connect(self.path, isolation_level=None)  # autocommit
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
+        if "job_key" not in columns:  # a state written before runs were keyed by job
+            self.db.execute("ALTER TABLE runs ADD COLUMN job_key TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         self.db.close()
@@ -63,33 +72,61 @@ class CrawlState:
 
     # ---------------------------------------------------------------- runs
 
-    def last_run(self) -> dict | None:
+    def last_run(self, job_key: str | None = None) -> dict | None:
+        """The latest run (of ``job_key`` when given)."""
+        where, args = ("WHERE job_key=? ", (job_key,)) if job_key is not None else ("", ())
         row = self.db.execute(
-            "SELECT run_id, status, stopped_reason, out, rejects, jobdir, started_at FROM runs "
-            "ORDER BY started_at DESC, rowid DESC LIMIT 1").fetchone()
-        keys = ("run_id", "status", "stopped_reason", "out", "rejects", "jobdir", "started_at")
+            "SELECT run_id, status, stopped_reason, out, rejects, jobdir, started_at, job_key FROM runs "
+            f"{where}ORDER BY started_at DESC, rowid DESC LIMIT 1", args).fetchone()
+        keys = ("run_id", "status", "stopped_reason", "out", "rejects", "jobdir", "started_at", "job_key")
         return dict(zip(keys, row, strict=True)) if row else None
 
-    def resumable_run(self) -> dict | None:
-        """The last run when it stopped before finishing (its JOBDIR holds the pending requests)."""
-        run = self.last_run()
+    def resumable_run(self, job_key: str) -> dict | None:
+        """The job's last run when it did not finish: stopped (its JOBDIR holds the pending requests) or
+        still marked running (its process was killed)."""
+        run = self.last_run(job_key)
         return run if run and run["status"] in (RUNNING, STOPPED) else None
 
-    def begin_run(self, *, out: str, rejects: str, jobdir: str) -> tuple[str, bool]:
-        """Resume the unfinished run if there is one, else start a new one. Returns (run_id, resumed)."""
-        run = self.resumable_run()
+    def begin_run(self, *, job_key: str, out: str, rejects: str, jobdir: str) -> tuple[str, bool, bool]:
+        """Resume the job's unfinished run if there is one, else start a new one.
+
+        Returns (run_id, resumed, killed): ``killed`` when the resumed run is still marked running, i.e.
+        its process died without closing (SIGKILL, power loss), so its JOBDIR cannot be trusted.
+        The caller holds the crawl lock, so no live process owns a run marked running.
+        """
+        run = self.resumable_run(job_key)
         if run is not None:
             self.db.execute("UPDATE runs SET status=?, out=?, rejects=?, jobdir=?, updated_at=? WHERE run_id=?",
                             (RUNNING, out, rejects, jobdir, _now(), run["run_id"]))
-            return run["run_id"], True
+            return run["run_id"], True, run["status"] == RUNNING
         run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
-        self.db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)",
-                        (run_id, _now(), RUNNING, None, out, rejects, jobdir, _now()))
-        return run_id, False
+        self.db.execute("INSERT INTO runs (run_id, started_at, status, stopped_reason, out, rejects, jobdir, "
+                        "updated_at, job_key) VALUES (?,?,?,?,?,?,?,?,?)",
+                        (run_id, _now(), RUNNING, None, out, rejects, jobdir, _now(), job_key))
+        # Parsed pages are kept only for runs that may still resume.
+        self.db.execute("DELETE FROM run_pages WHERE run_id IN (SELECT run_id FROM runs WHERE status=?)",
+                        (FINISHED,))
+        return run_id, False, False
 
     def end_run(self, run_id: str, *, finished: bool, stopped_reason: str | None) -> None:
         self.db.execute("UPDATE runs SET status=?, stopped_reason=?, updated_at=? WHERE run_id=?",
                         (FINISHED if finished else STOPPED, stopped_reason, _now(), run_id))
+        if finished:
+            self.db.execute("DELETE FROM run_pages WHERE run_id=?", (run_id,))
+
+    # ---------------------------------------------------------------- parsed pages (replayed on resume)
+
+    def remember_page(self, run_id: str, url: str, status: int, headers: dict[str, list[str]], body: bytes) -> None:
+        self.db.execute("INSERT OR REPLACE INTO run_pages VALUES (?,?,?,?,?)",
+                        (run_id, url, status, json.dumps(headers, ensure_ascii=False), body))
+
+    def parsed_page(self, run_id: str, url: str) -> tuple[int, dict[str, list[str]], bytes] | None:
+        row = self.db.execute("SELECT status, headers, body FROM run_pages WHERE run_id=? AND url=?",
+                              (run_id, url)).fetchone()
+        return (row[0], json.loads(row[1]), bytes(row[2])) if row else None
+
+    def has_parsed_pages(self, run_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM run_pages WHERE run_id=? LIMIT 1", (run_id,)).fetchone() is not None
 
     # ---------------------------------------------------------------- drugs
 
@@ -102,8 +139,12 @@ class CrawlState:
         return {"url": url, "etag": etag, "last_modified": last_modified, "content_hash": content_hash,
                 "record": RawDrugRecord.model_validate_json(record)}
 
-    def record_drug(self, run_id: str, record: RawDrugRecord, *, not_modified: bool = False) -> ChangeStatus:
-        """Store a crawled record, decide new/changed/unchanged against the last crawl, note it for the run."""
+    def record_drug(self, run_id: str, record: RawDrugRecord, *,
+                    not_modified: bool = False) -> tuple[ChangeStatus, bool]:
+        """Store a crawled record, decide new/changed/unchanged against the last crawl, note it for the run.
+
+        Returns (change, first): ``first`` is False when the run had already reached the drug.
+        """
         prev = self.previous(record.drug_id)
         change: ChangeStatus
         if prev is None:
@@ -122,10 +163,11 @@ class CrawlState:
              record.model_copy(update=update).to_json(), _now()))
         # A drug met twice in one run keeps its first verdict (the second visit compares with itself).
         seq = self.db.execute("SELECT COUNT(*) FROM run_drugs WHERE run_id=?", (run_id,)).fetchone()[0]
-        self.db.execute("INSERT OR IGNORE INTO run_drugs VALUES (?,?,?,?)", (run_id, record.drug_id, change, seq))
+        first = self.db.execute("INSERT OR IGNORE INTO run_drugs VALUES (?,?,?,?)",
+                                (run_id, record.drug_id, change, seq)).rowcount == 1
         row = self.db.execute("SELECT change FROM run_drugs WHERE run_id=? AND drug_id=?",
                               (run_id, record.drug_id)).fetchone()
-        return row[0]
+        return row[0], first
 
     def record_listing(self, run_id: str, drug_id: str, category: str, diseases: list[str]) -> None:
         for disease in diseases or [""]:
@@ -133,12 +175,35 @@ class CrawlState:
                             (run_id, drug_id, category, disease))
 
     def record_error(self, run_id: str, *, url: str, reason: str, detail: str = "",
-                     drug_id: str | None = None) -> None:
+                     drug_id: str | None = None) -> bool:
+        """Note a page the run could not use; a page replayed on resume is noted once. True when new."""
+        if self.db.execute("SELECT 1 FROM run_errors WHERE run_id=? AND url=? AND reason=?",
+                           (run_id, url, reason)).fetchone():
+            return False
         seq = self.db.execute("SELECT COUNT(*) FROM run_errors WHERE run_id=?", (run_id,)).fetchone()[0]
         self.db.execute("INSERT INTO run_errors VALUES (?,?,?,?,?,?,?)",
                         (run_id, seq, url, drug_id, reason, detail, _now()))
+        return True
 
     # ---------------------------------------------------------------- run output
+
+    def run_record(self, run_id: str, drug_id: str) -> RawDrugRecord:
+        """One drug as the run has it so far (change status, categories/diseases of the listings seen)."""
+        change, record = self.db.execute(
+            "SELECT r.change, d.record FROM run_drugs r JOIN drugs d USING (drug_id) WHERE r.run_id=? AND "
+            "r.drug_id=?", (run_id, drug_id)).fetchone()
+        cats: dict[str, None] = {}
+        dis: dict[str, None] = {}
+        for category, disease in self.db.execute(
+                "SELECT category, disease FROM run_listings WHERE run_id=? AND drug_id=? ORDER BY rowid",
+                (run_id, drug_id)):
+            cats[category] = None
+            if disease:
+                dis[disease] = None
+        update: dict = {"change": change}
+        if cats:
+            update |= {"categories": list(cats), "diseases": list(dis)}
+        return RawDrugRecord.model_validate_json(record).model_copy(update=update)
 
     def run_records(self, run_id: str) -> list[RawDrugRecord]:
         """Every drug the run reached, in the order reached, with categories/diseases from its listings."""

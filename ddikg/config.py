@@ -57,7 +57,9 @@ class CrawlSettings(BaseModel):
     concurrency_per_domain: int = Field(default=1, ge=1)
     obey_robots: bool = True
     autothrottle: bool = True
-    jobdir: Path | None = None  # Scrapy JOBDIR for resumable crawls; default <home>/crawl/job
+    # Root of the per-job Scrapy JOBDIRs (one sub-folder per crawl request: site, profile, seeds, ids);
+    # default <home>/crawl/jobs
+    jobdir: Path | None = None
     start_urls: list[str] = Field(default_factory=list)  # overrides the profile's category seeds
     drug_ids: list[str] = Field(default_factory=list)  # crawl just these drug pages
     max_pages: int = Field(default=0, ge=0)  # 0 = no limit
@@ -65,8 +67,20 @@ class CrawlSettings(BaseModel):
     # times, then stop the crawl cleanly (resumable). Captchas are never solved.
     rate_limit_backoff: float = Field(default=60.0, ge=0.0)
     rate_limit_retries: int = Field(default=2, ge=0)
-    retry_times: int = Field(default=3, ge=0)  # transient HTTP errors (429/503/...) and timeouts
+    retry_times: int = Field(default=3, ge=0)  # transient HTTP errors (429/503/...), timeouts, truncated pages
     download_timeout: float = Field(default=30.0, gt=0.0)
+    # 429/503 back-off: Retry-After (seconds or HTTP date) when the site sends it, else exponential
+    # (backoff_base * 2**retry, equal jitter) capped at backoff_max. A Retry-After beyond retry_after_max
+    # stops the crawl (resumable, "rate_limited") instead of holding the crawl that long.
+    backoff_http_codes: list[int] = Field(default_factory=lambda: [429, 503])
+    backoff_base: float = Field(default=5.0, ge=0.0)
+    backoff_max: float = Field(default=300.0, ge=0.0)
+    retry_after_max: float = Field(default=900.0, ge=0.0)
+    # Stop (resumable, "site_unreachable") after this many download attempts in a row failed to connect
+    # or timed out with no answer from the site in between.
+    unreachable_after: int = Field(default=6, ge=1)
+    # Records are appended to the output as parsed (one write per line); fsync every N records (and at the end).
+    fsync_every: int = Field(default=50, ge=0)
 
 
 class ModelSettings(BaseModel):
@@ -143,7 +157,7 @@ class Settings(BaseSettings):
 
     @property
     def crawl_jobdir(self) -> Path:
-        return self.crawl.jobdir or self.home / "crawl" / "job"
+        return self.crawl.jobdir or self.home / "crawl" / "jobs"
 
     @property
     def runs_dir(self) -> Path:

@@ -77,11 +77,32 @@ def parse_line(file: str | os.PathLike, line_no: int, text: str, model: type[T])
         raise first from None
 
 
+TORN = "<torn>"  # the field of a torn last line in the rejects
+
+
+def torn_reason(raw: bytes) -> str | None:
+    """Why ``raw``, a file's last line without its newline, is the prefix of a line an interrupted write
+    cut off (a killed writer); None when it is a whole (possibly bad) line."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return "it ends inside a UTF-8 character" if exc.reason == "unexpected end of data" else None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg.startswith("Unterminated string") or exc.pos >= len(text.rstrip()):
+            return "its JSON ends early"
+    return None
+
+
 class JsonlReader(Generic[T]):
     """Iterate the records of a JSONL file, validating each line against ``model``.
 
     Blank lines are ignored. ``on_error="raise"`` stops at the first bad line with a RecordError;
-    ``"skip"`` writes it to ``rejects`` (if given), counts it and continues.
+    ``"skip"`` writes it to ``rejects`` (if given), counts it and continues. Either way a *torn last
+    line* (no newline at the end of the file and cut off mid-record: what a writer killed mid-write
+    leaves) is set aside like a skipped line, with field ``<torn>`` and the reason, and counted in
+    ``n_torn`` (and ``n_bad``); the lines before it are read normally.
     """
 
     def __init__(
@@ -96,38 +117,58 @@ class JsonlReader(Generic[T]):
         self.rejects_path = Path(rejects) if rejects else None
         self.n_ok = 0
         self.n_bad = 0
+        self.n_torn = 0
         self.errors: list[RecordError] = []
+        self._rejects_fh = None
+
+    def _set_aside(self, err: RecordError, raw: str) -> None:
+        self.n_bad += 1
+        self.errors.append(err)
+        if self.rejects_path is not None:
+            if self._rejects_fh is None:
+                self.rejects_path.parent.mkdir(parents=True, exist_ok=True)
+                self._rejects_fh = self.rejects_path.open("w", encoding="utf-8")
+            row = err.as_dict() | {"raw": raw}
+            self._rejects_fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     def __iter__(self) -> Iterator[T]:
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no such file")
-        rejects_fh = None
         try:
-            with self.path.open(encoding="utf-8") as fh:
-                for line_no, text in enumerate(fh, start=1):
-                    if not text.strip():
-                        continue
+            with self.path.open("rb") as fh:
+                for line_no, raw in enumerate(fh, start=1):
+                    last_unterminated = not raw.endswith(b"\n")
                     try:
-                        record = parse_line(self.path, line_no, text, self.model)
-                    except RecordError as err:
-                        if self.on_error == "raise":
-                            raise
-                        self.n_bad += 1
-                        self.errors.append(err)
-                        if self.rejects_path is not None:
-                            if rejects_fh is None:
-                                self.rejects_path.parent.mkdir(parents=True, exist_ok=True)
-                                rejects_fh = self.rejects_path.open("w", encoding="utf-8")
-                            row = err.as_dict() | {"raw": text.rstrip("\n")}
-                            rejects_fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                        text = raw.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        text = None
+                        bad: RecordError = RecordError(self.path, line_no, "<encoding>", f"not UTF-8: {exc.reason}")
+                    if text is not None:
+                        if not text.strip():
+                            continue
+                        try:
+                            record = parse_line(self.path, line_no, text, self.model)
+                        except RecordError as err:
+                            bad = err
+                        else:
+                            self.n_ok += 1
+                            yield record
+                            continue
+                    why = torn_reason(raw) if last_unterminated else None
+                    if why is not None:
+                        self.n_torn += 1
+                        self._set_aside(RecordError(self.path, line_no, TORN,
+                                                    f"torn last line: no newline at the end of the file and {why} "
+                                                    "(an interrupted write); set aside"),
+                                        raw.decode("utf-8", errors="replace"))
                         continue
-                    self.n_ok += 1
-                    yield record
-        except UnicodeDecodeError as exc:
-            raise RecordError(self.path, 0, "<encoding>", f"not UTF-8: {exc.reason}") from None
+                    if self.on_error == "raise":
+                        raise bad
+                    self._set_aside(bad, raw.decode("utf-8", errors="replace").rstrip("\n"))
         finally:
-            if rejects_fh is not None:
-                rejects_fh.close()
+            if self._rejects_fh is not None:
+                self._rejects_fh.close()
+                self._rejects_fh = None
 
     def read_all(self) -> list[T]:
         return list(self)

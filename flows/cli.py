@@ -95,7 +95,7 @@ def run_demo(settings: Settings, *, port: int | None = None, retrain: bool = Fal
             drug = other
             print(f"\nThe drug with the most interactions in the graph instead: {drug}")
             print_interactions(drug, interactions_of(settings, drug))
-    print(EXPLORE.format(base_url=base_url, port=port, graph_port=settings.graph.port,
+    print(EXPLORE.format(base_url=base_url, port=port, profile=DEMO_OVERRIDES["crawl"]["profile"], graph_port=settings.graph.port,
                          pw=settings.graph_dir / "password", graph=settings.graph.graph, drug=drug))
     return summary
 

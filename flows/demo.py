@@ -11,11 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from ddikg.config import Settings
+from ddikg.crawler.fixture_site.server import fixture_profile_path
 
 DEMO_DRUG = "布美他尼片"
 
-# The fixture site is on loopback and ours: no politeness delay is owed to it.
-DEMO_OVERRIDES: dict[str, Any] = {"crawl": {"download_delay": 0.0, "autothrottle": False}}
+# The fixture site is on loopback and ours: no politeness delay is owed to it. Its profile holds its
+# disease seeds (the shipped Yimaitong profile has none).
+DEMO_OVERRIDES: dict[str, Any] = {"crawl": {"download_delay": 0.0, "autothrottle": False,
+                                            "profile": str(fixture_profile_path())}}
 
 # What the demo asks the graph (printed with its answer, so it can be pasted into Neo4j Browser).
 DEMO_CYPHER = """\
@@ -31,7 +34,8 @@ Explore further:
   ddikg query contraindicated --param limit=20
   ddikg query disease_interactions --param disease=高血压
   ddikg graph status                                    # the embedded graph server (left running)
-  ddikg build-kg --base-url {base_url}    # again, after `python -m ddikg.crawler.fixture_site --port {port}`
+  DDIKG_CRAWL__PROFILE={profile} ddikg build-kg --base-url {base_url}
+      # again, after `python -m ddikg.crawler.fixture_site --port {port}`
   Cypher (the query above, and docs/neo4j-browser.md for Neo4j Browser), e.g.
     MATCH (a:Drug)-[r:CONTRAINDICATION]->(b:Drug) RETURN a.name, b.name, r.evidence LIMIT 20
   The graph: FalkorDB on 127.0.0.1:{graph_port}, graph '{graph}', password in {pw}

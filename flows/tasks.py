@@ -2,6 +2,8 @@
 
 - Retries only where failures are transient: the crawl (network) and the load (graph server).
   A rate-limited crawl is not a failure: the crawler stops cleanly and says why, and is not retried.
+  A crawl that got nothing, found the site unreachable or lost pages after its own retries raises
+  ``ddikg.crawler.api.CrawlIncomplete``, so the task fails and its retries fire.
 - Segment, extract and evaluate are cached by their inputs' content (file sha256, model key), and
   their outputs are content-addressed files, so a re-run after a crash or with nothing new is cheap.
   A cache key is only offered while the output file still exists.

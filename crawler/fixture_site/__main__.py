@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ddikg.crawler.fixture_site.server import FixtureSite
+from ddikg.crawler.fixture_site.server import FixtureSite, fixture_profile_path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     site = FixtureSite(args.content, host=args.host, port=args.port, page_size=args.page_size)
     print(f"fixture site on {site.base_url} ({len(site.drugs)} drugs, {len(site.categories())} categories); "
-          f"faults: POST {site.base_url}/__fixture__/faults", flush=True)
+          f"faults: POST {site.base_url}/__fixture__/faults; its profile: {fixture_profile_path()}", flush=True)
     try:
         site.serve_forever()
     except KeyboardInterrupt:

@@ -37,7 +37,12 @@ class Faults:
 
     status: dict[str, list[int]] = field(default_factory=dict)  # path -> status codes for its next answers
     slow: dict[str, float] = field(default_factory=dict)  # path -> seconds to wait before answering
-    truncate: list[str] = field(default_factory=list)  # paths served cut off before the sections
+    # paths served cut off: a drug page inside its first section, a listing page after its first drug link.
+    # A listing is named with its query (``/drugref/drugCateLast.do?treeCode=H11&page=2``) or by path (all).
+    truncate: list[str] = field(default_factory=list)
+    truncate_next: dict[str, int] = field(default_factory=dict)  # path -> cut off its next N answers only
+    # path -> Retry-After sent with injected statuses; "date+N" sends the HTTP date N seconds after the answer
+    retry_after: dict[str, str] = field(default_factory=dict)
     login: list[str] = field(default_factory=list)  # paths that answer with a login page
     gbk: list[str] = field(default_factory=list)  # drug ids served GBK-encoded (charset in header and meta)
     gbk_meta_only: list[str] = field(default_factory=list)  # GBK, charset declared only in <meta>
@@ -52,6 +57,8 @@ class LoggedRequest:
     path: str
     status: int
     headers: dict[str, str]
+    query: str = ""
+    at: float = 0.0  # time.monotonic() when the answer was sent
 
 
 class FixtureSite:
@@ -114,17 +121,7 @@ class FixtureSite:
 
         Tests crawl with it so that they follow the content file, whatever categories it holds.
         """
-        from ddikg.crawler.profile import default_profile_path, load_profile
-
-        text = Path(base or default_profile_path()).read_text(encoding="utf-8")
-        cut = text.find("\n[diseases]")
-        lines = [text[:cut] if cut >= 0 else text, "", "[diseases]"]
-        lines += [f"{json.dumps(d, ensure_ascii=False)} = {json.dumps(codes, ensure_ascii=False)}"
-                  for d, codes in disease_seeds(list(self.drugs.values())).items()]
-        path = Path(path)
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        load_profile(path)  # fail here, not in the crawl, if the copy is not a valid profile
-        return path
+        return write_fixture_profile(path, list(self.drugs.values()), base)
 
     def drug_path(self, drug_id: str) -> str:
         return f"/drugref/html/{drug_id}.shtml"
@@ -158,7 +155,11 @@ class FixtureSite:
             queued = self.faults.status.get(path)
             if queued:
                 code = queued.pop(0)
-                return code, {"Retry-After": "0"}, f"injected {code}".encode(), delay
+                retry_after = self.faults.retry_after.get(path)
+                if retry_after is not None and retry_after.startswith("date+"):
+                    retry_after = formatdate(time.time() + float(retry_after[5:]), usegmt=True)
+                headers = {"Retry-After": retry_after} if retry_after is not None else {}
+                return code, headers, f"injected {code}".encode(), delay
             if path == "/robots.txt":
                 lines = ["User-agent: *"] + [f"Disallow: {p}" for p in self.faults.robots_disallow]
                 return 200, {"Content-Type": "text/plain"}, ("\n".join(lines) + "\n").encode(), delay
@@ -170,9 +171,17 @@ class FixtureSite:
                 return 200, _html_headers("utf-8"), render.login_page().encode(), delay
             if path == "/drugref/drugCateIndex.do":
                 cats = {code: name for code, (name, _) in self.categories().items()}
-                return 200, _html_headers("utf-8"), render.index_page(cats).encode(), delay
+                html = render.index_page(cats)
+                if self._cut(path, raw_path):  # cut after its first category link
+                    html = html[: html.find("</li>") + len("</li>")]
+                return 200, _html_headers("utf-8"), html.encode(), delay
             if path == "/drugref/drugCateLast.do":
-                return self._listing(query) + (delay,)
+                status, out, body = self._listing(query)
+                if status == 200 and self._cut(path, raw_path):
+                    html = body.decode("utf-8")
+                    items = html.find('class="box1"')
+                    body = html[: html.find("</div></div>", items) + len("</div></div>")].encode("utf-8")
+                return status, out, body, delay
             if path.startswith("/drugref/html/") and path.endswith(".shtml"):
                 return self._drug(path, path[len("/drugref/html/"):-len(".shtml")], headers) + (delay,)
             return 404, _html_headers("utf-8"), render.page("404", "<p>页面不存在</p>").encode(), delay
@@ -200,7 +209,7 @@ class FixtureSite:
         html = render.drug_page(drug, charset=charset)
         body = html.encode(charset, errors="xmlcharrefreplace")
         out = {"Content-Type": "text/html" if drug_id in self.faults.gbk_meta_only else f"text/html; charset={charset}"}
-        if path in self.faults.truncate:
+        if self._cut(path, path):
             # Cut inside the first section: no complete section and no closing tags.
             body = html[: html.index('class="more-infomation"') + 10].encode(charset, errors="xmlcharrefreplace")
             return 200, out, body
@@ -211,6 +220,15 @@ class FixtureSite:
             if _not_modified(headers, etag, modified):
                 return 304, out, b""
         return 200, out, body
+
+    def _cut(self, path: str, raw_path: str) -> bool:
+        """Whether this answer is served cut off (the ``truncate`` and ``truncate_next`` switches)."""
+        for key in (raw_path, path):
+            left = self.faults.truncate_next.get(key, 0)
+            if left > 0:
+                self.faults.truncate_next[key] = left - 1
+                return True
+        return raw_path in self.faults.truncate or path in self.faults.truncate
 
     def _control(self, method: str, what: str, body: bytes) -> tuple[int, dict[str, str], bytes, float]:
         js = {"Content-Type": "application/json"}
@@ -232,6 +250,30 @@ class FixtureSite:
         except (KeyError, ValueError, TypeError) as exc:
             return 400, js, json.dumps({"error": str(exc)}).encode(), 0.0
         return 200, js, json.dumps(asdict(self.faults)).encode(), 0.0
+
+
+def fixture_profile_path() -> Path:
+    """The packaged profile for the fixture site: the Yimaitong profile plus the fixture's disease seeds."""
+    from importlib import resources
+
+    return Path(str(resources.files("ddikg.crawler.fixture_site") / "profile.toml"))
+
+
+def write_fixture_profile(path: str | Path, drugs: list[FixtureDrug], base: str | Path | None = None) -> Path:
+    """``base`` (default: the packaged Yimaitong profile) with a [diseases] table of ``drugs``' categories."""
+    from ddikg.crawler.profile import default_profile_path, load_profile
+
+    text = Path(base or default_profile_path()).read_text(encoding="utf-8")
+    cuts = [i for i in (text.find("\n# Disease seeds"), text.find("\n[diseases]")) if i >= 0]
+    lines = [text[:min(cuts)] if cuts else text, "",
+             "# Disease seeds of the fixture site (crawler/fixture_site/content/drugs.jsonl): disease -> category codes",
+             "[diseases]"]
+    lines += [f"{json.dumps(d, ensure_ascii=False)} = {json.dumps(codes, ensure_ascii=False)}"
+              for d, codes in disease_seeds(drugs).items()]
+    path = Path(path)
+    path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    load_profile(path)  # fail here, not in the crawl, if the copy is not a valid profile
+    return path
 
 
 def _html_headers(charset: str) -> dict[str, str]:
@@ -264,7 +306,9 @@ def _handler_for(site: FixtureSite) -> type[BaseHTTPRequestHandler]:
             if delay:
                 time.sleep(delay)
             with site._lock:
-                site.requests.append(LoggedRequest(urlparse(self.path).path, status, dict(self.headers.items())))
+                url = urlparse(self.path)
+                site.requests.append(LoggedRequest(url.path, status, dict(self.headers.items()), url.query,
+                                                   time.monotonic()))
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)

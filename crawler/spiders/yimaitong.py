@@ -7,15 +7,19 @@ from typing import Any
 
 import scrapy
 from pydantic import ValidationError
+from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from ddikg.contracts import RawDrugRecord, utcnow
 from ddikg.crawler.items import DrugItem, ListingItem, RejectItem
+from ddikg.crawler.middlewares import REPLAYED
 from ddikg.crawler.parsing import (
     PageRejected,
     category_code,
+    cut_off,
+    listing_truncation,
     login_marker,
     normalise_text,
     parse_drug,
@@ -42,6 +46,7 @@ class YimaitongSpider(scrapy.Spider):
         self._arg_base_url, self._arg_profile = base_url, profile
         self._arg_start_urls, self._arg_drug_ids = _split(start_urls), _split(drug_ids)
         self.stop_reason: str | None = None
+        self.stop_detail = ""
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -98,9 +103,40 @@ class YimaitongSpider(scrapy.Spider):
 
     # ------------------------------------------------------------------ callbacks
 
+    def _remember(self, response: Response) -> None:
+        """Keep a parsed page in the run's state, so a resumed (even a killed) run replays it, not refetches."""
+        if REPLAYED in response.flags:
+            return
+        headers = {k.decode("latin-1"): [v.decode("latin-1") for v in vs] for k, vs in response.headers.items()}
+        run = self.crawler.ddikg_run
+        run.state.remember_page(run.run_id, response.request.url, response.status, headers, response.body)
+
+    def _retry_or_reject(self, response: Response, reason: str, detail: str, drug_id: str | None = None):
+        """A page the site cut off: fetch it again (bounded by RETRY_TIMES), then reject it with the reason."""
+        retry = get_retry_request(response.request, spider=self, reason=reason,
+                                  max_retry_times=self.crawler.settings.getint("RETRY_TIMES"))
+        if retry is not None:
+            self.crawler.stats.inc_value("ddikg/pages_retried")
+            yield retry
+            return
+        tries = response.request.meta.get("retry_times", 0) + 1
+        yield RejectItem(response.url, reason, f"{detail} ({tries} attempts)", drug_id)
+
     def parse_index(self, response: Response):
         """Follow the seeded categories the index links to; seeds it does not list are logged, not fetched."""
         sel = response.selector if isinstance(response, TextResponse) else None
+        if sel is not None and cut_off(response.text, self.profile.listing.end_marker):
+            # A cut-off index would skip the seeds it no longer links: retry, then request every seed.
+            retry = get_retry_request(response.request, spider=self, reason="truncated_index",
+                                      max_retry_times=self.crawler.settings.getint("RETRY_TIMES"))
+            if retry is not None:
+                self.crawler.stats.inc_value("ddikg/pages_retried")
+                yield retry
+                return
+            yield RejectItem(response.url, "truncated_index", "category index cut off on every try; "
+                                                              "requesting the seeds directly")
+            yield from self.seed_requests()
+            return
         linked: dict[str, tuple[str, str]] = {}
         for a in sel.css(self.profile.listing.index_links) if sel is not None else []:
             url = response.urljoin(a.xpath("@href").get(""))
@@ -112,6 +148,7 @@ class YimaitongSpider(scrapy.Spider):
             self.logger.warning("category index %s links no categories; requesting the seeds directly", response.url)
             yield from self.seed_requests()
             return
+        self._remember(response)
         for code in self.profile.seed_codes:
             if code in linked:
                 url, name = linked[code]
@@ -133,8 +170,14 @@ class YimaitongSpider(scrapy.Spider):
         if marker:
             yield RejectItem(response.url, "login_required", f"login page (marker {marker!r})")
             return
+        cut = listing_truncation(sel, response.text, self.profile)
+        if cut:
+            # Its drug links and next-page link cannot be trusted: a short list would lose drugs silently.
+            yield from self._retry_or_reject(response, "truncated_listing", cut)
+            return
         code = response.meta.get("code")
         page = parse_listing(sel, response.url, self.profile)
+        self._remember(response)
         category = page.category_name or response.meta.get("category") or code or response.url
         diseases = self.profile.diseases_of(code) if code else []
         if not page.drug_urls and not page.next_url:
@@ -148,6 +191,7 @@ class YimaitongSpider(scrapy.Spider):
     def parse_drug(self, response: Response):
         drug_id = response.meta.get("drug_id") or self.profile.drug_id_of(response.url)
         if response.status == 304:
+            self._remember(response)
             prev = self.crawler.ddikg_run.state.previous(drug_id)
             if prev is None:
                 yield RejectItem(response.url, "unexpected_304", "304 without a stored record", drug_id)
@@ -161,6 +205,9 @@ class YimaitongSpider(scrapy.Spider):
         try:
             page = parse_drug(response.selector, response.text, response.url, self.profile)
         except PageRejected as exc:
+            if exc.reason == "truncated_html":
+                yield from self._retry_or_reject(response, exc.reason, exc.detail, drug_id)
+                return
             yield RejectItem(response.url, exc.reason, exc.detail, drug_id)
             return
         headers = response.headers
@@ -174,6 +221,7 @@ class YimaitongSpider(scrapy.Spider):
             yield RejectItem(response.url, "invalid_record",
                              f"{'.'.join(map(str, first['loc']))}: {first['msg']}", drug_id)
             return
+        self._remember(response)
         yield DrugItem(record)
 
     def on_error(self, failure):

@@ -33,7 +33,8 @@ def site():
 def crawl_settings(home: Path, profile: Path, **crawl) -> Settings:
     """Fast, test-only overrides: no delay, no AutoThrottle, short back-off (never the defaults)."""
     base = {"download_delay": 0.0, "autothrottle": False, "rate_limit_backoff": 0.05,
-            "rate_limit_retries": 1, "retry_times": 2, "download_timeout": 10.0, "profile": profile}
+            "rate_limit_retries": 1, "retry_times": 2, "download_timeout": 10.0, "backoff_base": 0.05,
+            "backoff_max": 0.5, "unreachable_after": 4, "profile": profile}
     return load_settings(home=home, crawl=base | crawl)
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ddikg.contracts import RawDrugRecord
-from ddikg.crawler.api import CrawlError, run_crawl
+from ddikg.crawler.api import CrawlError, PagesLost, run_crawl
 from ddikg.crawler.fixture_site.content import categories
 from ddikg.crawler.profile import load_profile
 from ddikg.jsonl import read_jsonl
@@ -130,8 +130,11 @@ def test_gbk_truncated_login_and_transient_errors(site, content, crawl_env):
     site.faults.slow = {site.drug_path(slow): 0.3, site.drug_path(too_slow): 2.0}
     ids = [d.drug_id for d in content[:8]]
     settings.crawl.download_timeout = 1.0
-    summary = run_crawl(settings, out, base_url=site.base_url, drug_ids=ids)
-    assert summary.finished
+    with pytest.raises(PagesLost, match=r"3 pages lost after retries \(download_error 1, http_503 1, "
+                                        r"truncated_html 1\); 4 drugs crawled") as lost:
+        run_crawl(settings, out, base_url=site.base_url, drug_ids=ids)
+    summary = lost.value.summary
+    assert summary.finished and summary.lost == {"download_error": 1, "http_503": 1, "truncated_html": 1}
     records = _records(out)
     by_id = {d.drug_id: d for d in content}
     for drug_id in (gbk, meta_gbk, flaky, slow):
@@ -140,6 +143,10 @@ def test_gbk_truncated_login_and_transient_errors(site, content, crawl_env):
     assert records[gbk].encoding in ("gbk", "gb18030") and records[meta_gbk].encoding in ("gbk", "gb18030")
     assert site.fetched(site.drug_path(flaky)) == 3  # 503, 429, then the page
     assert site.fetched(site.drug_path(broken)) == 3  # retry_times=2: given up, reported
+    assert site.fetched(site.drug_path(truncated)) == 3  # a cut-off page is retried too, then rejected
+    # Every response counts, the retried ones too (the timed-out page never answered in time).
+    assert summary.pages_fetched == len([r for r in site.requests if r.path != site.drug_path(too_slow)])
+    assert summary.pages_retried == 2 + 2 + 2  # flaky 503+429, broken 503+503, truncated twice
     assert summary.errors == {"truncated_html": 1, "login_required": 1, "http_503": 1, "download_error": 1}
     assert summary.retries >= 6
     rejects = read_rejects(summary.rejects)

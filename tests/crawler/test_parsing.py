@@ -6,6 +6,7 @@ import pytest
 from parsel import Selector
 
 from ddikg.crawler.fixture_site import render
+from ddikg.crawler.fixture_site.server import fixture_profile_path, write_fixture_profile
 from ddikg.crawler.parsing import (
     PageRejected,
     fragment_text,
@@ -127,9 +128,20 @@ def test_profile_errors_name_the_file_and_field(tmp_path):
         load_profile(base_url="ftp://example.org")
 
 
-def test_packaged_profile_seeds_cover_the_fixture_categories(content):
-    """The demo crawls the fixture site with the packaged profile: every fixture category must be seeded."""
-    profile = load_profile()
+def test_shipped_profile_has_no_fixture_codes_and_the_fixture_profile_is_current(content, tmp_path):
+    """The Yimaitong profile ships no disease table (the fixture's codes would label a real site's drugs
+    wrongly); the fixture site's profile holds them and matches what its content implies."""
+    assert load_profile().diseases == {}
+    fixture = load_profile(fixture_profile_path())
+    regenerated = load_profile(write_fixture_profile(tmp_path / "p.toml", content))
+    assert fixture.diseases == regenerated.diseases
+    assert fixture.model_dump(exclude={"diseases", "source"}) == load_profile().model_dump(
+        exclude={"diseases", "source"})
+
+
+def test_fixture_profile_seeds_cover_the_fixture_categories(content):
+    """The demo crawls the fixture site with the fixture profile: every fixture category must be seeded."""
+    profile = load_profile(fixture_profile_path())
     for drug in content:
         for cat in drug.categories:
             seeded = profile.diseases_of(cat.code)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ddikg.config import Settings, load_settings
+from ddikg.crawler.fixture_site.server import fixture_profile_path
 
 GRAPH_PASSWORD = "flows-e2e-password"
 REPO = Path(__file__).resolve().parents[2]
@@ -69,7 +70,7 @@ class E2E:
         o: dict[str, Any] = {
             "graph": {"port": self.graph_port, "password": GRAPH_PASSWORD, "graph": graph},
             # the fixture site is ours and on loopback: no politeness delay is owed to it
-            "crawl": {"download_delay": 0.0, "autothrottle": False},
+            "crawl": {"download_delay": 0.0, "autothrottle": False, "profile": str(fixture_profile_path())},
             "model": {"device": "cpu"},
             "flows": {"train_config": str(self.train_config), "train_data": str(self.train_data),
                       "dev_data": str(self.dev_data), "retry_delay_s": 1.0, "base_url": self.site.base_url},
