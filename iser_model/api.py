@@ -36,6 +36,7 @@ class ExtractSummary(BaseModel):
 def train(train_path: str | Path, dev_path: str | Path, out_dir: str | Path, *, config: IserConfig | None = None,
           data_format: Format = "auto", progress: bool = True, on_error: str = "raise") -> TrainResult:
     """Train ISER on ``train_path``; the checkpoint with the best dev RE micro F1 is saved in ``out_dir``."""
+    from ddikg.iser_model.checkpoint import dataset_name, write_card
     from ddikg.iser_model.encoder import Encoder, new_tokenizer, new_transformer
     from ddikg.iser_model.inference import configure_host, resolve_device
     from ddikg.iser_model.model import IserModel
@@ -59,6 +60,9 @@ def train(train_path: str | Path, dev_path: str | Path, out_dir: str | Path, *, 
     tokenizer = new_tokenizer(cfg, (d.tokens for d in train_ds.documents))
     model = IserModel(cfg, Encoder(new_transformer(cfg, tokenizer), cfg.dropout))
     hist = fit(model, tokenizer, train_ds.documents, dev_ds.documents, out, device, progress)
+    if hist.best is not None:  # the card names the data: its metrics are dev figures (they picked the epoch)
+        write_card(out, list(dict.fromkeys([dataset_name(train_path), dataset_name(dev_path)])), "validation",
+                   note=f"Best dev epoch {hist.best_epoch} of {cfg.epochs} (dev: `{Path(dev_path).name}`).")
     return TrainResult(model_dir=out, model_id=cfg.model_id, best_dev=hist.best or {}, best_epoch=hist.best_epoch,
                        epochs=len(hist.epochs),
                        seconds_per_epoch=[r["seconds"] for r in hist.epochs if "partial_epoch" not in r],
