@@ -6,9 +6,10 @@ from __future__ import annotations
 import torch
 import yaml
 
-from ddikg.iser_model.checkpoint import deviations, load_checkpoint, model_card, save_checkpoint
+from ddikg.iser_model.checkpoint import load_checkpoint, save_checkpoint
 from ddikg.iser_model.config import IserConfig
 from ddikg.iser_model.model import IserModel
+from ddikg.iser_model.pretrained import deviations, model_card
 
 from .helpers import tiny_model, train_batch
 
