@@ -554,8 +554,13 @@ def plot(results: Path, png: Path, include_quick: bool) -> Path:
                  "paper protocol)", fontsize=12)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=90, bbox_inches="tight")
+    fig.savefig(png, dpi=80, bbox_inches="tight")
     plt.close(fig)
+    from PIL import Image  # matplotlib's own dependency
+
+    with Image.open(png) as im:  # a chart has few colours: a palette PNG is a third of the size
+        small = im.convert("RGB").quantize(colors=64)
+    small.save(png, optimize=True)
     return png
 
 
