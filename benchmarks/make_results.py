@@ -210,7 +210,7 @@ def _where(d: dict) -> str:
     """Device and commit of a run; on a CPU the load average (the cores may be shared), on a GPU the
     host's speed per small operator when recorded (a batch-2 step is bound by it)."""
     m = d["machine"]
-    host = f", host {m['host_op_us']} µs per small CPU operator" if m.get("host_op_us") else ""
+    host = f", host {m['host_op_us']} µs/op" if m.get("host_op_us") else ""
     return f"{device_label(m)}{host}, commit {m.get('commit') or '?'}"
 
 
@@ -237,7 +237,7 @@ def speed_block(results: Path, include_quick: bool) -> str:
         for label, (r, d) in (("", best),) if same else (("fastest", best), ("newest", newest)):
             value = (f"{num(r['seconds_per_epoch'])} s ({num(r['sentences_per_second'])}/s)" if bs == 2
                      else f"{num(r['sentences_per_second'])}/s")
-            note = ", extrapolated from timed steps" if r.get("extrapolated") else ""
+            note = ", extrapolated" if r.get("extrapolated") else ""
             rows.append([what + (f" ({label})" if label else ""), target, anchor, value, _setting(d, r) + note,
                          _where(d), rel(d["_path"], results)])
 
@@ -266,9 +266,10 @@ def speed_block(results: Path, include_quick: bool) -> str:
             rows.append([f"CPU inference, encoder {r['encoder']}, untrained heads", "-", "-",
                          f"{num(r['sentences_per_second'], 2)}/s (batch {r['batch_size']})", "fp32", _where(d),
                          rel(d["_path"], results)])
-    out = [f"Targets are stated for an NVIDIA H100; the anchor is {ANCHOR['system']} on an H100 "
-           f"({ANCHOR['encoder']}, batch {ANCHOR['batch_size']}). CoNLL04 train (922 sentences, 100 negative "
-           "entities and relations per sentence) and dev (231), encoder MiniLM-L6.\n",
+    out = [f"Targets for an NVIDIA H100; anchor: {ANCHOR['system']} on an H100 ({ANCHOR['encoder']}, batch "
+           f"{ANCHOR['batch_size']}). CoNLL04 train (922 sentences, 100 negative entities and relations each) and "
+           "dev (231), MiniLM-L6. Extrapolated: from timed steps. µs/op: the host's time per small CPU operator "
+           "(a batch-2 GPU step is bound by it).\n",
            table(["figure", "target", "anchor", "ISER", "setting", "device, commit", "JSON"], rows)]
     out += ab_blocks(results)
     for kind in ("cuda", "cpu"):
@@ -397,7 +398,7 @@ def _describe(name: str, proto: str, s: dict, results: Path) -> str:
     size = "whole split" if not _is_slice(s) else (
         f"first {d.get('train_limit') or 'all'} training and {d.get('dev_limit') or 'all'} dev sentences")
     notes = _notes(name, proto, recs)
-    return (f"- `{proto}` — NOT the paper protocol: {recs[0]['config']['epochs']} epochs, {size}, seeds "
+    return (f"- `{proto}`{'' if _is_slice(s) else ' — NOT the paper protocol'}: {recs[0]['config']['epochs']} epochs, {size}, seeds "
             f"{', '.join(map(str, _seeds(recs)))}, {_devices(recs)}"
             + (f"; {'; '.join(notes)}" if notes else "") + f". JSON: {_source(s, results)}. "
             f"Rerun: `{rerun_command(name, proto, recs)}`")

@@ -117,7 +117,7 @@ def test_gpu_training_reruns_on_another_machine_sit_beside_the_first(tmp_path, s
     rows = make_results.training_rows(results, "cuda", include_quick=False)
     assert [(d["machine"]["commit"], r["seconds_per_epoch"]) for r, d in rows] == [("aaa", 11.6), ("bbb", 19.3)]
     text = make_results.speed_block(results, include_quick=False)
-    host = "NVIDIA H200, host 1.5 µs per small CPU operator"
+    host = "NVIDIA H200, host 1.5 µs/op"
     assert f"(fastest) | ≤ 15 (≥ 60/s) | 85 (~11/s) | 11.6 s (79.5/s) | fp32 | {host}, commit aaa | " \
            f"`benchmarks/results/iser_speed-cuda-train-aaa.json` |" in text
     assert f"(newest) | ≤ 15 (≥ 60/s) | 85 (~11/s) | 19.3 s (47.8/s) | fp32 | {host}, commit bbb | " \
