@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ddikg.cliutil import OnErrorOpt, RejectsOpt, console, fail, on_error_value
+from ddikg.cliutil import NoProgressOpt, OnErrorOpt, RejectsOpt, console, fail, on_error_value
 
 annotate_app = typer.Typer(help="Annotation tooling: validate, stats, pre-annotate, Label Studio round trip.",
                            no_args_is_help=True)
@@ -78,10 +78,12 @@ def stats(
     rejects: RejectsOpt = None,
 ) -> None:
     """Corpus statistics in the paper's Table 1/2 style."""
-    from ddikg.annotate.stats import corpus_stats, format_tables, write_chart
+    from ddikg.annotate.stats import corpus_stats, stats_tables, write_chart
+    from ddikg.progress import print_table
 
     table = {p.stem: corpus_stats(_read_chddi(p, on_error, rejects)) for p in files}
-    typer.echo(format_tables(table))
+    for t in stats_tables(table):
+        print_table(t)
     if png is not None:
         typer.echo(f"chart -> {write_chart(table, png)}")
 
@@ -207,6 +209,7 @@ def register(app: typer.Typer) -> None:
                                                    help="Skip drugs the crawl marked unchanged.")] = False,
         on_error: OnErrorOpt = "raise",
         rejects: RejectsOpt = None,
+        no_progress: NoProgressOpt = False,
     ) -> None:
         """@-segment raw drug records into CH-DDI statements (药名@statement, one per line)."""
         from ddikg.annotate.segment import segment_file
@@ -215,7 +218,7 @@ def register(app: typer.Typer) -> None:
         mode = on_error_value(on_error)
         try:
             summary = segment_file(raw, out, only_changed=only_changed, on_error=mode,
-                                   rejects=rejects or default_rejects_path(raw))
+                                   rejects=rejects or default_rejects_path(raw), progress=not no_progress)
         except (RecordError, FileNotFoundError) as exc:
             fail(str(exc))
         typer.echo(summary.line())

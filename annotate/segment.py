@@ -248,16 +248,22 @@ def segment_file(
     only_changed: bool = False,
     on_error: OnError = "raise",
     rejects: str | os.PathLike | None = None,
+    progress: bool = False,
 ) -> SegmentSummary:
     """Segment a raw crawl file into a CH-DDI file (written atomically).
 
     ``only_changed`` skips records the crawler marked ``change == "unchanged"`` (incremental runs).
+    ``progress``: a bar over the input's lines on a terminal (:mod:`ddikg.progress`).
     """
+    from ddikg.progress import track, wanted
+
     summary = SegmentSummary(out=Path(out_path))
     reader = JsonlReader(in_path, RawDrugRecord, on_error=on_error, rejects=rejects)
+    # the total is the input's line count (blank lines included), read only when a bar is drawn
+    total = _count_lines(in_path) if wanted(progress) else None
 
     def records():
-        for rec in reader:
+        for rec in track(reader, "segment", total=total, enabled=progress, unit="drugs"):
             summary.drugs += 1
             if only_changed and rec.change == "unchanged":
                 summary.skipped_unchanged += 1
@@ -273,3 +279,11 @@ def segment_file(
     write_jsonl(out_path, records())
     summary.rejected = reader.n_bad
     return summary
+
+
+def _count_lines(path: str | os.PathLike) -> int | None:
+    try:
+        with open(path, "rb") as fh:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    except OSError:
+        return None  # the reader reports a missing file with its own message

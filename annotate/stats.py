@@ -39,20 +39,31 @@ def corpus_stats(records: Iterable[ChddiRecord]) -> CorpusStats:
     return s
 
 
-def format_tables(stats: dict[str, CorpusStats]) -> str:
-    """Table 1 (one row per file) and Table 2 (one column per file) as plain text."""
+def stats_tables(stats: dict[str, CorpusStats]) -> list:
+    """Table 1 (one row per file) and Table 2 (one column per file) as ``rich.table.Table``: columns are
+    measured in terminal cells, so the Chinese relation labels stay aligned."""
+    from ddikg.progress import table
+
     names = list(stats)
-    lines = ["Table 1", f"{'':<12}{'sentence':>10}{'entity':>10}{'relation':>10}{'no-rel':>8}{'boiler':>8}"]
-    for n in names:
-        s = stats[n]
-        lines.append(f"{n:<12}{s.sentences:>10}{s.entities:>10}{s.relations:>10}"
-                     f"{s.without_relations:>8}{s.boilerplate:>8}")
-    lines += ["", "Table 2", f"{'relation':<22}" + "".join(f"{n:>12}" for n in names)]
+    t1 = table(["", "sentence", "entity", "relation", "no-rel", "boiler"],
+               [[n, s.sentences, s.entities, s.relations, s.without_relations, s.boilerplate]
+                for n, s in stats.items()], title="Table 1", right=range(1, 6))
     labels = list(dict.fromkeys(lb for s in stats.values() for lb in s.per_type))
-    for lb in labels:
-        en = BY_ZH[lb].en if lb in BY_ZH else "?"
-        lines.append(f"{lb + ' ' + en:<22}" + "".join(f"{stats[n].per_type.get(lb, 0):>12}" for n in names))
-    return "\n".join(lines)
+    t2 = table(["relation", *names],
+               [[f"{lb} {BY_ZH[lb].en if lb in BY_ZH else '?'}", *(stats[n].per_type.get(lb, 0) for n in names)]
+                for lb in labels], title="Table 2", right=range(1, len(names) + 1))
+    return [t1, t2]
+
+
+def format_tables(stats: dict[str, CorpusStats]) -> str:
+    """:func:`stats_tables` as plain text."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    buf = StringIO()
+    Console(file=buf, width=120, color_system=None).print(*stats_tables(stats))
+    return buf.getvalue().rstrip("\n")
 
 
 def write_chart(stats: dict[str, CorpusStats], png: str | Path) -> Path:

@@ -1,7 +1,7 @@
 """ISER speed: training throughput, inference curve, CPU inference and how the cost grows.
 
 Prints a summary and writes one JSON file (default ``benchmarks/results/iser_speed-<device>.json``)
-that ``benchmarks/make_results.py`` turns into the "ISER speed" section of ``docs/results.md``.
+that ``benchmarks/make_results.py`` turns into the "Speed against the anchor" section of ``docs/results.md``.
 
     python -m benchmarks.iser_speed --device cuda            # the GPU figures of issue #4
     python -m benchmarks.iser_speed --device cpu --threads 2 # what this 2-core machine manages

@@ -146,6 +146,7 @@ class CrawlRun:
         self._open_output()
         self.started = time.monotonic()
         self.pages = self.drugs = self.errors = 0
+        self.scheduled = 0  # requests the scheduler took (duplicates it dropped not counted): the total so far
         crawler.ddikg_run = self  # the pipeline, the spider and the middlewares find the run here
 
     def _open_output(self) -> None:
@@ -173,7 +174,15 @@ class CrawlRun:
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(ext.response_received, signal=signals.response_received)
         crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(ext.request_scheduled, signal=signals.request_scheduled)
+        crawler.signals.connect(ext.request_dropped, signal=signals.request_dropped)
         return ext
+
+    def request_scheduled(self, request, spider) -> None:
+        self.scheduled += 1
+
+    def request_dropped(self, request, spider) -> None:
+        self.scheduled -= 1
 
     def spider_opened(self, spider) -> None:
         how = "resumed after a kill" if self.killed else "resumed" if self.resumed else "new"
@@ -200,7 +209,9 @@ class CrawlRun:
     def _emit(self, event: str, **data) -> None:
         # One JSON line per event on stdout, read by ddikg.crawler.api.run_crawl for its progress display.
         if self.progress:
-            payload = {"event": event, "pages": self.pages, "drugs": self.drugs, "errors": self.errors} | data
+            # total: pages known so far (fetched + queued); it grows as list pages reveal drugs
+            payload = {"event": event, "pages": self.pages, "drugs": self.drugs, "errors": self.errors,
+                       "total": max(self.scheduled, self.pages)} | data
             sys.stdout.write(PROGRESS_PREFIX + json.dumps(payload, ensure_ascii=False) + "\n")
             sys.stdout.flush()
 

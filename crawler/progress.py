@@ -2,35 +2,32 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ddikg.crawler.summary import CrawlSummary
+from ddikg.progress import bars
 
 
 class RichProgress:
-    """Counts pages, drugs and errors as the crawl reports them (the total is unknown up front)."""
+    """Pages fetched against the pages known so far (fetched + queued: the total grows as list pages reveal
+    drugs), with the rate, ETA, drugs and errors; drawn by :mod:`ddikg.progress` (stderr, terminals only)."""
 
-    def __init__(self, console: Console | None = None):
-        self.progress = Progress(SpinnerColumn(), TextColumn("[bold]crawl[/]"), BarColumn(bar_width=None),
-                                 TextColumn("{task.fields[pages]} pages · {task.fields[drugs]} drugs · "
-                                            "{task.fields[errors]} errors · {task.fields[last]}"),
-                                 TimeElapsedColumn(), console=console or Console(stderr=True), transient=False)
-        self.task = None
+    def __init__(self, enabled: bool = True):
+        self.bars = bars(enabled)
+        self.task = -1
 
     def __enter__(self) -> RichProgress:
-        self.progress.start()
-        self.task = self.progress.add_task("crawl", total=None, pages=0, drugs=0, errors=0, last="")
+        self.bars.__enter__()
+        self.task = self.bars.add("crawl", total=None, unit="pages")
         return self
 
     def __exit__(self, *exc) -> None:
-        self.progress.stop()
+        self.bars.__exit__(*exc)
 
     def update(self, event: dict) -> None:
         last = event.get("name") or event.get("reason") or event.get("url") or ""
-        self.progress.update(self.task, pages=event.get("pages", 0), drugs=event.get("drugs", 0),
-                             errors=event.get("errors", 0), last=str(last)[:40])
+        self.bars.update(self.task, completed=event.get("pages", 0), total=event.get("total") or None,
+                         info=f"{event.get('drugs', 0)} drugs · {event.get('errors', 0)} errors · {str(last)[:30]}")
 
 
 def summary_table(summary: CrawlSummary) -> Table:

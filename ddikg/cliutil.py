@@ -22,6 +22,11 @@ RejectsOpt = Annotated[
     typer.Option("--rejects", help="Where skipped bad lines go (default: <input>.rejects.jsonl)."),
 ]
 
+NoProgressOpt = Annotated[
+    bool,
+    typer.Option("--no-progress", help="No progress display (none is drawn anyway when stderr is not a terminal)."),
+]
+
 
 def on_error_value(value: str) -> OnError:
     if value not in ("raise", "skip"):

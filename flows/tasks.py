@@ -146,7 +146,8 @@ def extract_task(settings: Settings, model_dir: Path, mkey: str, corpus: Path, r
     t0 = time.perf_counter()
     # The model API leaves boilerplate statements (尚不明确 …) out and counts them.
     summary = as_dict(api.extract(model_dir, corpus, tmp_records, tmp_triples, batch_size=settings.model.batch_size,
-                                  device=settings.model.device, run_id=run_id, ddi_constraints=True))
+                                  device=settings.model.device, run_id=run_id, ddi_constraints=True,
+                                  progress=progress))
     seconds = time.perf_counter() - t0
     tmp_records.replace(records_out)
     tmp_triples.replace(triples_out)

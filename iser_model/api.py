@@ -39,6 +39,7 @@ def train(train_path: str | Path, dev_path: str | Path, out_dir: str | Path, *, 
     from ddikg.iser_model.encoder import Encoder, new_tokenizer, new_transformer
     from ddikg.iser_model.inference import configure_host, resolve_device
     from ddikg.iser_model.model import IserModel
+    from ddikg.iser_model.pretrained import dataset_name, write_card
     from ddikg.iser_model.readers import read_dataset
     from ddikg.iser_model.trainer import fit, seed_everything
 
@@ -59,6 +60,9 @@ def train(train_path: str | Path, dev_path: str | Path, out_dir: str | Path, *, 
     tokenizer = new_tokenizer(cfg, (d.tokens for d in train_ds.documents))
     model = IserModel(cfg, Encoder(new_transformer(cfg, tokenizer), cfg.dropout))
     hist = fit(model, tokenizer, train_ds.documents, dev_ds.documents, out, device, progress)
+    if hist.best is not None:  # the card names the data: its metrics are dev figures (they picked the epoch)
+        write_card(out, list(dict.fromkeys([dataset_name(train_path), dataset_name(dev_path)])), "validation",
+                   note=f"Best dev epoch {hist.best_epoch} of {cfg.epochs} (dev: `{Path(dev_path).name}`).")
     return TrainResult(model_dir=out, model_id=cfg.model_id, best_dev=hist.best or {}, best_epoch=hist.best_epoch,
                        epochs=len(hist.epochs),
                        seconds_per_epoch=[r["seconds"] for r in hist.epochs if "partial_epoch" not in r],
@@ -66,7 +70,8 @@ def train(train_path: str | Path, dev_path: str | Path, out_dir: str | Path, *, 
 
 
 def evaluate(model_dir: str | Path, data_path: str | Path, *, data_format: Format = "auto", device: str = "auto",
-             batch_size: int | None = None, rejects: str | Path | None = None, on_error: str = "raise") -> dict:
+             batch_size: int | None = None, rejects: str | Path | None = None, on_error: str = "raise",
+             progress: bool = False) -> dict:
     """The paper's NER / RE / RE-without-entity-types figures of a checkpoint on a data file.
 
     The result also says how many documents were read and how many spo could not be aligned
@@ -82,7 +87,8 @@ def evaluate(model_dir: str | Path, data_path: str | Path, *, data_format: Forma
     configure_host(dev, model.cfg.threads, model.cfg.reuse_host_memory != "never")
     ds = read_dataset(data_path, data_format, on_error=on_error, rejects=rejects,
                       schema=(model.cfg.entity_types, model.cfg.relation_types))
-    metrics = evaluate_documents(model, tokenizer, ds.documents, dev, batch_size or model.cfg.eval_batch_size)
+    metrics = evaluate_documents(model, tokenizer, ds.documents, dev, batch_size or model.cfg.eval_batch_size,
+                                 progress)
     metrics["data"] = {"path": str(data_path), "documents": len(ds.documents), "rejected_lines": ds.rejected_lines,
                        "rejected_spo": ds.rejected_spo, "rejects": str(ds.rejects_path) if (
                            ds.rejected_lines or ds.rejected_spo) else None, "model_id": model.cfg.model_id}
@@ -91,7 +97,7 @@ def evaluate(model_dir: str | Path, data_path: str | Path, *, data_format: Forma
 
 def extract(model_dir: str | Path, in_path: str | Path, out_records: str | Path | None, out_triples: str | Path, *,
             batch_size: int = 32, device: str = "auto", run_id: str | None = None, ddi_constraints: bool = True,
-            on_error: str = "raise", rejects: str | Path | None = None) -> ExtractSummary:
+            on_error: str = "raise", rejects: str | Path | None = None, progress: bool = False) -> ExtractSummary:
     """Predict DDI statements of a CH-DDI file: records with scored spo (``out_records``) and triples."""
     from ddikg.contracts import ChddiMeta, ChddiRecord, SpanDocument, Spo, Triple, TypedValue
     from ddikg.iser_model.batching import prepare
@@ -99,6 +105,7 @@ def extract(model_dir: str | Path, in_path: str | Path, out_records: str | Path 
     from ddikg.iser_model.inference import configure_host, predict, resolve_device
     from ddikg.jsonl import JsonlReader, default_rejects_path, write_jsonl
     from ddikg.labels import DRUG
+    from ddikg.progress import track
 
     t0 = time.perf_counter()
     dev = resolve_device(device)
@@ -112,8 +119,9 @@ def extract(model_dir: str | Path, in_path: str | Path, out_records: str | Path 
     docs = [SpanDocument(tokens=list(r.text)) for r in todo]
     items, stats = prepare(docs, tokenizer, cfg.max_length, cfg.max_span_width, cfg.entity_types, cfg.relation_types)
     allowed = {(DRUG, DRUG)} if ddi_constraints and DRUG in cfg.entity_types else None
-    preds = dict(predict(model, items, tokenizer.pad_token_id, batch_size=batch_size, device=dev,
-                         allowed_pair_types=allowed, non_overlapping=ddi_constraints))
+    preds = dict(track(predict(model, items, tokenizer.pad_token_id, batch_size=batch_size, device=dev,
+                               allowed_pair_types=allowed, non_overlapping=ddi_constraints),
+                       "extract", total=len(items), enabled=progress, unit="statements"))
     now = datetime.now(timezone.utc)
     out_recs, triples = [], []
     for i, rec in enumerate(todo):

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ddikg.cliutil import OnErrorOpt, RejectsOpt, console, fail, on_error_value
+from ddikg.cliutil import NoProgressOpt, OnErrorOpt, RejectsOpt, console, fail, on_error_value
 
 FormatOpt = Annotated[str, typer.Option("--format", help="auto | spert | chddi | cmeie")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N (default: settings)")]
@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         device: DeviceOpt = None,
         data_format: FormatOpt = "auto",
         on_error: OnErrorOpt = "raise",
-        no_progress: Annotated[bool, typer.Option("--no-progress")] = False,
+        no_progress: NoProgressOpt = False,
     ) -> None:
         """Train an ISER model; the checkpoint with the best dev RE micro F1 is kept."""
         from ddikg.config import load_settings
@@ -62,9 +62,9 @@ def register(app: typer.Typer) -> None:
                                progress=not no_progress, on_error=on_error_value(on_error))
         except (FileNotFoundError, ValueError) as exc:
             fail(str(exc))
-        from ddikg.iser_model.evaluator import table
+        from ddikg.iser_model.evaluator import rich_tables
 
-        console.print(table(result.best_dev))
+        console.print(*rich_tables(result.best_dev))
         typer.echo(json.dumps(result.model_dump(mode="json", exclude={"best_dev"}), ensure_ascii=False))
 
     @app.command("evaluate")
@@ -76,17 +76,19 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
         on_error: OnErrorOpt = "raise",
         rejects: RejectsOpt = None,
+        no_progress: NoProgressOpt = False,
     ) -> None:
         """Evaluate a model: NER / RE / RE without entity types, micro and macro (JSON on stdout)."""
         from ddikg.iser_model import api
-        from ddikg.iser_model.evaluator import table
+        from ddikg.iser_model.evaluator import rich_tables
 
         try:
             metrics = api.evaluate(model, data, data_format=_format(data_format), device=device or "auto",  # type: ignore[arg-type]
-                                   batch_size=batch_size, rejects=rejects, on_error=on_error_value(on_error))
+                                   batch_size=batch_size, rejects=rejects, on_error=on_error_value(on_error),
+                                   progress=not no_progress)
         except (FileNotFoundError, ValueError) as exc:
             fail(str(exc))
-        console.print(table(metrics))
+        console.print(*rich_tables(metrics))
         typer.echo(json.dumps(metrics, ensure_ascii=False, indent=2))
 
     @app.command("extract")
@@ -103,6 +105,7 @@ def register(app: typer.Typer) -> None:
         )] = False,
         on_error: OnErrorOpt = "raise",
         rejects: RejectsOpt = None,
+        no_progress: NoProgressOpt = False,
     ) -> None:
         """Extract DDI triples from CH-DDI statements with a trained model."""
         from ddikg.config import load_settings
@@ -113,7 +116,7 @@ def register(app: typer.Typer) -> None:
             summary = api.extract(model, in_path, records_out, out, batch_size=batch_size or settings.model.batch_size,
                                   device=device or settings.model.device, run_id=run_id,
                                   ddi_constraints=not no_constraints, on_error=on_error_value(on_error),
-                                  rejects=rejects)
+                                  rejects=rejects, progress=not no_progress)
         except (FileNotFoundError, ValueError) as exc:
             fail(str(exc))
         typer.echo(json.dumps(summary.model_dump(mode="json"), ensure_ascii=False))

@@ -57,15 +57,45 @@ def gold_sets(doc) -> tuple[set[Entity], set[Relation]]:
     return set(ents), {(ents[r.head], ents[r.tail], r.type) for r in doc.relations}
 
 
+SUMMARY_HEADER = ["", "micro P", "R", "F1", "macro P", "R", "F1"]
+PER_TYPE_HEADER = ["type", "P", "R", "F1", "support"]
+
+
+def summary_rows(metrics: dict) -> list[list[str]]:
+    """NER / RE / RE without entity types: micro and macro P, R, F1 in %."""
+    return [[name] + [f"{100 * metrics[name][avg][m]:.2f}" for avg in ("micro", "macro") for m in ("p", "r", "f1")]
+            for name in ("ner", "re", "re_no_nec")]
+
+
+def per_type_rows(metrics: dict) -> list[list[str]]:
+    """One row per NER and RE type: P, R, F1 in % and the gold support."""
+    return [[f"{name}:{t}", *(f"{100 * v[m]:.2f}" for m in ("p", "r", "f1")), str(v["support"])]
+            for name in ("ner", "re") for t, v in metrics[name]["per_type"].items()]
+
+
+def markdown(metrics: dict) -> str:
+    """The two tables in Markdown (a model card): no padding to misalign Chinese labels."""
+    out = []
+    for header, rows in ((SUMMARY_HEADER, summary_rows(metrics)), (PER_TYPE_HEADER, per_type_rows(metrics))):
+        out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        out += ["| " + " | ".join(r) + " |" for r in rows] + [""]
+    return "\n".join(out)
+
+
+def rich_tables(metrics: dict) -> list:
+    """The two tables for a terminal (``rich.table.Table``: aligned in cells, Chinese included)."""
+    from ddikg.progress import table as rich_table
+
+    return [rich_table(SUMMARY_HEADER, summary_rows(metrics), right=range(1, 7)),
+            rich_table(PER_TYPE_HEADER, per_type_rows(metrics), right=range(1, 5))]
+
+
 def table(metrics: dict) -> str:
-    """A readable summary table (percentages)."""
-    lines = [f"{'':12} {'micro P':>8} {'R':>7} {'F1':>7}   {'macro P':>8} {'R':>7} {'F1':>7}"]
-    for name in ("ner", "re", "re_no_nec"):
-        mi, ma = metrics[name]["micro"], metrics[name]["macro"]
-        lines.append(f"{name:12} {100 * mi['p']:8.2f} {100 * mi['r']:7.2f} {100 * mi['f1']:7.2f}   "
-                     f"{100 * ma['p']:8.2f} {100 * ma['r']:7.2f} {100 * ma['f1']:7.2f}")
-    for name in ("ner", "re"):
-        for t, v in metrics[name]["per_type"].items():
-            lines.append(f"  {name}:{t:<16} P {100 * v['p']:6.2f}  R {100 * v['r']:6.2f}  F1 {100 * v['f1']:6.2f}"
-                         f"  (n={v['support']})")
-    return "\n".join(lines)
+    """The two tables as plain text (percentages), laid out by rich in terminal cells."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    buf = StringIO()
+    Console(file=buf, width=100, color_system=None).print(*rich_tables(metrics))
+    return buf.getvalue().rstrip("\n")

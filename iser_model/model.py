@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -90,6 +91,23 @@ class IserModel(nn.Module):
         self.relation_head = RelationHead(d, cfg.width_embedding, len(cfg.relation_types), cfg.dropout)
 
     # ------------------------------------------------------------------ features
+    def save_pretrained(self, save_directory: str | Path, tokenizer=None, metrics: dict | None = None,
+                        note: str = "", datasets: list[str] | None = None, split: str = "validation") -> Path:
+        """Hugging Face layout: ``model.safetensors``, ``config.json`` and a model card (see pretrained.py)."""
+        from ddikg.iser_model.pretrained import save_pretrained
+
+        return save_pretrained(self, save_directory, tokenizer, metrics, note, datasets, split)
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path, device: str | torch.device = "cpu") -> IserModel:
+        """The model saved in ``model_dir`` (by :meth:`save_pretrained` or any earlier checkpoint), in eval mode."""
+        from ddikg.iser_model.pretrained import read_pretrained
+
+        cfg, encoder, state = read_pretrained(model_dir)
+        model = cls(cfg, encoder)
+        model.load_state_dict(state, strict=True)
+        return model.to(device).eval()
+
     def encode(self, batch: dict[str, torch.Tensor]) -> Encoded:
         mask, lengths = batch["attention_mask"].bool(), batch.get("lengths")  # lengths: (B,) host
         x_b, x_e, x_r = self.encoder(batch["input_ids"], batch["attention_mask"], lengths)

@@ -23,6 +23,7 @@ from ddikg.iser_model.evaluator import evaluate_predictions, gold_sets
 from ddikg.iser_model.inference import autocast, predict
 from ddikg.iser_model.model import IserModel
 from ddikg.jsonl import append_jsonl
+from ddikg.progress import track
 
 
 def seed_everything(seed: int) -> None:
@@ -39,13 +40,14 @@ class History:
 
 
 def evaluate_documents(model: IserModel, tokenizer: PreTrainedTokenizerBase, docs: list[SpanDocument],
-                       device: torch.device, batch_size: int) -> dict:
+                       device: torch.device, batch_size: int, progress: bool = False) -> dict:
     """Predict every document and score against its gold entities/relations (word level)."""
     cfg = model.cfg
     items, _ = prepare(docs, tokenizer, cfg.max_length, cfg.max_span_width, cfg.entity_types, cfg.relation_types)
     pred_e: list[set] = [set() for _ in docs]
     pred_r: list[set] = [set() for _ in docs]
-    for i, p in predict(model, items, tokenizer.pad_token_id, batch_size=batch_size, device=device):
+    for i, p in track(predict(model, items, tokenizer.pad_token_id, batch_size=batch_size, device=device),
+                      "evaluate", total=len(items), enabled=progress, unit="sentences", transient=True):
         ents = [(s, e, t) for s, e, t, _ in p.entities]
         pred_e[i] = set(ents)
         pred_r[i] = {(ents[h], ents[t], r) for h, t, r, _ in p.relations}
@@ -76,7 +78,7 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
         t0 = time.perf_counter()
         batches = length_batches(lengths, cfg.batch_size, rng)
         loss_sum = 0.0
-        bar = _bar(batches, f"epoch {epoch}/{cfg.epochs}", progress)
+        bar = track(batches, f"epoch {epoch}/{cfg.epochs}", enabled=progress, unit="steps")
         steps_done = skipped = 0
         for idx in bar:
             if cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds:
@@ -88,8 +90,8 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
                 skipped += 1
                 continue
             loss_sum += value
-            if progress and hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{value:.4f}")
+            bar.info(f"loss {value:.4f}")
+        bar.close()
         seconds = time.perf_counter() - t0
         done = sum(len(b) for b in batches[:steps_done])
         row = {"epoch": epoch, "loss": loss_sum / max(1, steps_done - skipped), "seconds": seconds,
@@ -100,7 +102,7 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
             row["partial_epoch"] = round(steps_done / len(batches), 3)
         out_of_time = cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs or out_of_time:
-            m = evaluate_documents(model, tokenizer, dev_docs, device, cfg.eval_batch_size)
+            m = evaluate_documents(model, tokenizer, dev_docs, device, cfg.eval_batch_size, progress)
             row |= {"dev_ner_f1": m["ner"]["micro"]["f1"], "dev_re_f1": m["re"]["micro"]["f1"],
                     "dev_re_macro_f1": m["re"]["macro"]["f1"]}
             better = hist.best is None or (m["re"]["micro"]["f1"], m["ner"]["micro"]["f1"]) > (
@@ -112,7 +114,7 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
         append_jsonl(metrics_path, [row])
         if out_of_time:
             break
-    plot_curves(hist.epochs, out_dir / "training_curves.png")
+    plot_curves(hist.epochs, out_dir / "training_curves.png", hist.best_epoch)
     return hist
 
 
@@ -174,30 +176,37 @@ def train_step(model: IserModel, batch: dict[str, torch.Tensor], optim: torch.op
     return value if ok else None
 
 
-def _bar(it, desc: str, progress: bool):
-    if not progress:
-        return it
-    from tqdm.auto import tqdm
+def plot_curves(rows: list[dict], path: Path, best_epoch: int | None = None) -> None:
+    """``training_curves.png``: training loss and dev F1 per epoch, the kept epoch marked."""
+    import matplotlib.pyplot as plt
 
-    return tqdm(it, desc=desc, leave=False)
+    fig = curves_figure(rows, best_epoch)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
-def plot_curves(rows: list[dict], path: Path) -> None:
+def curves_figure(rows: list[dict], best_epoch: int | None = None):
+    """The figure of :func:`plot_curves` from ``metrics.jsonl`` rows (both panels on one epoch axis)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
     ep = [r["epoch"] for r in rows]
     ax[0].plot(ep, [r["loss"] for r in rows], marker="o")
-    ax[0].set(title="training loss", xlabel="epoch")
+    ax[0].set(title="training loss", xlabel="epoch", ylabel="mean loss per step")
     for key, name in (("dev_ner_f1", "NER micro F1"), ("dev_re_f1", "RE micro F1")):
         pts = [(r["epoch"], r[key]) for r in rows if key in r]
         if pts:
             ax[1].plot(*zip(*pts, strict=True), marker="o", label=name)
-    ax[1].set(title="dev", xlabel="epoch", ylim=(0, 1))
-    ax[1].legend()
+    ax[1].set(title="dev", xlabel="epoch", ylabel="micro F1 (0-1)", ylim=(0, 1))
+    for a in ax:
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        if best_epoch:
+            a.axvline(best_epoch, color="grey", linestyle="--", linewidth=1,
+                      label=f"kept: epoch {best_epoch}" if a is ax[1] else None)
+    ax[1].legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig

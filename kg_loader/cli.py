@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ddikg.cliutil import OnErrorOpt, RejectsOpt, console, fail, on_error_value
+from ddikg.cliutil import NoProgressOpt, OnErrorOpt, RejectsOpt, console, fail, on_error_value
 
 graph_app = typer.Typer(help="The embedded graph server (FalkorDB).", no_args_is_help=True)
 
@@ -86,12 +86,14 @@ def register(app: typer.Typer) -> None:
                                        "first loads, but a crash leaves part of the load visible until rerun.")] = True,
         on_error: OnErrorOpt = "raise",
         rejects: RejectsOpt = None,
+        no_progress: NoProgressOpt = False,
     ) -> None:
         """Load DDI triples: the graph's edges for the file's source drugs then match the file."""
         from ddikg.config import load_settings
         from ddikg.jsonl import RecordError
         from ddikg.kg_loader.api import load_drugs, load_triples
         from ddikg.kg_loader.backends import GraphUnavailable
+        from ddikg.progress import bars
 
         mode = on_error_value(on_error)
         settings = load_settings()
@@ -101,8 +103,11 @@ def register(app: typer.Typer) -> None:
                 ns = load_drugs(settings, raw, run_id=rid, on_error=mode)
                 typer.echo(f"nodes: {ns.drugs} drugs, {ns.diseases} diseases, {ns.indicated_for} INDICATED_FOR "
                            f"({ns.rejected} rejected)")
-            summary = load_triples(settings, triples, run_id=rid, sources=source or None, on_error=mode,
-                                   rejects=rejects, atomic=atomic)
+            with bars(not no_progress) as b:  # statements sent (the count is known only once planned)
+                task = b.add("load", unit="batches")
+                summary = load_triples(settings, triples, run_id=rid, sources=source or None, on_error=mode,
+                                       rejects=rejects, atomic=atomic,
+                                       on_batch=lambda i: b.update(task, completed=i + 1))
         except (RecordError, FileNotFoundError, GraphUnavailable) as exc:
             fail(str(exc))
         typer.echo(f"{triples}: {summary.line()}")

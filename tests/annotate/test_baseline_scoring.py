@@ -105,7 +105,8 @@ def test_baseline_command_runs_on_the_sample_corpus(sample_scores, tmp_path):
     assert "set aside" not in res.output  # every gold and rule spo has a span on the text
     for label in ("拮抗", "抑制", "协同", "禁忌", "无关", "促进", "相加"):
         assert f"re:{label}" in res.output
-    re_row = next(line for line in res.output.splitlines() if line.startswith("re ")).split()
+    cells = [[c.strip() for c in line.strip("│ ").split("│")] for line in res.output.splitlines() if "│" in line]
+    re_row = next(c for c in cells if c[0] == "re")  # the table's cells (rich draws │ between them)
     p, r = float(re_row[1]), float(re_row[2])
     assert 50 < p <= 100 and 50 < r < 100  # precision-first rules miss the free-form statements
     assert p == pytest.approx(100 * sample_scores.metrics["re"]["micro"]["p"], abs=0.005)

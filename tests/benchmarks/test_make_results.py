@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 from benchmarks import make_results
@@ -18,25 +19,29 @@ def _doc(tmp_path, repro_results, speed_run):
     shutil.copy(speed_run[1], results / speed_run[1].name)
     doc = tmp_path / "docs" / "results.md"
     doc.parent.mkdir()
-    doc.write_text(make_results.TEMPLATE.replace("## ISER speed\n", f"## ISER speed\n\n{PROSE}\n"), encoding="utf-8")
+    heading = f"## {make_results.SECTIONS['speed']}\n"
+    doc.write_text(make_results.TEMPLATE.replace(heading, f"{heading}\n{PROSE}\n"), encoding="utf-8")
     make_results.main(["--results", str(results), "--doc", str(doc), "--include-quick"])
     return doc, doc.read_text(encoding="utf-8")
 
 
 def test_generated_doc(tmp_path, repro_results, speed_run):
     doc, text = _doc(tmp_path, repro_results, speed_run)
-    assert PROSE in text and "## Graph loading" in text and "## Rule baseline (annotate)" in text
-    for name in ("speed", "conll04", "cmeie"):
+    assert PROSE in text and "## Graph loading" in text and "## Chinese path" in text and "## Scale-out" in text
+    assert text.count(make_results.FRAGMENTS) == 4  # where the sections filled from fragments take them
+    for name in ("speed", "conll04", "cmeie", "slice"):
         assert text.count(f"<!-- BEGIN GENERATED: {name} -->") == 1
-    # no GPU result: the GPU rows say so; the paper-protocol tables are all unmeasured, with the paper beside
+    # no GPU result: the GPU rows say so; the paper-protocol column is unmeasured, with the paper beside it
     assert make_results.NOT_MEASURED in text
     conll = text.split("<!-- BEGIN GENERATED: conll04 -->")[1].split("<!-- END GENERATED: conll04 -->")[0]
-    paper_table, quick_part = conll.split("Shortened run `quick`")
+    assert "| ours: `quick` (1 epochs) |" in conll
     for v in TABLE_VARIANTS["conll04"]:
-        assert f"| {VARIANTS[v][0]} | 0 | {make_results.NOT_MEASURED}" in paper_table
-        assert " / ".join(f"{x:.2f}" for x in CONLL04[v]["re"]) in paper_table
-        assert f"| {VARIANTS[v][0]} | 1 |" in quick_part  # one row per variant from the quick runs
-    assert "NOT the paper protocol" in quick_part and "--quick" in quick_part
+        paper = f"{CONLL04[v]['ner'][2]:.2f} / {CONLL04[v]['re'][2]:.2f}"
+        assert re.search(
+            rf"\| {re.escape(VARIANTS[v][0])} \| {paper} \| {re.escape(make_results.NOT_MEASURED)} \| [\d.]+ / [\d.]+ \|",
+        conll), v  # the paper's figures, the paper protocol unmeasured, the quick run's F1
+    quick = conll.split("- `quick`")[1]
+    assert "NOT the paper protocol" in quick and "--quick" in quick and "benchmarks/results/" in quick
     png = doc.with_name("ablations.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     # regenerating over the generated file changes nothing (blocks replaced in place, prose kept once)
@@ -48,17 +53,17 @@ def test_quick_results_hidden_by_default(tmp_path, repro_results):
     doc = tmp_path / "results.md"
     make_results.main(["--results", str(repro_results), "--doc", str(doc)])
     text = doc.read_text(encoding="utf-8")
-    assert "Shortened run" not in text and text.count(make_results.NOT_MEASURED) >= 9 + 3
+    assert "NOT the paper protocol" not in text and text.count(make_results.NOT_MEASURED) >= 9 + 3
 
 
 def test_replace_block_inserts_under_its_heading():
-    text = "# R\n\n## ISER speed\n\nintro\n\n## Graph loading\n\ntheirs\n"
+    text = f"# R\n\n## {make_results.SECTIONS['speed']}\n\nintro\n\n## Graph loading\n\ntheirs\n"
     out = make_results.replace_block(text, "speed", "TABLE")
     assert out.index("intro") < out.index("TABLE") < out.index("## Graph loading") and "theirs" in out
     again = make_results.replace_block(out, "speed", "NEW")
     assert "TABLE" not in again and again.count("NEW") == 1 and "intro" in again
     added = make_results.replace_block("# R\n", "cmeie", "X")
-    assert "## Paper reproduction: CMeIE" in added and "X" in added
+    assert f"## {make_results.SECTIONS['cmeie']}" in added and "X" in added
 
 
 def test_bench_cli_forwards_to_the_scripts(tmp_path, repro_results):
@@ -76,7 +81,7 @@ def test_bench_cli_forwards_to_the_scripts(tmp_path, repro_results):
     doc = tmp_path / "r.md"
     done = runner.invoke(app, ["bench", "results", "--results", str(repro_results), "--doc", str(doc)])
     assert done.exit_code == 0, done.output
-    assert "## Paper reproduction: CoNLL04" in doc.read_text(encoding="utf-8")
+    assert f"## {make_results.SECTIONS['conll04']}" in doc.read_text(encoding="utf-8")
 
 
 def test_shortened_run_names_its_learning_rate(tmp_path, repro_results):
@@ -92,16 +97,16 @@ def test_shortened_run_names_its_learning_rate(tmp_path, repro_results):
         (dest / p.parent.name / p.name).write_text(json.dumps(rec, ensure_ascii=False), encoding="utf-8")
     doc = tmp_path / "results.md"
     make_results.main(["--results", str(results), "--doc", str(doc)])
-    block = doc.read_text(encoding="utf-8").split("Shortened run `sanity-e1-lr0.002`")[1]
+    block = doc.read_text(encoding="utf-8").split("- `sanity-e1-lr0.002`")[1]
     assert "peak lr 0.002 (the table's: 0.0003)" in block and "--lr 0.002" in block
 
 
 def test_gpu_training_reruns_on_another_machine_sit_beside_the_first(tmp_path, speed_run):
-    """A later GPU session's run of one setting does not hide the earlier one (lent machines differ in host
-    speed); the targets row names the fastest run and the newest one, each with its commit."""
+    """A later GPU run of one setting does not hide the earlier one (hosts of one GPU model differ in speed);
+    the targets table names the fastest run and the newest one, each with its commit and JSON."""
     payload, _ = speed_run
     results = tmp_path / "results"
-    row = dict(payload["training"][0], batch_size=2, precision="fp32", compiled=False)
+    row = dict(payload["training"][0], batch_size=2, precision="fp32", compiled=False, extrapolated=False)
     for name, commit, time_utc, spe in (("iser_speed-cuda-train-aaa.json", "aaa", "2026-01-01T00:00:00+00:00", 11.6),
                                         ("iser_speed-cuda-train.json", "bbb", "2026-01-02T00:00:00+00:00", 19.3)):
         machine = dict(payload["machine"], device="cuda", gpu="NVIDIA H200", commit=commit, time_utc=time_utc,
@@ -112,8 +117,11 @@ def test_gpu_training_reruns_on_another_machine_sit_beside_the_first(tmp_path, s
     rows = make_results.training_rows(results, "cuda", include_quick=False)
     assert [(d["machine"]["commit"], r["seconds_per_epoch"]) for r, d in rows] == [("aaa", 11.6), ("bbb", 19.3)]
     text = make_results.speed_block(results, include_quick=False)
-    assert "11.6 (79.5), fp32, commit aaa; newest run: 19.3 s, fp32, commit bbb" in text
-    assert "host 1.5 µs per small CPU operator" in text
+    host = "NVIDIA H200, host 1.5 µs/op"
+    assert f"(fastest) | ≤ 15 (≥ 60/s) | 85 (~11/s) | 11.6 s (79.5/s) | fp32 | {host}, commit aaa | " \
+           f"`benchmarks/results/iser_speed-cuda-train-aaa.json` |" in text
+    assert f"(newest) | ≤ 15 (≥ 60/s) | 85 (~11/s) | 19.3 s (47.8/s) | fp32 | {host}, commit bbb | " \
+           f"`benchmarks/results/iser_speed-cuda-train.json` |" in text
 
 
 def _summary(epochs: int, variants: int, train_limit: int | None = None) -> dict:
@@ -130,3 +138,19 @@ def test_the_plot_draws_the_widest_and_the_longest_whole_split_runs():
     assert make_results._plotted({**found, "paper": _summary(70, 9)}) == ["paper"]
     assert make_results._plotted({"sanity-e1-t16": _summary(1, 3, train_limit=16)}) == ["sanity-e1-t16"]
     assert make_results._plotted({}) == []
+
+
+def test_missing_values_are_drawn_as_missing_not_as_zero():
+    """A variant without a figure gets a hatched, empty column marked n/a; a measured zero is labelled 0."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    make_results._bars(ax, [0, 1, 2], [None, 0.0, 50.0], 0.3, errors=[0, 0, 1], color="blue")
+    bars = ax.patches
+    assert [b.get_height() for b in bars] == [100, 0.0, 50.0]
+    assert bars[0].get_hatch() == "///" and not bars[0].get_fill() and bars[2].get_fill()
+    assert [t.get_text() for t in ax.texts] == ["n/a", "0"]
+    plt.close(fig)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from ddikg.contracts import RawDrugRecord
 from ddikg.jsonl import read_jsonl
+
+from ..terminal import run_on_terminal
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,13 +29,13 @@ def test_ddikg_crawl_shows_progress_and_summary(site, content, tmp_path):
     out = tmp_path / "raw.jsonl"
     cmd = [sys.executable, "-m", "ddikg.cli", "crawl", "--base-url", site.base_url, "--profile", str(profile),
            "--out", str(out), "--contact", "data-team@example.org"]
-    proc = subprocess.run(cmd, env=_env(tmp_path / "home"), cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)
-    text = proc.stdout + proc.stderr
+    rc, stdout, terminal = run_on_terminal(cmd, env=_env(tmp_path / "home"), cwd=tmp_path, timeout=120)
+    text = stdout + terminal
     # The page cut off on every try is lost: the crawl says so with the counts and exits 3.
-    assert proc.returncode == 3, text
+    assert rc == 3, text
     assert "1 pages lost after retries (truncated_html 1)" in text
-    assert " pages · " in text and " drugs · " in text and "errors" in text  # the progress line
+    # the progress line: pages fetched of the pages known so far, with the rate and the time remaining
+    assert re.search(r"crawl .*\b(\d+)/\1 pages .*eta .*\d+ drugs · \d+ errors", terminal), terminal[-2000:]
     for label in ("pages fetched", "of which retried", "new", "changed", "unchanged", "error: truncated_html",
                   "stop reason"):
         assert label in text, label
