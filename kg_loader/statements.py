@@ -72,30 +72,40 @@ SET e.via = coalesce(e.via, []) + [v IN r.via WHERE NOT v IN coalesce(e.via, [])
 # the rare edge supported by a drug that is neither of its ends lists it in offsite_sources and is
 # found by a scan with a cheap first test. (One scan testing `x IN $sources` on every edge costs
 # edges x sources: 23 s for 100,000 edges and 5,000 sources, measured.)
+# Every read returns the edge's id: two rows with one (s, TYPE, o) and different ids are two copies
+# of one edge identity, which the load then merges back into one (plan.merge_copies).
 EDGES_OF_SOURCES = f"""
 UNWIND $sources AS src
 MATCH (:Drug {{name: src}})-[e]-(:Drug)
 WHERE src IN e.evidence_sources
-RETURN startNode(e).name AS s, type(e) AS t, endNode(e).name AS o, {_RETURN_EDGE}
+RETURN id(e) AS id, startNode(e).name AS s, type(e) AS t, endNode(e).name AS o, {_RETURN_EDGE}
 """
 
 EDGES_OFFSITE = f"""
 MATCH (s:Drug)-[e]->(o:Drug)
 WHERE size(e.offsite_sources) > 0 AND any(x IN e.offsite_sources WHERE x IN $sources)
-RETURN s.name AS s, type(e) AS t, o.name AS o, {_RETURN_EDGE}
+RETURN id(e) AS id, s.name AS s, type(e) AS t, o.name AS o, {_RETURN_EDGE}
 """
 
 EDGES_AT_KEYS = f"""
 UNWIND $rows AS r
 MATCH (s:Drug {{name: r.s}})-[e]->(o:Drug {{name: r.o}})
 WHERE type(e) = r.t
-RETURN s.name AS s, type(e) AS t, o.name AS o, {_RETURN_EDGE}
+RETURN id(e) AS id, s.name AS s, type(e) AS t, o.name AS o, {_RETURN_EDGE}
 """
 
+# Which drugs exist, and the digest of the triples last loaded from each (source drugs only).
 EXISTING_DRUGS = """
 UNWIND $names AS n
 MATCH (d:Drug {name: n})
-RETURN d.name AS name
+RETURN d.name AS name, d.load_digest AS digest
+"""
+
+# Stored in the same transaction as the edges it describes (after them).
+SET_DIGESTS = """
+UNWIND $rows AS r
+MATCH (d:Drug {name: r[0]})
+SET d.load_digest = r[1]
 """
 
 COUNT_DDI = """
@@ -128,6 +138,29 @@ UNWIND $rows AS r
 MATCH {_ENDS}
 SET {_SET_EDGE}
 """)
+
+# Edges of unchanged sources, checked without reading them back: any identity with not exactly one
+# copy comes back (its sources are then planned from the graph like changed ones).
+CHECK_EDGES = _per_type("""
+UNWIND $rows AS r
+OPTIONAL MATCH (s:Drug {name: r[0]})-[e:$TYPE]->(o:Drug {name: r[1]})
+WITH r, count(e) AS n
+WHERE n <> 1
+RETURN r[0] AS s, r[1] AS o, n
+""")
+
+# Confirmation of an unchanged edge, as plan_refresh would write it (run_id and model_id from this
+# run, first/last_seen widened), set only where something differs: reloading with the same run id
+# writes nothing. Row: [s, o, model_id, first_seen, last_seen].
+CONFIRM_EDGE = _per_type("""
+UNWIND $rows AS r
+MATCH (s:Drug {name: r[0]})-[e:$TYPE]->(o:Drug {name: r[1]})
+WITH e, r, CASE WHEN e.first_seen <= r[3] THEN e.first_seen ELSE r[3] END AS f,
+     CASE WHEN e.last_seen >= r[4] THEN e.last_seen ELSE r[4] END AS l
+WHERE e.run_id <> $run_id OR e.model_id <> r[2] OR e.first_seen <> f OR e.last_seen <> l
+SET e.run_id = $run_id, e.model_id = r[2], e.first_seen = f, e.last_seen = l
+""")
+CONFIRM_COLUMNS: tuple[str, ...] = ("s", "o", "model_id", "first_seen", "last_seen")
 
 DELETE_EDGE = _per_type(f"""
 UNWIND $rows AS r
