@@ -471,6 +471,13 @@ class FalkorBackend(Backend):
 # --------------------------------------------------------------------------- Neo4j
 
 
+NEO4J_SCHEMA: tuple[str, ...] = (
+    "CREATE CONSTRAINT drug_name IF NOT EXISTS FOR (d:Drug) REQUIRE d.name IS UNIQUE",
+    "CREATE CONSTRAINT disease_name IF NOT EXISTS FOR (x:Disease) REQUIRE x.name IS UNIQUE",
+    "CREATE CONSTRAINT ddikg_load_lock IF NOT EXISTS FOR (l:DdikgLoadLock) REQUIRE l.name IS UNIQUE",
+)
+
+
 def _json_size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8"))
 
@@ -644,11 +651,7 @@ class Neo4jBackend(Backend):
         return sent
 
     def schema_statements(self) -> list[str]:
-        return [
-            "CREATE CONSTRAINT drug_name IF NOT EXISTS FOR (d:Drug) REQUIRE d.name IS UNIQUE",
-            "CREATE CONSTRAINT disease_name IF NOT EXISTS FOR (x:Disease) REQUIRE x.name IS UNIQUE",
-            "CREATE CONSTRAINT ddikg_load_lock IF NOT EXISTS FOR (l:DdikgLoadLock) REQUIRE l.name IS UNIQUE",
-        ]
+        return list(NEO4J_SCHEMA)
 
     def ensure_schema(self) -> None:
         for ddl in self.schema_statements():
