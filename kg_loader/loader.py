@@ -101,28 +101,31 @@ def _with_retries(backend: Backend, attempts: int, fn: Callable[[], Any]) -> Any
 # --------------------------------------------------------------------------- DDI edges
 
 
-def changed_sources(backend: Backend, run: RunTriples, batch_size: int) -> tuple[set[str], set[str]]:
-    """(sources whose triples differ from those last loaded, drugs that exist), from one small read:
-    each existing drug's name and stored digest. A source without a node or digest counts as changed."""
+def stored_digests(backend: Backend, names: list[str], batch_size: int) -> tuple[dict[str, str], set[str]]:
+    """(the digest stored on each of ``names`` that has one, those of ``names`` that exist as drugs)."""
     known: set[str] = set()
     stored: dict[str, str] = {}
-    for chunk in _chunks(sorted(set(run.drugs) | run.sources), batch_size):
+    for chunk in _chunks(names, batch_size):
         for r in backend.run(S.EXISTING_DRUGS, {"names": list(chunk)}, read_only=True):
             known.add(r["name"])
             if r.get("digest"):
                 stored[r["name"]] = r["digest"]
-    return {src for src in run.sources if stored.get(src) != run.digests[src]}, known
+    return stored, known
 
 
-def check_unchanged(backend: Backend, keys: list[EdgeKey], batch_size: int) -> set[EdgeKey]:
-    """Of the edges of unchanged sources, those that do not exist exactly once on the graph."""
-    by_type: dict[str, list[list[str]]] = {}
-    for s, t, o in keys:
-        by_type.setdefault(t, []).append([s, o])
-    bad: set[EdgeKey] = set()
-    for t, rows in sorted(by_type.items()):
-        for chunk in _chunks(rows, batch_size):
-            bad.update((r["s"], t, r["o"]) for r in backend.run(S.CHECK_EDGES[t], {"rows": list(chunk)}, read_only=True))
+def changed_sources(backend: Backend, run: RunTriples, batch_size: int) -> tuple[set[str], set[str]]:
+    """(sources whose lines differ from those last loaded, drugs that exist), from one small read:
+    each existing drug's name and stored digest. A source without a node or digest counts as changed."""
+    stored, known = stored_digests(backend, sorted(set(run.drugs) | run.sources), batch_size)
+    return {src for src in run.sources if src not in run.digests or stored.get(src) != run.digests[src]}, known
+
+
+def check_sources(backend: Backend, expected: dict[str, int], batch_size: int) -> set[str]:
+    """Of the unchanged sources, those whose number of edges on the graph is not the expected one."""
+    rows = [[src, n] for src, n in sorted(expected.items())]
+    bad: set[str] = set()
+    for chunk in _chunks(rows, batch_size):
+        bad.update(r["source"] for r in backend.run(S.CHECK_SOURCES, {"rows": list(chunk)}, read_only=True))
     return bad
 
 
@@ -167,23 +170,29 @@ def read_existing(backend: Backend, run: RunTriples, batch_size: int, *, sources
 def plan_load(backend: Backend, run: RunTriples, run_id: str, batch_size: int) -> tuple[Plan, list[Statement]]:
     """Read what is needed from the graph, plan, and build the statements of one load.
 
-    Sources whose digest is unchanged are not read back: their edges are only checked to exist once
-    (``CHECK_EDGES``, nothing returned when all is well) and confirmed in place (``CONFIRM_EDGE``).
-    The rest is read and planned edge by edge (:func:`plan_refresh`), duplicates included."""
+    A source whose digest is unchanged is not read back: the number of its edges is checked on the
+    server (``CHECK_SOURCES``, nothing returned when all is well) and they are confirmed in place
+    (``CONFIRM_SOURCES``). Changed sources (and any source with a sentence on an edge it is not an end
+    of, or whose count is off) are read and planned edge by edge (:func:`plan_refresh`), duplicate
+    copies included."""
     changed, known = changed_sources(backend, run, batch_size)
     contributors = {key: edge.sources for key, edge in run.edges.items()}
-    unchanged = [k for k, c in contributors.items() if c.isdisjoint(changed)]
+    expected: dict[str, int] = {}
+    for (s, _, o), srcs in contributors.items():
+        for src in srcs:
+            if src != s and src != o:
+                changed.add(src)  # offsite: not found from its own node, so always read
+            expected[src] = expected.get(src, 0) + 1
+    unchanged = {src: n for src, n in expected.items() if src not in changed}
     if unchanged:
-        bad = check_unchanged(backend, unchanged, batch_size)
-        if bad:  # a copy missing or doubled: plan those sources from the graph
-            changed |= set().union(*(contributors[k] for k in bad))
-            unchanged = [k for k in unchanged if contributors[k].isdisjoint(changed)]
+        changed |= check_sources(backend, unchanged, batch_size)
     planned = [k for k, c in contributors.items() if not c.isdisjoint(changed)]
     existing, duplicates = read_existing(backend, run, batch_size, sources=changed, keys=planned, known=known)
-    confirm = [k for k in unchanged if k not in existing]
-    plan = plan_refresh(run, existing, run_id, keys=planned, duplicates=duplicates, confirm=confirm)
+    plan = plan_refresh(run, existing, run_id, keys=planned, duplicates=duplicates)
+    plan.unchanged += sum(1 for k, c in contributors.items() if c.isdisjoint(changed) and k not in existing)
+    plan.confirm_sources = sorted(run.sources - changed)
     drugs = sorted({k[0] for k in planned} | {k[2] for k in planned})
-    digests = [[src, run.digests[src]] for src in sorted(changed)]
+    digests = [[src, run.digests[src]] for src in sorted(changed & run.digests.keys())]
     return plan, plan_statements(run, plan, batch_size, drugs=drugs, run_id=run_id, digests=digests)
 
 
@@ -201,9 +210,8 @@ def plan_statements(run: RunTriples, plan: Plan, batch_size: int, *, drugs: list
         out += _batched(S.UPDATE_EDGE[typ], S.edge_values(rows), batch_size)
     for typ, rows in sorted(plan.create.items()):
         out += _batched(S.CREATE_EDGE[typ], S.edge_values(rows), batch_size)
-    for typ, rows in sorted(plan.confirm.items()):
-        for chunk in _chunks(S.edge_values(rows, S.CONFIRM_COLUMNS), batch_size):
-            out.append(Statement(S.CONFIRM_EDGE[typ], {"run_id": run_id, "rows": list(chunk)}))
+    for chunk in _chunks(plan.confirm_sources, batch_size):
+        out.append(Statement(S.CONFIRM_SOURCES, {"run_id": run_id, "sources": list(chunk)}))
     if digests:
         out += _batched(S.SET_DIGESTS, digests, batch_size)
     return out
@@ -225,23 +233,29 @@ def load_triples_into(
     t0 = time.perf_counter()
     g = settings.graph
     rejects_path = Path(rejects) if rejects else default_rejects_path(triples_path)
-    with gc_paused():
-        run = read_triples(triples_path, sources=sources, on_error=on_error, rejects=rejects_path,
-                           max_name=g.max_name_length, max_evidence=g.max_evidence_length)
 
-    def attempt() -> tuple[Plan, int]:
-        # One writer at a time per graph: the plan is read and written under the load lock, and the
-        # write commits only while the lock is still ours. Re-planned on every attempt: after an
-        # ambiguous failure (or a lost lease) the graph is read again.
+    def trusted(digests: dict[str, str]) -> set[str]:
+        stored, _ = stored_digests(backend, sorted(digests), g.batch_size)
+        return {src for src, d in digests.items() if stored.get(src) == d}
+
+    def attempt() -> tuple[RunTriples, Plan, int]:
+        # One writer at a time per graph: the file is read (against the digests on the graph), the
+        # plan made and the change written under the load lock, and the write commits only while the
+        # lock is still ours. All again on every attempt: after an ambiguous failure (or a lost
+        # lease) the graph is read again.
         with backend.load_lock(wait_s=g.lock_wait_s, lease_s=g.lock_lease_s) as lease:
             with gc_paused():
+                run = read_triples(triples_path, sources=sources, on_error=on_error, rejects=rejects_path,
+                                   max_name=g.max_name_length, max_evidence=g.max_evidence_length, trusted=trusted)
                 plan, statements = plan_load(backend, run, run_id, g.batch_size)
             write = backend.write_atomic if atomic else backend.write_batches
-            return plan, write(statements, on_batch, fence=lease)
+            return run, plan, write(statements, on_batch, fence=lease)
 
+    if not Path(triples_path).exists():  # before waiting for the lock
+        raise FileNotFoundError(f"{triples_path}: no such file")
     if schema:
         ensure_schema(backend)
-    plan, sent = _with_retries(backend, g.retries, attempt)
+    run, plan, sent = _with_retries(backend, g.retries, attempt)
     return LoadSummary(run_id=run_id, triples=run.read, sources=len(run.sources), added=plan.added,
                        updated=plan.updated, removed=plan.removed, unchanged=plan.unchanged,
                        repaired=plan.repaired, rejected=run.rejected, batches=sent,

@@ -11,9 +11,9 @@ drug* whose instruction it was read from. Refreshing sources ``S`` replaces exac
 owned by ``S``: the new state of an edge is its entries from other sources plus this run's; no
 entries left means the edge goes.
 
-Digests: each source drug's valid triples are hashed (:attr:`RunTriples.digests`, order-independent);
-the loader stores the digest on the source's node and skips reading the edges of a source whose
-digest is unchanged.
+Digests: the bytes of each source drug's lines are hashed (:attr:`RunTriples.digests`); the loader
+stores the digest on the source's node, and a source whose digest the graph already holds is neither
+checked again nor read back from the graph.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -93,7 +93,8 @@ class RunTriples:
     edges: dict[EdgeKey, RunEdge] = field(default_factory=dict)
     drugs: dict[str, set[str]] = field(default_factory=dict)  # key -> raw spellings that differ from it
     sources: set[str] = field(default_factory=set)
-    digests: dict[str, str] = field(default_factory=dict)  # source -> digest of its valid triples
+    digests: dict[str, str] = field(default_factory=dict)  # source -> digest of its lines (all valid)
+    trusted: set[str] = field(default_factory=set)  # sources whose lines were not checked again
     read: int = 0
     rejected: int = 0
     errors: list[RecordError] = field(default_factory=list)
@@ -249,20 +250,70 @@ def read_triples(
     rejects: str | os.PathLike | None = None,
     max_name: int = 100,
     max_evidence: int = 2000,
+    trusted: Callable[[dict[str, str]], set[str]] | None = None,
 ) -> RunTriples:
     """Read and group a triples file. With ``sources`` given, a triple from another source is an error
-    (a refresh of ``sources`` must not write elsewhere)."""
+    (a refresh of ``sources`` must not write elsewhere).
+
+    Two passes. The first parses each line and hashes its bytes into its source drug's digest
+    (:attr:`RunTriples.digests`; only for sources none of whose lines was rejected). ``trusted``, given
+    those digests, names the sources whose digest the graph already holds: their lines are the very
+    bytes that passed every check when that digest was stored (same checks, same limits, which the
+    digest covers), so the second pass groups them without checking them again; every other line is
+    checked in full.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     scope = {check_name(s, max_length=max_name) for s in sources} if sources is not None else None
     run = RunTriples()
     out = _Rejects(Path(rejects) if rejects else None)
-    canon: dict[str, list[bytes]] = {}  # source -> its triples, canonical (for the digest)
-    edges, drugs = run.edges, run.drugs
-    loads, dumps = orjson.loads, orjson.dumps
+    loads = orjson.loads
+    seed = DIGEST_VERSION + f":{max_name}:{max_evidence}".encode()
 
-    def reject(err: RecordError, raw: bytes) -> None:
+    # Pass 1: parse, attribute each line to its source drug, hash the bytes per source.
+    lines: list[tuple[int, bytes, Any, str | None]] = []  # (line, bytes, parsed or None, source or None)
+    hashes: dict[str, Any] = {}
+    src_key: dict[str, str | None] = {}
+    for line_no, raw in _lines(path):
+        try:
+            t = loads(raw)
+        except orjson.JSONDecodeError:
+            lines.append((line_no, raw, None, None))
+            continue
+        src = None
+        if type(t) is dict:  # the source as source_of() finds it (lines without one are rejected below)
+            spelled = t.get("source_drug")
+            if not (type(spelled) is str and spelled.strip()):
+                spelled = t.get("object")
+            if type(spelled) is str:
+                src = src_key.get(spelled, "")
+                if src == "":
+                    try:
+                        src = src_key[spelled] = check_name(spelled, max_length=max_name)
+                    except ValueError:
+                        src = src_key[spelled] = None
+        if src is not None:
+            h = hashes.get(src)
+            if h is None:
+                h = hashes[src] = hashlib.blake2b(seed, digest_size=16)
+            h.update(raw.rstrip(b"\r\n"))
+            h.update(b"\n")
+        lines.append((line_no, raw, t, src))
+    digests = {src: h.hexdigest() for src, h in hashes.items()}
+    if scope is not None:
+        empty = hashlib.blake2b(seed, digest_size=16).hexdigest()
+        digests = {src: digests.get(src, empty) for src in scope}
+    skip = trusted(digests) if trusted is not None else set()
+
+    # Pass 2: check (unless trusted) and group.
+    edges, drugs = run.edges, run.drugs
+    bad_sources: set[str] = set()
+    valid_sources: set[str] = set()
+
+    def reject(err: RecordError, raw: bytes, src: str | None) -> None:
+        if src is not None:
+            bad_sources.add(src)
         if on_error == "raise":
             raise err
         run.rejected += 1
@@ -270,24 +321,30 @@ def read_triples(
         out.write(err, raw.decode("utf-8", "replace").rstrip("\r\n"))
 
     try:
-        for line_no, raw in _lines(path):
-            try:
+        for line_no, raw, t, src in lines:
+            if src is not None and src in skip:
+                seen = _timestamp(t["extracted_at"])
+                s = check_name(t["subject"], max_length=max_name)
+                o = check_name(t["object"], max_length=max_name)
+                typ, zh = _relation(t["predicate"].strip())
+                source = src
+            else:
                 try:
-                    t = loads(raw)
-                except orjson.JSONDecodeError as exc:
-                    raise _json_error(path, line_no, raw, exc) from None
-                try:
-                    seen = check_record(t)
-                    s, typ, o, source, zh = check_triple(t, max_name=max_name, max_evidence=max_evidence)
-                except ValueError as exc:
-                    raise RecordError(path, line_no, exc.args[0], exc.args[1]) from None
-                if scope is not None and source not in scope:
-                    raise RecordError(path, line_no, "source_drug",
-                                      f"{source!r} is outside the refresh scope ({len(scope)} source drugs)")
-            except RecordError as err:
-                reject(err, raw)
-                continue
+                    if t is None:
+                        raise _json_error(path, line_no, raw)
+                    try:
+                        seen = check_record(t)
+                        s, typ, o, source, zh = check_triple(t, max_name=max_name, max_evidence=max_evidence)
+                    except ValueError as exc:
+                        raise RecordError(path, line_no, exc.args[0], exc.args[1]) from None
+                    if scope is not None and source not in scope:
+                        raise RecordError(path, line_no, "source_drug",
+                                          f"{source!r} is outside the refresh scope ({len(scope)} source drugs)")
+                except RecordError as err:
+                    reject(err, raw, src)
+                    continue
             run.read += 1
+            valid_sources.add(source)
             subject, obj = t["subject"], t["object"]
             for key, spelled in ((s, subject), (o, obj)):
                 aliases = drugs.get(key)
@@ -298,31 +355,18 @@ def read_triples(
             edge = edges.get((s, typ, o))
             if edge is None:
                 edge = edges[(s, typ, o)] = RunEdge(label_zh=zh)
-            url = t.get("source_url") or ""
-            score = round(float(t["score"]), 6)
-            edge.add(Entry(t["evidence"], source, url, score), t["model_id"], seen)
-            lines = canon.get(source)
-            if lines is None:
-                lines = canon[source] = []
-            lines.append(dumps([subject, typ, obj, t["evidence"], url, score, t["model_id"], seen]))
+            edge.add(Entry(t["evidence"], source, t.get("source_url") or "", round(float(t["score"]), 6)),
+                     t["model_id"], seen)
     finally:
         out.close()
-    run.sources = scope if scope is not None else set(canon)
-    # Order-independent: sorted canonical lines. A source in scope with no triple gets the empty digest.
-    run.digests = {src: _digest(canon.get(src, [])) for src in run.sources}
+    run.sources = scope if scope is not None else valid_sources
+    # A digest is stored only for a source all of whose lines were loaded.
+    run.digests = {src: d for src, d in digests.items() if src in run.sources and src not in bad_sources}
+    run.trusted = skip & set(run.digests)
     return run
 
 
-def _digest(lines: list[bytes]) -> str:
-    lines.sort()
-    h = hashlib.blake2b(DIGEST_VERSION, digest_size=16)
-    for x in lines:
-        h.update(x)
-        h.update(b"\n")
-    return h.hexdigest()
-
-
-def _json_error(path: Path, line_no: int, raw: bytes, exc: Exception) -> RecordError:
+def _json_error(path: Path, line_no: int, raw: bytes) -> RecordError:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -331,7 +375,7 @@ def _json_error(path: Path, line_no: int, raw: bytes, exc: Exception) -> RecordE
         json.loads(text)
     except json.JSONDecodeError as err:  # the stdlib words the position
         return RecordError(path, line_no, "<json>", f"invalid JSON at column {err.colno}: {err.msg}")
-    return RecordError(path, line_no, "<json>", f"invalid JSON: {exc}")
+    return RecordError(path, line_no, "<json>", "invalid JSON (a NaN, an infinity or an integer beyond 64 bits)")
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -397,9 +441,8 @@ class Plan:
     create: dict[str, list[dict]] = field(default_factory=dict)
     update: dict[str, list[dict]] = field(default_factory=dict)
     delete: dict[str, list[dict]] = field(default_factory=dict)
-    # Edges of unchanged sources (digest equal), not read back: only run_id/model_id/first/last_seen
-    # may move, and the statement moves them on the server only where they differ.
-    confirm: dict[str, list[dict]] = field(default_factory=dict)
+    # Unchanged sources (digest equal, edges not read back): their edges' run_id moves in place.
+    confirm_sources: list[str] = field(default_factory=list)
     added: int = 0
     updated: int = 0
     removed: int = 0
@@ -411,14 +454,12 @@ _COMPARED = ("evidence", "evidence_sources", "evidence_urls", "evidence_scores",
 
 
 def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_id: str, *,
-                 keys: Iterable[EdgeKey] | None = None, duplicates: Iterable[EdgeKey] = (),
-                 confirm: Iterable[EdgeKey] = ()) -> Plan:
+                 keys: Iterable[EdgeKey] | None = None, duplicates: Iterable[EdgeKey] = ()) -> Plan:
     """The change that makes the graph match ``run`` for ``run.sources``.
 
     ``existing`` holds the current properties of every edge that has evidence from those sources or
     that the run mentions (for ``duplicates``, the merge of the copies: all of them are deleted and
-    one is created). ``keys`` limits the run's edges planned here (default: all); ``confirm`` are run
-    edges known to be unchanged without reading them (see :attr:`Plan.confirm`). *unchanged* edges
+    one is created). ``keys`` limits the run's edges planned here (default: all). *unchanged* edges
     are confirmed: only ``run_id``/``last_seen`` move (and nothing is written when even those are
     equal, so loading a file twice writes nothing).
     """
@@ -463,12 +504,6 @@ def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_i
             plan.create.setdefault(typ, []).append(row)
         elif not same or any(_norm(old.get(p)) != _norm(row[p]) for p in ROW_PROPERTIES):
             plan.update.setdefault(typ, []).append(row)
-    for key in sorted(confirm):
-        new = run.edges[key]
-        plan.confirm.setdefault(key[1], []).append(
-            {"s": key[0], "o": key[2], "model_id": new.model_id, "first_seen": new.first_seen,
-             "last_seen": new.last_seen})
-        plan.unchanged += 1
     return plan
 
 

@@ -139,28 +139,27 @@ MATCH {_ENDS}
 SET {_SET_EDGE}
 """)
 
-# Edges of unchanged sources, checked without reading them back: any identity with not exactly one
-# copy comes back (its sources are then planned from the graph like changed ones).
-CHECK_EDGES = _per_type("""
+# The edges of unchanged sources (digest equal) are not read back. One row per source: [name,
+# expected number of edges with evidence from it, at either end]; a source whose count differs (an
+# edge missing, or doubled) comes back and is then planned from the graph like a changed one.
+CHECK_SOURCES = """
 UNWIND $rows AS r
-OPTIONAL MATCH (s:Drug {name: r[0]})-[e:$TYPE]->(o:Drug {name: r[1]})
+MATCH (x:Drug {name: r[0]})
+OPTIONAL MATCH (x)-[e]-(:Drug)
+WHERE r[0] IN e.evidence_sources
 WITH r, count(e) AS n
-WHERE n <> 1
-RETURN r[0] AS s, r[1] AS o, n
-""")
+WHERE n <> r[1]
+RETURN r[0] AS source, n
+"""
 
-# Confirmation of an unchanged edge, as plan_refresh would write it (run_id and model_id from this
-# run, first/last_seen widened), set only where something differs: reloading with the same run id
-# writes nothing. Row: [s, o, model_id, first_seen, last_seen].
-CONFIRM_EDGE = _per_type("""
-UNWIND $rows AS r
-MATCH (s:Drug {name: r[0]})-[e:$TYPE]->(o:Drug {name: r[1]})
-WITH e, r, CASE WHEN e.first_seen <= r[3] THEN e.first_seen ELSE r[3] END AS f,
-     CASE WHEN e.last_seen >= r[4] THEN e.last_seen ELSE r[4] END AS l
-WHERE e.run_id <> $run_id OR e.model_id <> r[2] OR e.first_seen <> f OR e.last_seen <> l
-SET e.run_id = $run_id, e.model_id = r[2], e.first_seen = f, e.last_seen = l
-""")
-CONFIRM_COLUMNS: tuple[str, ...] = ("s", "o", "model_id", "first_seen", "last_seen")
+# ... and confirmed in place: their sentences, scores, model and first/last_seen are what the same
+# sentences gave before, so only run_id moves (nothing is written when it is already this run's).
+CONFIRM_SOURCES = """
+UNWIND $sources AS src
+MATCH (:Drug {name: src})-[e]-(:Drug)
+WHERE src IN e.evidence_sources AND e.run_id <> $run_id
+SET e.run_id = $run_id
+"""
 
 DELETE_EDGE = _per_type(f"""
 UNWIND $rows AS r

@@ -76,3 +76,20 @@ def test_not_utf8_is_a_located_error(tmp_path):
     path.write_bytes((json.dumps(GOOD, ensure_ascii=False) + "\n").encode() + b'{"subject": "\xff"}\n')
     with pytest.raises(RecordError, match=r"t\.jsonl:2: <encoding>: not UTF-8"):
         read_triples(path)
+
+
+def test_trusted_lines_are_the_bytes_that_passed_under_the_same_limits(graph_settings, tmp_path):
+    rows = [GOOD, triple("布洛芬", "禁忌", "华法林", "华法林@" + "长" * 40)]
+    path = write_lines(tmp_path / "t.jsonl", rows)
+    first = load_triples(graph_settings, path, run_id="r1")
+    assert first.added == 2
+    seen: list[set[str]] = []
+    digests = read_triples(path, trusted=lambda d: seen.append(set(d)) or set(d)).digests
+    assert seen == [{"华法林"}] and set(digests) == {"华法林"}
+    # Reloading with a tighter evidence limit: the digest covers the limits, so nothing is trusted
+    # and the now overlong sentence is refused.
+    from ddikg.config import load_settings
+
+    tight = load_settings(home=graph_settings.home, graph={**graph_settings.graph.model_dump(), "max_evidence_length": 20})
+    with pytest.raises(RecordError, match=r"t\.jsonl:2: evidence: is 44 characters long"):
+        load_triples(tight, path, run_id="r2")
