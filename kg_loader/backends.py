@@ -30,6 +30,8 @@ class Statement:
 
     cypher: str
     params: dict[str, Any] = field(default_factory=dict)
+    # A write whose returned rows the caller wants: the backend appends them here (as dicts).
+    results: list[dict[str, Any]] | None = field(default=None, compare=False)
 
     @property
     def rows(self) -> int:
@@ -231,6 +233,16 @@ def encode_param(value: Any) -> str:
     return stringify_param_value(value)
 
 
+def _compact_rows(reply: Any) -> list[dict[str, Any]]:
+    """Rows of a ``GRAPH.QUERY --compact`` reply with scalar columns: ``[header, rows, stats]``, each
+    header entry ``[type, name]`` and each cell ``[type, value]`` (a write without RETURN: ``[stats]``)."""
+    if not isinstance(reply, list) or len(reply) != 3:
+        return []
+    names = [_text(h[1]) for h in reply[0]]
+    return [{n: _text(c[1]) if isinstance(c[1], bytes) else c[1] for n, c in zip(names, row, strict=True)}
+            for row in reply[1]]
+
+
 def _text(v: bytes | str | None) -> str | None:
     return v.decode() if isinstance(v, bytes) else v
 
@@ -391,7 +403,10 @@ class FalkorBackend(Backend):
                     pipe.execute_command("GRAPH.QUERY", self.graph_name, self._command_text(st), "--compact")
                     if on_statement is not None:
                         on_statement(i)
-                pipe.execute(raise_on_error=True)
+                replies = pipe.execute(raise_on_error=True)
+                for st, reply in zip(statements, replies[-len(statements):], strict=True):
+                    if st.results is not None:
+                        st.results[:] = _compact_rows(reply)
                 if self.durable:
                     # A committed load is on disk when this returns (RDB snapshot; see server.py for why
                     # not AOF). A crash before SAVE ends loses the load, and the caller's retry redoes it.
@@ -415,18 +430,18 @@ class FalkorBackend(Backend):
         pool = self.db.connection.connection_pool
         conn = pool.get_connection()
         try:
-            pending = False
+            pending: Statement | None = None
             for i, st in enumerate(statements):
                 if fence is not None:
                     fence.check()
                 text = self._command_text(st)  # overlaps the server's work on the previous batch
-                if pending:
-                    self._reply(conn.read_response())
+                if pending is not None:
+                    self._reply(conn.read_response(), pending)
                 conn.send_command("GRAPH.QUERY", self.graph_name, text, "--compact")
-                pending = True
+                pending = st
                 if on_statement is not None:
                     on_statement(i)
-            self._reply(conn.read_response())
+            self._reply(conn.read_response(), pending)
             if self.durable:
                 self.db.connection.save()
         except redis.ConnectionError as exc:
@@ -440,11 +455,13 @@ class FalkorBackend(Backend):
         return len(statements)
 
     @staticmethod
-    def _reply(resp: Any) -> None:
+    def _reply(resp: Any, st: Statement | None = None) -> None:
         import redis
 
         if isinstance(resp, redis.ResponseError):
             raise resp
+        if st is not None and st.results is not None:
+            st.results[:] = _compact_rows(resp)
 
     def schema_statements(self) -> list[str]:
         return ["CREATE INDEX FOR (d:Drug) ON (d.name)", "CREATE INDEX FOR (x:Disease) ON (x.name)"]
@@ -585,6 +602,14 @@ class Neo4jBackend(Backend):
         if not list(tx.run(self._RENEW, params)):
             raise LeaseLost("the load lock was lost before the write; nothing was written")
 
+    @staticmethod
+    def _run_part(tx: Any, part: Statement, st: Statement) -> None:
+        res = tx.run(part.cypher, part.params)
+        if st.results is None:
+            res.consume()
+        else:
+            st.results.extend(_neo4j_value(r.data()) for r in res)
+
     def _split(self, st: Statement) -> Iterator[Statement]:
         """``st`` itself, or its ``$rows`` cut so that each message stays under the byte budget."""
         rows = st.params.get("rows")
@@ -617,9 +642,12 @@ class Neo4jBackend(Backend):
         def work(tx: Any) -> None:
             # The driver calls this again from the start when a transient error rolls it back.
             self._check_fence(tx, fence)  # first: the transaction then holds the lock node to commit
+            for st in statements:
+                if st.results is not None:
+                    st.results.clear()
             last = -1
             for i, part in parts:
-                tx.run(part.cypher, part.params).consume()
+                self._run_part(tx, part, statements[i])
                 if on_statement is not None and i != last:
                     on_statement(i)
                 last = i
@@ -641,8 +669,10 @@ class Neo4jBackend(Backend):
                 for i, st in enumerate(statements):
                     if fence is not None:
                         fence.check()
+                    if st.results is not None:
+                        st.results.clear()
                     for part in self._split(st):
-                        session.execute_write(lambda tx, p=part: tx.run(p.cypher, p.params).consume())
+                        session.execute_write(lambda tx, p=part, st=st: self._run_part(tx, p, st))
                         sent += 1
                     if on_statement is not None:
                         on_statement(i)

@@ -120,15 +120,6 @@ def changed_sources(backend: Backend, run: RunTriples, batch_size: int) -> tuple
     return {src for src in run.sources if src not in run.digests or stored.get(src) != run.digests[src]}, known
 
 
-def check_sources(backend: Backend, expected: dict[str, int], batch_size: int) -> set[str]:
-    """Of the unchanged sources, those whose number of edges on the graph is not the expected one."""
-    rows = [[src, n] for src, n in sorted(expected.items())]
-    bad: set[str] = set()
-    for chunk in _chunks(rows, batch_size):
-        bad.update(r["source"] for r in backend.run(S.CHECK_SOURCES, {"rows": list(chunk)}, read_only=True))
-    return bad
-
-
 def read_existing(backend: Backend, run: RunTriples, batch_size: int, *, sources: set[str] | None = None,
                   keys: list[EdgeKey] | None = None, known: set[str] | None = None,
                   ) -> tuple[dict[EdgeKey, dict[str, Any]], set[EdgeKey]]:
@@ -167,15 +158,16 @@ def read_existing(backend: Backend, run: RunTriples, batch_size: int, *, sources
     return existing, duplicates
 
 
-def plan_load(backend: Backend, run: RunTriples, run_id: str, batch_size: int) -> tuple[Plan, list[Statement]]:
+def plan_load(backend: Backend, run: RunTriples, run_id: str, batch_size: int, *,
+              force: set[str] | None = None) -> tuple[Plan, list[Statement]]:
     """Read what is needed from the graph, plan, and build the statements of one load.
 
-    A source whose digest is unchanged is not read back: the number of its edges is checked on the
-    server (``CHECK_SOURCES``, nothing returned when all is well) and they are confirmed in place
-    (``CONFIRM_SOURCES``). Changed sources (and any source with a sentence on an edge it is not an end
-    of, or whose count is off) are read and planned edge by edge (:func:`plan_refresh`), duplicate
-    copies included."""
+    A source whose digest is unchanged is not read back: its edges are confirmed in place and
+    counted on the server (``CONFIRM_SOURCES``). Changed sources, sources with a sentence on an edge
+    they are not an end of, and ``force`` are read and planned edge by edge (:func:`plan_refresh`),
+    duplicate copies included."""
     changed, known = changed_sources(backend, run, batch_size)
+    changed |= force or set()
     contributors = {key: edge.sources for key, edge in run.edges.items()}
     expected: dict[str, int] = {}
     for (s, _, o), srcs in contributors.items():
@@ -183,17 +175,26 @@ def plan_load(backend: Backend, run: RunTriples, run_id: str, batch_size: int) -
             if src != s and src != o:
                 changed.add(src)  # offsite: not found from its own node, so always read
             expected[src] = expected.get(src, 0) + 1
-    unchanged = {src: n for src, n in expected.items() if src not in changed}
-    if unchanged:
-        changed |= check_sources(backend, unchanged, batch_size)
     planned = [k for k, c in contributors.items() if not c.isdisjoint(changed)]
     existing, duplicates = read_existing(backend, run, batch_size, sources=changed, keys=planned, known=known)
     plan = plan_refresh(run, existing, run_id, keys=planned, duplicates=duplicates)
     plan.unchanged += sum(1 for k, c in contributors.items() if c.isdisjoint(changed) and k not in existing)
-    plan.confirm_sources = sorted(run.sources - changed)
+    plan.confirm = [[src, expected.get(src, 0)] for src in sorted(run.sources - changed)]
     drugs = sorted({k[0] for k in planned} | {k[2] for k in planned})
     digests = [[src, run.digests[src]] for src in sorted(changed & run.digests.keys())]
     return plan, plan_statements(run, plan, batch_size, drugs=drugs, run_id=run_id, digests=digests)
+
+
+def merge_counts(first: Plan, second: Plan, run: RunTriples) -> Plan:
+    """The counts of a load whose second round re-planned some edges: the first round's, with the
+    second's for the edges it planned again."""
+    for key, status in second.status.items():
+        before = first.status.get(key, "unchanged" if key in run.edges else None)
+        if before is not None:
+            setattr(first, before, getattr(first, before) - 1)
+        setattr(first, status, getattr(first, status) + 1)
+    first.repaired += second.repaired
+    return first
 
 
 def plan_statements(run: RunTriples, plan: Plan, batch_size: int, *, drugs: list[str] | None = None,
@@ -210,8 +211,8 @@ def plan_statements(run: RunTriples, plan: Plan, batch_size: int, *, drugs: list
         out += _batched(S.UPDATE_EDGE[typ], S.edge_values(rows), batch_size)
     for typ, rows in sorted(plan.create.items()):
         out += _batched(S.CREATE_EDGE[typ], S.edge_values(rows), batch_size)
-    for chunk in _chunks(plan.confirm_sources, batch_size):
-        out.append(Statement(S.CONFIRM_SOURCES, {"run_id": run_id, "sources": list(chunk)}))
+    for chunk in _chunks(plan.confirm, batch_size):
+        out.append(Statement(S.CONFIRM_SOURCES, {"run_id": run_id, "rows": list(chunk)}, results=[]))
     if digests:
         out += _batched(S.SET_DIGESTS, digests, batch_size)
     return out
@@ -249,7 +250,16 @@ def load_triples_into(
                                    max_name=g.max_name_length, max_evidence=g.max_evidence_length, trusted=trusted)
                 plan, statements = plan_load(backend, run, run_id, g.batch_size)
             write = backend.write_atomic if atomic else backend.write_batches
-            return run, plan, write(statements, on_batch, fence=lease)
+            sent = write(statements, on_batch, fence=lease)
+            # Unchanged sources whose edge count was off (an edge deleted or copied by hand): planned
+            # from the graph in a second transaction, still under the lock.
+            off = {r["source"] for st in statements if st.results for r in st.results}
+            if off:
+                with gc_paused():
+                    again, statements = plan_load(backend, run, run_id, g.batch_size, force=off)
+                sent += write(statements, None, fence=lease)
+                plan = merge_counts(plan, again, run)
+            return run, plan, sent
 
     if not Path(triples_path).exists():  # before waiting for the lock
         raise FileNotFoundError(f"{triples_path}: no such file")

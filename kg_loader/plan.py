@@ -441,8 +441,10 @@ class Plan:
     create: dict[str, list[dict]] = field(default_factory=dict)
     update: dict[str, list[dict]] = field(default_factory=dict)
     delete: dict[str, list[dict]] = field(default_factory=dict)
-    # Unchanged sources (digest equal, edges not read back): their edges' run_id moves in place.
-    confirm_sources: list[str] = field(default_factory=list)
+    # Unchanged sources (digest equal, edges not read back): [source, its number of edges]; their
+    # edges' run_id moves in place.
+    confirm: list[list[Any]] = field(default_factory=list)
+    status: dict[EdgeKey, str] = field(default_factory=dict)  # added/updated/unchanged/removed per planned key
     added: int = 0
     updated: int = 0
     removed: int = 0
@@ -481,6 +483,7 @@ def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_i
                 if key not in dups:
                     plan.delete.setdefault(typ, []).append({"s": key[0], "o": key[2]})
                 plan.removed += 1
+                plan.status[key] = "removed"
             continue
         if new is not None:
             first = min(filter(None, [old.get("first_seen") if old else None, new.first_seen]))
@@ -494,12 +497,14 @@ def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_i
         if old is None:
             plan.create.setdefault(typ, []).append(row)
             plan.added += 1
+            plan.status[key] = "added"
             continue
         same = all(_norm(old.get(p)) == _norm(row[p]) for p in _COMPARED)
         if same:
             plan.unchanged += 1
         else:
             plan.updated += 1
+        plan.status[key] = "unchanged" if same else "updated"
         if key in dups:
             plan.create.setdefault(typ, []).append(row)
         elif not same or any(_norm(old.get(p)) != _norm(row[p]) for p in ROW_PROPERTIES):

@@ -139,26 +139,21 @@ MATCH {_ENDS}
 SET {_SET_EDGE}
 """)
 
-# The edges of unchanged sources (digest equal) are not read back. One row per source: [name,
-# expected number of edges with evidence from it, at either end]; a source whose count differs (an
-# edge missing, or doubled) comes back and is then planned from the graph like a changed one.
-CHECK_SOURCES = """
+# The edges of unchanged sources (digest equal) are not read back: their sentences, scores, model and
+# first/last_seen are what the same lines gave before, so they are confirmed in place (run_id moves,
+# nothing is written where it is already this run's), inside the load's transaction. One row per
+# source: [name, expected number of edges with evidence from it, at either end]; a source whose count
+# differs (an edge missing, or doubled) comes back, and the load plans it from the graph right after.
+CONFIRM_SOURCES = """
 UNWIND $rows AS r
 MATCH (x:Drug {name: r[0]})
 OPTIONAL MATCH (x)-[e]-(:Drug)
 WHERE r[0] IN e.evidence_sources
-WITH r, count(e) AS n
+WITH r, collect(e) AS es
+FOREACH (e IN [y IN es WHERE y.run_id <> $run_id] | SET e.run_id = $run_id)
+WITH r, size(es) AS n
 WHERE n <> r[1]
 RETURN r[0] AS source, n
-"""
-
-# ... and confirmed in place: their sentences, scores, model and first/last_seen are what the same
-# sentences gave before, so only run_id moves (nothing is written when it is already this run's).
-CONFIRM_SOURCES = """
-UNWIND $sources AS src
-MATCH (:Drug {name: src})-[e]-(:Drug)
-WHERE src IN e.evidence_sources AND e.run_id <> $run_id
-SET e.run_id = $run_id
 """
 
 DELETE_EDGE = _per_type(f"""
