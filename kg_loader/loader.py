@@ -165,24 +165,30 @@ def plan_load(backend: Backend, run: RunTriples, run_id: str, batch_size: int, *
     A source whose digest is unchanged is not read back: its edges are confirmed in place and
     counted on the server (``CONFIRM_SOURCES``). Changed sources, sources with a sentence on an edge
     they are not an end of, and ``force`` are read and planned edge by edge (:func:`plan_refresh`),
-    duplicate copies included."""
-    changed, known = changed_sources(backend, run, batch_size)
+    duplicate copies included; so is every edge one of them has a sentence on."""
+    stored, _ = stored_digests(backend, sorted(run.sources), batch_size)
+    changed = {src for src in run.sources if src not in run.digests or stored.get(src) != run.digests[src]}
     changed |= force or set()
-    contributors = {key: edge.sources for key, edge in run.edges.items()}
     expected: dict[str, int] = {}
-    for (s, _, o), srcs in contributors.items():
-        for src in srcs:
-            if src != s and src != o:
-                changed.add(src)  # offsite: not found from its own node, so always read
-            expected[src] = expected.get(src, 0) + 1
-    planned = [k for k, c in contributors.items() if not c.isdisjoint(changed)]
+    pairs = run.deferred_pairs()
+    pairs.update((key, src) for key, edge in run.edges.items() for src, _ in edge.entries)
+    for (s, _, o), src in pairs:
+        if src != s and src != o:
+            changed.add(src)  # offsite: not found from its own node, so always read
+        expected[src] = expected.get(src, 0) + 1
+    run.materialize(sources=changed)
+    planned = [k for k, e in run.edges.items() if not e.sources.isdisjoint(changed)]
+    _, known = stored_digests(backend, sorted({k[0] for k in planned} | {k[2] for k in planned}), batch_size)
     existing, duplicates = read_existing(backend, run, batch_size, sources=changed, keys=planned, known=known)
+    run.materialize(keys=[k for k in existing if k not in run.edges])  # the run's other sentences on them
     plan = plan_refresh(run, existing, run_id, keys=planned, duplicates=duplicates)
-    plan.unchanged += sum(1 for k, c in contributors.items() if c.isdisjoint(changed) and k not in existing)
+    plan.unchanged += len({item[0] for item in run.deferred})
+    plan.unchanged += sum(1 for k, e in run.edges.items() if k not in existing and e.sources.isdisjoint(changed))
     plan.confirm = [[src, expected.get(src, 0)] for src in sorted(run.sources - changed)]
-    drugs = sorted({k[0] for k in planned} | {k[2] for k in planned})
+    drugs = sorted({k[0] for k in plan.status} | {k[2] for k in plan.status})
     digests = [[src, run.digests[src]] for src in sorted(changed & run.digests.keys())]
-    return plan, plan_statements(run, plan, batch_size, drugs=drugs, run_id=run_id, digests=digests)
+    return plan, plan_statements(run, plan, batch_size, drugs=[d for d in drugs if d in run.drugs],
+                                 run_id=run_id, digests=digests)
 
 
 def merge_counts(first: Plan, second: Plan, run: RunTriples) -> Plan:

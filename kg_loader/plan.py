@@ -95,9 +95,48 @@ class RunTriples:
     sources: set[str] = field(default_factory=set)
     digests: dict[str, str] = field(default_factory=dict)  # source -> digest of its lines (all valid)
     trusted: set[str] = field(default_factory=set)  # sources whose lines were not checked again
+    # Lines of trusted sources, not yet grouped into ``edges``: (key, label_zh, parsed line, source).
+    # Most of them are never needed (their edges are confirmed, not planned): see materialize().
+    deferred: list[tuple[EdgeKey, str, dict, str]] = field(default_factory=list)
     read: int = 0
     rejected: int = 0
     errors: list[RecordError] = field(default_factory=list)
+
+    def add(self, key: EdgeKey, zh: str, t: dict, source: str, seen: str) -> None:
+        """Group one valid line into ``edges`` (and its spellings into ``drugs``)."""
+        drugs = self.drugs
+        for k, spelled in ((key[0], t["subject"]), (key[2], t["object"])):
+            aliases = drugs.get(k)
+            if aliases is None:
+                aliases = drugs[k] = set()
+            if spelled != k:
+                aliases.add(spelled.strip())
+        edge = self.edges.get(key)
+        if edge is None:
+            edge = self.edges[key] = RunEdge(label_zh=zh)
+        edge.add(Entry(t["evidence"], source, t.get("source_url") or "", round(float(t["score"]), 6)),
+                 t["model_id"], seen)
+
+    def materialize(self, *, sources: set[str] = frozenset(), keys: Iterable[EdgeKey] = ()) -> None:
+        """Group the deferred lines of ``sources``, then those on an edge already in ``edges`` or in
+        ``keys``: an edge is planned from all of the run's sentences on it."""
+        rest: list[tuple[EdgeKey, str, dict, str]] = []
+        for item in self.deferred:
+            if item[3] in sources:
+                self.add(item[0], item[1], item[2], item[3], _timestamp(item[2]["extracted_at"]))
+            else:
+                rest.append(item)
+        wanted = set(keys)
+        self.deferred = []
+        for item in rest:
+            if item[0] in self.edges or item[0] in wanted:
+                self.add(item[0], item[1], item[2], item[3], _timestamp(item[2]["extracted_at"]))
+            else:
+                self.deferred.append(item)
+
+    def deferred_pairs(self) -> set[tuple[EdgeKey, str]]:
+        """(edge, source) of the deferred lines."""
+        return {(item[0], item[3]) for item in self.deferred}
 
 
 class _Rejects:
@@ -307,8 +346,8 @@ def read_triples(
     skip = trusted(digests) if trusted is not None else set()
 
     # Pass 2: check (unless trusted) and group.
-    edges, drugs = run.edges, run.drugs
     bad_sources: set[str] = set()
+    names: dict[str, str] = {}  # trusted spelling -> key (they passed check_name before)
     valid_sources: set[str] = set()
 
     def reject(err: RecordError, raw: bytes, src: str | None) -> None:
@@ -323,40 +362,34 @@ def read_triples(
     try:
         for line_no, raw, t, src in lines:
             if src is not None and src in skip:
-                seen = _timestamp(t["extracted_at"])
-                s = check_name(t["subject"], max_length=max_name)
-                o = check_name(t["object"], max_length=max_name)
+                s = names.get(t["subject"])
+                if s is None:
+                    s = names[t["subject"]] = check_name(t["subject"], max_length=max_name)
+                o = names.get(t["object"])
+                if o is None:
+                    o = names[t["object"]] = check_name(t["object"], max_length=max_name)
                 typ, zh = _relation(t["predicate"].strip())
-                source = src
-            else:
+                run.deferred.append(((s, typ, o), zh, t, src))
+                run.read += 1
+                valid_sources.add(src)
+                continue
+            try:
+                if t is None:
+                    raise _json_error(path, line_no, raw)
                 try:
-                    if t is None:
-                        raise _json_error(path, line_no, raw)
-                    try:
-                        seen = check_record(t)
-                        s, typ, o, source, zh = check_triple(t, max_name=max_name, max_evidence=max_evidence)
-                    except ValueError as exc:
-                        raise RecordError(path, line_no, exc.args[0], exc.args[1]) from None
-                    if scope is not None and source not in scope:
-                        raise RecordError(path, line_no, "source_drug",
-                                          f"{source!r} is outside the refresh scope ({len(scope)} source drugs)")
-                except RecordError as err:
-                    reject(err, raw, src)
-                    continue
+                    seen = check_record(t)
+                    s, typ, o, source, zh = check_triple(t, max_name=max_name, max_evidence=max_evidence)
+                except ValueError as exc:
+                    raise RecordError(path, line_no, exc.args[0], exc.args[1]) from None
+                if scope is not None and source not in scope:
+                    raise RecordError(path, line_no, "source_drug",
+                                      f"{source!r} is outside the refresh scope ({len(scope)} source drugs)")
+            except RecordError as err:
+                reject(err, raw, src)
+                continue
             run.read += 1
             valid_sources.add(source)
-            subject, obj = t["subject"], t["object"]
-            for key, spelled in ((s, subject), (o, obj)):
-                aliases = drugs.get(key)
-                if aliases is None:
-                    aliases = drugs[key] = set()
-                if spelled != key:
-                    aliases.add(spelled.strip())
-            edge = edges.get((s, typ, o))
-            if edge is None:
-                edge = edges[(s, typ, o)] = RunEdge(label_zh=zh)
-            edge.add(Entry(t["evidence"], source, t.get("source_url") or "", round(float(t["score"]), 6)),
-                     t["model_id"], seen)
+            run.add((s, typ, o), zh, t, source, seen)
     finally:
         out.close()
     run.sources = scope if scope is not None else valid_sources
