@@ -170,20 +170,24 @@ def plan_load(backend: Backend, run: RunTriples, run_id: str, batch_size: int, *
     changed = {src for src in run.sources if src not in run.digests or stored.get(src) != run.digests[src]}
     changed |= force or set()
     expected: dict[str, int] = {}
-    pairs = run.deferred_pairs()
-    pairs.update((key, src) for key, edge in run.edges.items() for src, _ in edge.entries)
-    for (s, _, o), src in pairs:
-        if src != s and src != o:
-            changed.add(src)  # offsite: not found from its own node, so always read
-        expected[src] = expected.get(src, 0) + 1
-    run.materialize(sources=changed)
-    planned = [k for k, e in run.edges.items() if not e.sources.isdisjoint(changed)]
+    if changed >= run.sources:  # every source changed (a first load): every edge is planned
+        planned = list(run.edges)
+    else:
+        pairs = run.deferred_pairs()
+        pairs.update((key, src) for key, edge in run.edges.items() for src, _ in edge.entries)
+        for (s, _, o), src in pairs:
+            if src != s and src != o:
+                changed.add(src)  # offsite: not found from its own node, so always read
+            expected[src] = expected.get(src, 0) + 1
+        run.materialize(sources=changed)
+        planned = [k for k, e in run.edges.items() if not e.sources.isdisjoint(changed)]
     _, known = stored_digests(backend, sorted({k[0] for k in planned} | {k[2] for k in planned}), batch_size)
     existing, duplicates = read_existing(backend, run, batch_size, sources=changed, keys=planned, known=known)
     run.materialize(keys=[k for k in existing if k not in run.edges])  # the run's other sentences on them
     plan = plan_refresh(run, existing, run_id, keys=planned, duplicates=duplicates)
     plan.unchanged += len({item[0] for item in run.deferred})
-    plan.unchanged += sum(1 for k, e in run.edges.items() if k not in existing and e.sources.isdisjoint(changed))
+    if len(planned) < len(run.edges):
+        plan.unchanged += sum(1 for k, e in run.edges.items() if k not in existing and e.sources.isdisjoint(changed))
     plan.confirm = [[src, expected.get(src, 0)] for src in sorted(run.sources - changed)]
     drugs = sorted({k[0] for k in plan.status} | {k[2] for k in plan.status})
     digests = [[src, run.digests[src]] for src in sorted(changed & run.digests.keys())]
