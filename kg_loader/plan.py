@@ -32,7 +32,7 @@ import orjson
 
 from ddikg.contracts import Triple
 from ddikg.jsonl import OnError, RecordError
-from ddikg.kg_loader.model import bad_chars, check_name, check_relation
+from ddikg.kg_loader.model import _BAD_TEXT, bad_chars, check_name, check_relation
 from ddikg.kg_loader.statements import ROW_PROPERTIES
 from ddikg.labels import DRUG
 
@@ -105,17 +105,21 @@ class RunTriples:
     def add(self, key: EdgeKey, zh: str, t: dict, source: str, seen: str) -> None:
         """Group one valid line into ``edges`` (and its spellings into ``drugs``)."""
         drugs = self.drugs
-        for k, spelled in ((key[0], t["subject"]), (key[2], t["object"])):
-            aliases = drugs.get(k)
-            if aliases is None:
-                aliases = drugs[k] = set()
-            if spelled != k:
-                aliases.add(spelled.strip())
+        s, o, sj, ob = key[0], key[2], t["subject"], t["object"]
+        if s not in drugs:
+            drugs[s] = set()
+        if sj != s:
+            drugs[s].add(sj.strip())
+        if o not in drugs:
+            drugs[o] = set()
+        if ob != o:
+            drugs[o].add(ob.strip())
+        e = Entry(t["evidence"], source, t.get("source_url") or "", round(float(t["score"]), 6))
         edge = self.edges.get(key)
-        if edge is None:
-            edge = self.edges[key] = RunEdge(label_zh=zh)
-        edge.add(Entry(t["evidence"], source, t.get("source_url") or "", round(float(t["score"]), 6)),
-                 t["model_id"], seen)
+        if edge is None:  # a new edge: built whole (RunEdge.add for the next sentences)
+            self.edges[key] = RunEdge(zh, {(source, e.text): e}, t["model_id"], e.score, seen, seen)
+        else:
+            edge.add(e, t["model_id"], seen)
 
     def materialize(self, *, sources: set[str] = frozenset(), keys: Iterable[EdgeKey] = ()) -> None:
         """Group the deferred lines of ``sources``, then those on an edge already in ``edges`` or in
@@ -165,6 +169,7 @@ _REQUIRED = ("subject", "predicate", "object", "score", "evidence", "model_id", 
 _NONBLANK = ("subject", "predicate", "object", "evidence", "model_id")
 _OPTIONAL_STR = ("source_url", "source_drug", "drug_id", "run_id")
 _REQUIRED_SET = frozenset(_REQUIRED)
+_BAD_TEXT_SEARCH = _BAD_TEXT.search
 _FAST_OPTIONAL = frozenset((*_OPTIONAL_STR, "subject_type", "object_type"))
 _JSON_TYPE = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "an array",
               dict: "an object", type(None): "null"}
@@ -184,6 +189,24 @@ def _timestamp(text: str) -> str:
     if dt.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone (write Z or +00:00)")
     return dt.astimezone(timezone.utc).isoformat()
+
+
+@functools.lru_cache(maxsize=256)
+def _optional_keys(keys: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The optional keys of a key set the fast path takes (None: some key needs the full checks)."""
+    extra = tuple(k for k in keys if k not in _REQUIRED_SET)
+    return extra if all(k in _FAST_OPTIONAL for k in extra) else None
+
+
+def _fast_optional(obj: dict) -> bool:
+    extra = _optional_keys(tuple(obj))
+    if extra is None:
+        return False
+    for k in extra:
+        v = obj[k]
+        if type(v) is not str or ((k == "subject_type" or k == "object_type") and v != DRUG):
+            return False
+    return True
 
 
 def check_record(obj: Any) -> str:
@@ -207,8 +230,7 @@ def check_record(obj: Any) -> str:
         if (type(sj) is str and type(pr) is str and type(ob) is str and type(ev) is str and type(mi) is str
                 and type(ts) is str and (type(sc) is float or type(sc) is int) and 0.0 <= sc <= 1.0
                 and sj.strip() and pr.strip() and ob.strip() and ev.strip() and mi.strip()
-                and all(type(obj[k]) is str and k in _FAST_OPTIONAL for k in obj.keys() - _REQUIRED_SET)
-                and obj.get("subject_type", DRUG) == DRUG and obj.get("object_type", DRUG) == DRUG):
+                and _fast_optional(obj)):
             try:
                 return _timestamp(ts)
             except ValueError as exc:
@@ -355,8 +377,7 @@ def read_triples(
             h = hashes.get(src)
             if h is None:
                 h = hashes[src] = hashlib.blake2b(seed, digest_size=16)
-            h.update(raw.rstrip(b"\r\n"))
-            h.update(b"\n")
+            h.update(raw)  # with its line end: a file rewritten with other line ends is simply re-checked
         lines.append((line_no, raw, t, src))
     digests = {src: h.hexdigest() for src, h in hashes.items()}
     if scope is not None:
@@ -367,6 +388,9 @@ def read_triples(
     # Pass 2: check (unless trusted) and group.
     bad_sources: set[str] = set()
     names: dict[str, str] = {}  # trusted spelling -> key (they passed check_name before)
+    keys: dict[str, str] = {}  # spelling -> key, for spellings that passed check_name in this file
+    rels: dict[str, tuple[str, str]] = {}  # predicate -> (TYPE, label_zh), likewise
+    plain: dict[str, bool] = {}  # URLs and model ids without control characters, likewise
     valid_sources: set[str] = set()
 
     def reject(err: RecordError, raw: bytes, src: str | None) -> None:
@@ -392,6 +416,24 @@ def read_triples(
                 run.read += 1
                 valid_sources.add(src)
                 continue
+            # Fast path: a well-formed line (check_record's own fast path) whose names and relation
+            # were seen valid before in this file; anything else goes through check_triple, which
+            # words the error or fills the caches.
+            if t is not None and src is not None:
+                try:
+                    seen = check_record(t)
+                except ValueError as exc:
+                    reject(RecordError(path, line_no, exc.args[0], exc.args[1]), raw, src)
+                    continue
+                sj, ob, ev = t["subject"], t["object"], t["evidence"]
+                s, o, rel = keys.get(sj), keys.get(ob), rels.get(t["predicate"])
+                if (s is not None and o is not None and rel is not None and s != o and len(ev) <= max_evidence
+                        and (scope is None or src in scope) and not _BAD_TEXT_SEARCH(ev)
+                        and plain.get(t.get("source_url") or "") and plain.get(t["model_id"])):
+                    run.read += 1
+                    valid_sources.add(src)
+                    run.add((s, rel[0], o), rel[1], t, src, seen)
+                    continue
             try:
                 if t is None:
                     raise _json_error(path, line_no, raw)
@@ -406,6 +448,8 @@ def read_triples(
             except RecordError as err:
                 reject(err, raw, src)
                 continue
+            keys[t["subject"]], keys[t["object"]], rels[t["predicate"]] = s, o, (typ, zh)
+            plain[t.get("source_url") or ""] = plain[t["model_id"]] = True
             run.read += 1
             valid_sources.add(source)
             run.add((s, typ, o), zh, t, source, seen)
