@@ -33,6 +33,7 @@ from ddikg.jsonl import JsonlReader, OnError, default_rejects_path
 from ddikg.kg_loader.backends import NEO4J_SCHEMA
 from ddikg.kg_loader.loader import node_rows
 from ddikg.kg_loader.plan import plan_refresh, read_triples
+from ddikg.kg_loader.statements import edge_dict
 from ddikg.labels import BY_GRAPH
 
 ARRAY_DELIMITER = "\x1f"
@@ -141,7 +142,7 @@ def export_csv(
     n_edges = 0
     with _writer(out / "interactions.csv", DDI_HEADER) as w:
         for typ, rows in sorted(plan.create.items()):
-            for r in rows:
+            for r in map(edge_dict, rows):
                 w.writerow([r["s"], r["o"], typ, BY_GRAPH[typ].zh, _arr(r["evidence"]), _arr(r["evidence_sources"]),
                             _arr(r["evidence_urls"]), _arr(r["evidence_scores"]), r["score"], r["model_id"],
                             r["first_seen"], r["last_seen"], r["run_id"], _arr(r["offsite_sources"])])

@@ -534,7 +534,7 @@ def edge_row(key: EdgeKey, entries: list[Entry], *, model_id: str, first_seen: s
 class Plan:
     """The rows to write, per relationship type, and the counts a run reports."""
 
-    create: dict[str, list[dict]] = field(default_factory=dict)
+    create: dict[str, list[dict | list]] = field(default_factory=dict)  # a list: a row in EDGE_COLUMNS order
     update: dict[str, list[dict]] = field(default_factory=dict)
     delete: dict[str, list[dict]] = field(default_factory=dict)
     # Unchanged sources (digest equal, edges not read back): [source, its number of edges]; their
@@ -573,11 +573,10 @@ def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_i
         new = run.edges.get(key)
         if old is None and key not in dups and len(new.entries) == 1:  # a new edge, one sentence: the common case
             (e,) = new.entries.values()
-            plan.create.setdefault(typ, []).append({
-                "s": key[0], "o": key[2], "evidence": [e.text], "evidence_sources": [e.source],
-                "evidence_urls": [e.url], "evidence_scores": [e.score], "score": e.score,
-                "model_id": new.model_id, "first_seen": new.first_seen, "last_seen": new.last_seen,
-                "run_id": run_id, "offsite_sources": [] if e.source == key[0] or e.source == key[2] else [e.source]})
+            # Already a wire row (statements.EDGE_COLUMNS order; edge_values passes it through).
+            plan.create.setdefault(typ, []).append([
+                key[0], key[2], [e.text], [e.source], [e.url], [e.score], e.score, new.model_id, new.first_seen,
+                new.last_seen, run_id, [] if e.source == key[0] or e.source == key[2] else [e.source]])
             plan.added += 1
             plan.status[key] = "added"
             continue

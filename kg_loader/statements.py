@@ -30,9 +30,16 @@ def col(name: str) -> str:
     return f"r[{EDGE_COLUMNS.index(name)}]"
 
 
-def edge_values(rows: list[dict], columns: tuple[str, ...] = EDGE_COLUMNS) -> list[list]:
-    """Plan rows (dicts keyed by column name) as wire rows; deletions need only ``("s", "o")``."""
-    return [[r[c] for c in columns] for r in rows]
+def edge_values(rows: list[dict | list], columns: tuple[str, ...] = EDGE_COLUMNS) -> list[list]:
+    """Plan rows (dicts keyed by column name, or lists already in EDGE_COLUMNS order) as wire rows;
+    deletions need only ``("s", "o")``."""
+    assert columns == EDGE_COLUMNS or not any(type(r) is list for r in rows)
+    return [r if type(r) is list else [r[c] for c in columns] for r in rows]
+
+
+def edge_dict(row: dict | list) -> dict:
+    """A plan row as a dict keyed by column name."""
+    return row if type(row) is dict else dict(zip(EDGE_COLUMNS, row, strict=True))
 
 
 _SET_EDGE = ", ".join(["e.label_zh = $LABEL_ZH"] + [f"e.{p} = {col(p)}" for p in ROW_PROPERTIES])
