@@ -169,7 +169,7 @@ def plan_load(backend: Backend, run: RunTriples, run_id: str, batch_size: int, *
     stored, _ = stored_digests(backend, sorted(run.sources), batch_size)
     changed = {src for src in run.sources if src not in run.digests or stored.get(src) != run.digests[src]}
     changed |= force or set()
-    expected: dict[str, int] = {}
+    expected: dict[tuple[str, str], int] = {}  # (source, IN/OUT) -> its edges ending/starting at it
     if changed >= run.sources:  # every source changed (a first load): every edge is planned
         planned = list(run.edges)
     else:
@@ -178,7 +178,8 @@ def plan_load(backend: Backend, run: RunTriples, run_id: str, batch_size: int, *
         for (s, _, o), src in pairs:
             if src != s and src != o:
                 changed.add(src)  # offsite: not found from its own node, so always read
-            expected[src] = expected.get(src, 0) + 1
+            way = (src, "IN" if src == o else "OUT")
+            expected[way] = expected.get(way, 0) + 1
         run.materialize(sources=changed)
         planned = [k for k, e in run.edges.items() if not e.sources.isdisjoint(changed)]
     _, known = stored_digests(backend, sorted({k[0] for k in planned} | {k[2] for k in planned}), batch_size)
@@ -188,7 +189,9 @@ def plan_load(backend: Backend, run: RunTriples, run_id: str, batch_size: int, *
     plan.unchanged += len({item[0] for item in run.deferred})
     if len(planned) < len(run.edges):
         plan.unchanged += sum(1 for k, e in run.edges.items() if k not in existing and e.sources.isdisjoint(changed))
-    plan.confirm = [[src, expected.get(src, 0)] for src in sorted(run.sources - changed)]
+    # A source without edges in the run is still checked (OUT, expecting 0).
+    plan.confirm = sorted([src, way, n] for (src, way), n in expected.items() if src not in changed)
+    plan.confirm += [[src, "OUT", 0] for src in sorted(run.sources - changed - {src for src, _ in expected})]
     drugs = sorted({k[0] for k in plan.status} | {k[2] for k in plan.status})
     digests = [[src, run.digests[src]] for src in sorted(changed & run.digests.keys())]
     return plan, plan_statements(run, plan, batch_size, drugs=[d for d in drugs if d in run.drugs],
@@ -221,8 +224,10 @@ def plan_statements(run: RunTriples, plan: Plan, batch_size: int, *, drugs: list
         out += _batched(S.UPDATE_EDGE[typ], S.edge_values(rows), batch_size)
     for typ, rows in sorted(plan.create.items()):
         out += _batched(S.CREATE_EDGE[typ], S.edge_values(rows), batch_size)
-    for chunk in _chunks(plan.confirm, batch_size):
-        out.append(Statement(S.CONFIRM_SOURCES, {"run_id": run_id, "rows": list(chunk)}, results=[]))
+    for way in ("IN", "OUT"):
+        rows = [[src, n] for src, w, n in plan.confirm if w == way]
+        for chunk in _chunks(rows, batch_size):
+            out.append(Statement(S.CONFIRM_SOURCES[way], {"run_id": run_id, "rows": list(chunk)}, results=[]))
     if digests:
         out += _batched(S.SET_DIGESTS, digests, batch_size)
     return out

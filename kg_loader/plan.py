@@ -537,8 +537,8 @@ class Plan:
     create: dict[str, list[dict | list]] = field(default_factory=dict)  # a list: a row in EDGE_COLUMNS order
     update: dict[str, list[dict]] = field(default_factory=dict)
     delete: dict[str, list[dict]] = field(default_factory=dict)
-    # Unchanged sources (digest equal, edges not read back): [source, its number of edges]; their
-    # edges' run_id moves in place.
+    # Unchanged sources (digest equal, edges not read back): [source, IN/OUT, its number of edges
+    # ending/starting at it]; their edges' run_id moves in place.
     confirm: list[list[Any]] = field(default_factory=list)
     status: dict[EdgeKey, str] = field(default_factory=dict)  # added/updated/unchanged/removed per planned key
     added: int = 0

@@ -149,12 +149,14 @@ SET {_SET_EDGE}
 # The edges of unchanged sources (digest equal) are not read back: their sentences, scores, model and
 # first/last_seen are what the same lines gave before, so they are confirmed in place (run_id moves,
 # nothing is written where it is already this run's), inside the load's transaction. One row per
-# source: [name, expected number of edges with evidence from it, at either end]; a source whose count
-# differs (an edge missing, or doubled) comes back, and the load plans it from the graph right after.
-CONFIRM_SOURCES = """
+# source and direction: [name, expected number of edges with evidence from it, ending (IN) or
+# starting (OUT) at it]; a source whose count differs (an edge missing, or doubled) comes back, and
+# the load plans it from the graph right after. Split by direction so that each edge is visited from
+# one end only (in CH-DDI the source is usually the object).
+_CONFIRM = """
 UNWIND $rows AS r
 MATCH (x:Drug {name: r[0]})
-OPTIONAL MATCH (x)-[e]-(:Drug)
+OPTIONAL MATCH (x)$ARROW(:Drug)
 WHERE r[0] IN e.evidence_sources
 WITH r, collect(e) AS es
 FOREACH (e IN [y IN es WHERE y.run_id <> $run_id] | SET e.run_id = $run_id)
@@ -162,6 +164,7 @@ WITH r, size(es) AS n
 WHERE n <> r[1]
 RETURN r[0] AS source, n
 """
+CONFIRM_SOURCES = {"IN": _CONFIRM.replace("$ARROW", "<-[e]-"), "OUT": _CONFIRM.replace("$ARROW", "-[e]->")}
 
 DELETE_EDGE = _per_type(f"""
 UNWIND $rows AS r
