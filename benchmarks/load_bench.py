@@ -5,6 +5,10 @@ directory), writes N distinct triples over D drugs as JSONL (a ~45-character Chi
 drug, URL, score, model id, timestamp per line) and measures, in this one process against that one
 server, each into an empty graph and by wall clock from the file to a saved snapshot:
 
+Wall time on a shared machine depends on what else runs, so the client's CPU time and the server's
+(``INFO cpu``) are recorded too; both sides work serially (the client, then the server), so their sum
+is what an idle machine would take, and the ratios are also given on it.
+
 1. **baseline**: read the file (orjson), one row per line with the same properties the loader writes,
    a plain batched ``UNWIND $rows AS r MERGE (s:Drug …) MERGE (o:Drug …) MERGE (s)-[e:T]->(o) SET e.…``
    per relationship type (the ``Drug.name`` index created beforehand, untimed), one batch after the
@@ -113,6 +117,14 @@ def baseline(b: FalkorBackend, path: Path, batch_size: int, run_id: str) -> None
     conn.save()
 
 
+def server_cpu(settings) -> float:
+    """CPU seconds the server process has used (all threads): unlike wall time, not stretched by
+    other processes on a shared machine."""
+    with FalkorBackend.from_settings(settings) as b:
+        info = b.db.connection.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def edge_count(b: FalkorBackend) -> int:
     return b.run("MATCH ()-[e]->() RETURN count(e) AS n")[0]["n"]
 
@@ -151,24 +163,32 @@ def main() -> None:
             with FalkorBackend.from_settings(g) as b:
                 b.ensure_schema()
                 la = load_avg()
+                c0, s0 = time.process_time(), server_cpu(g)
                 t0 = time.perf_counter()
                 baseline(b, path, bs, "bench-1")
                 run["baseline_s"] = round(time.perf_counter() - t0, 3)
+                run["baseline_cpu_s"] = {"client": round(time.process_time() - c0, 3),
+                                         "server": round(server_cpu(g) - s0, 3)}
                 run["baseline_load"] = [la, load_avg()]
                 assert edge_count(b) == args.n
                 b.graph.delete()
             g = graph(f"load-{rep}")
             la = load_avg()
+            c0, s0 = time.process_time(), server_cpu(g)
             t0 = time.perf_counter()
             s = load_triples(g, path, run_id="bench-1")
             run["load_s"] = round(time.perf_counter() - t0, 3)
+            run["load_cpu_s"] = {"client": round(time.process_time() - c0, 3), "server": round(server_cpu(g) - s0, 3)}
             run["load_load"] = [la, load_avg()]
             assert s.added == args.n, s
             for key, rid in (("reload_new_run_s", "bench-2"), ("reload_same_run_s", "bench-2")):
                 la = load_avg()
+                c0, s0 = time.process_time(), server_cpu(g)
                 t0 = time.perf_counter()
                 s = load_triples(g, path, run_id=rid)
                 run[key] = round(time.perf_counter() - t0, 3)
+                run[key[:-2] + "_cpu_s"] = {"client": round(time.process_time() - c0, 3),
+                                            "server": round(server_cpu(g) - s0, 3)}
                 run[key[:-2] + "_load"] = [la, load_avg()]
                 assert s.unchanged == args.n and s.added == s.updated == s.removed == 0, s
             with FalkorBackend.from_settings(g) as b:
@@ -176,6 +196,12 @@ def main() -> None:
                 assert b.run("MATCH ()-[e]->() WHERE e.run_id <> 'bench-2' RETURN count(e) AS n")[0]["n"] == 0
                 b.graph.delete()
             run["load_vs_baseline"] = round(run["baseline_s"] / run["load_s"], 3)
+            # Both sides are serial (client work, then the server's), so client + server CPU is what
+            # an otherwise idle machine would take: the ratio that does not depend on the load.
+            cpu = {k: sum(run[k + "_cpu_s"].values()) for k in ("baseline", "load", "reload_new_run", "reload_same_run")}
+            run["cpu_load_vs_baseline"] = round(cpu["baseline"] / cpu["load"], 3)
+            run["cpu_reload_new_run_vs_load"] = round(cpu["reload_new_run"] / cpu["load"], 3)
+            run["cpu_reload_same_run_vs_load"] = round(cpu["reload_same_run"] / cpu["load"], 3)
             run["reload_new_run_vs_load"] = round(run["reload_new_run_s"] / run["load_s"], 3)
             run["reload_same_run_vs_load"] = round(run["reload_same_run_s"] / run["load_s"], 3)
             figures["runs"].append(run)
@@ -184,7 +210,9 @@ def main() -> None:
                   f"({args.n / run['load_s']:,.0f} rel/s) -> {run['load_vs_baseline']:.2f}x | reload: new run id "
                   f"{run['reload_new_run_s']:.2f} s ({run['reload_new_run_vs_load']:.2f} of the load), same run id "
                   f"{run['reload_same_run_s']:.2f} s ({run['reload_same_run_vs_load']:.2f}) | load avg "
-                  f"{run['baseline_load'][0]}-{run['reload_same_run_load'][1]}")
+                  f"{run['baseline_load'][0]}-{run['reload_same_run_load'][1]}\n      CPU s (client+server): baseline "
+                  f"{run['baseline_cpu_s']}, load {run['load_cpu_s']} -> {run['cpu_load_vs_baseline']:.2f}x; reload "
+                  f"{run['cpu_reload_new_run_vs_load']:.2f} / {run['cpu_reload_same_run_vs_load']:.2f} of the load")
 
         # Where a load's time goes (one more load, phase by phase, as load_triples_into runs them).
         g = graph("phases")
@@ -210,12 +238,15 @@ def main() -> None:
 
         med = {k: statistics.median(r[k] for r in figures["runs"])
                for k in ("baseline_s", "load_s", "reload_new_run_s", "reload_same_run_s", "load_vs_baseline",
-                         "reload_new_run_vs_load", "reload_same_run_vs_load")}
+                         "reload_new_run_vs_load", "reload_same_run_vs_load", "cpu_load_vs_baseline",
+                         "cpu_reload_new_run_vs_load", "cpu_reload_same_run_vs_load")}
         figures["median"] = med
         figures["load_avg_end"] = list(os.getloadavg())
         print(f"median of {args.repeats}: load / baseline MERGE+SET = {med['load_vs_baseline']:.2f}x "
               f"(target >= 1.5); reload / load = {med['reload_new_run_vs_load']:.2f} with a new run id, "
-              f"{med['reload_same_run_vs_load']:.2f} with the same (target <= 0.5)")
+              f"{med['reload_same_run_vs_load']:.2f} with the same (target <= 0.5); by CPU seconds (client + "
+              f"server): {med['cpu_load_vs_baseline']:.2f}x, {med['cpu_reload_new_run_vs_load']:.2f}, "
+              f"{med['cpu_reload_same_run_vs_load']:.2f}")
         print(f"load average at the end: {os.getloadavg()}")
         write_json(args.out, figures)
         print(f"figures -> {args.out}")
