@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
         from ddikg.config import load_settings
         from ddikg.jsonl import RecordError
         from ddikg.kg_loader.api import load_drugs, load_triples
-        from ddikg.kg_loader.backends import GraphUnavailable
+        from ddikg.kg_loader.backends import GraphUnavailable, LeaseLost, LockTimeout
 
         mode = on_error_value(on_error)
         settings = load_settings()
@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
                            f"({ns.rejected} rejected)")
             summary = load_triples(settings, triples, run_id=rid, sources=source or None, on_error=mode,
                                    rejects=rejects, atomic=atomic)
-        except (RecordError, FileNotFoundError, GraphUnavailable) as exc:
+        except (RecordError, FileNotFoundError, GraphUnavailable, LockTimeout, LeaseLost) as exc:
             fail(str(exc))
         typer.echo(f"{triples}: {summary.line()}")
         if summary.rejected:
