@@ -43,6 +43,11 @@ class GraphSettings(BaseModel):
     max_name_length: int = Field(default=100, ge=1)
     max_evidence_length: int = Field(default=2000, ge=1)
     retries: int = Field(default=3, ge=0)
+    # One load at a time per graph: a second load waits up to lock_wait_s for the first to commit;
+    # the lock is a lease of lock_lease_s, renewed every third of it while the load runs, so a loader
+    # that dies frees the graph after at most that long.
+    lock_wait_s: float = Field(default=900.0, ge=0.0)
+    lock_lease_s: float = Field(default=30.0, gt=0.0)
 
     @property
     def uses_neo4j(self) -> bool:

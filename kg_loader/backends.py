@@ -8,8 +8,13 @@ schema DDL dialect. Every loading and query statement is shared (:mod:`ddikg.kg_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import secrets
+import socket
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +30,8 @@ class Statement:
 
     cypher: str
     params: dict[str, Any] = field(default_factory=dict)
+    # A write whose returned rows the caller wants: the backend appends them here (as dicts).
+    results: list[dict[str, Any]] | None = field(default=None, compare=False)
 
     @property
     def rows(self) -> int:
@@ -35,10 +42,101 @@ class GraphUnavailable(RuntimeError):
     """The graph server cannot be reached (not started, wrong port or password)."""
 
 
+class LockTimeout(RuntimeError):
+    """Another load held the graph's load lock for longer than ``graph.lock_wait_s``."""
+
+
+class LeaseLost(RuntimeError):
+    """The load lock expired (or was taken over) before this load committed; nothing was written.
+    Transient: the load acquires the lock again and re-plans from the graph."""
+
+
+class Lease:
+    """A held load lock: a random token the server stores under the lock's name, renewed by a daemon
+    thread every third of the lease until released. ``held`` turns False when a renewal finds the
+    token gone; :meth:`paused` stops renewals while a fenced write checks the token itself."""
+
+    def __init__(self, token: str, lease_s: float, renew: Callable[[], bool]):
+        self.token, self.lease_s, self._renew = token, lease_s, renew
+        self.held = True
+        self._mutex = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="ddikg-load-lease", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.lease_s / 3):
+            with self._mutex:
+                if self._stop.is_set():
+                    return
+                try:
+                    ok = self._renew()
+                except Exception:  # a dropped connection: the next renewal (or the fence) decides
+                    continue
+                if not ok:
+                    self.held = False
+                    return
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        with self._mutex:
+            yield
+
+    def check(self) -> None:
+        if not self.held:
+            raise LeaseLost("the load lock was lost (its lease ran out); the load is planned again")
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._mutex:
+            pass
+        self._thread.join(timeout=5)
+
+
+def lock_token() -> str:
+    """``host:pid:random``: unique per load, and says who holds the lock."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
+
+
+def holder_is_dead(token: str) -> bool:
+    """Whether ``token`` was taken by a process of this machine that has ended."""
+    host, _, rest = token.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:  # a zombie (killed, not yet reaped) has ended too
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
+def _acquire_loop(try_acquire: Callable[[], bool], wait_s: float, what: str) -> None:
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while not try_acquire():
+        if time.monotonic() >= deadline:
+            raise LockTimeout(f"another load holds {what}; waited {wait_s:g} s (graph.lock_wait_s)")
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
 class Backend(ABC):
     """What the loader and the queries need from a graph server."""
 
     name: str = "?"
+
+    @abstractmethod
+    def load_lock(self, *, wait_s: float, lease_s: float) -> contextlib.AbstractContextManager[Lease]:
+        """Hold the graph's load lock (one writer at a time per graph, kept in the server itself):
+        waits up to ``wait_s`` for it, keeps a lease of ``lease_s`` renewed, releases it on exit.
+        Pass the lease to :meth:`write_atomic` (``fence=``) so a load whose lease ran out cannot commit."""
 
     @abstractmethod
     def run(self, cypher: str, params: dict[str, Any] | None = None, *, read_only: bool = False) -> list[dict]:
@@ -46,20 +144,23 @@ class Backend(ABC):
 
     @abstractmethod
     def write_atomic(self, statements: Sequence[Statement],
-                     on_statement: Callable[[int], None] | None = None) -> int:
+                     on_statement: Callable[[int], None] | None = None, *, fence: Lease | None = None) -> int:
         """Run ``statements`` as one transaction: all visible together or none at all.
 
         ``on_statement(i)`` is called after statement ``i`` was sent (progress, and the tests' way to
-        kill the loader between batches). Returns the number of server messages (batches) sent.
+        kill the loader between batches). With ``fence``, the transaction commits only while that
+        lease still holds the load lock (else :class:`LeaseLost`, nothing written). Returns the
+        number of server messages (batches) sent.
         """
 
     @abstractmethod
     def write_batches(self, statements: Sequence[Statement],
-                      on_statement: Callable[[int], None] | None = None) -> int:
+                      on_statement: Callable[[int], None] | None = None, *, fence: Lease | None = None) -> int:
         """Run ``statements`` in order, each its own transaction, as fast as the server takes them.
 
         For first loads into an empty scope: a crash leaves the batches sent so far visible, and a
-        rerun (which re-plans) completes the same graph. Same ``on_statement`` and return value.
+        rerun (which re-plans) completes the same graph. Same ``on_statement`` and return value;
+        with ``fence``, stops with :class:`LeaseLost` before the next batch once a renewal failed.
         """
 
     @abstractmethod
@@ -132,6 +233,20 @@ def encode_param(value: Any) -> str:
     return stringify_param_value(value)
 
 
+def _compact_rows(reply: Any) -> list[dict[str, Any]]:
+    """Rows of a ``GRAPH.QUERY --compact`` reply with scalar columns: ``[header, rows, stats]``, each
+    header entry ``[type, name]`` and each cell ``[type, value]`` (a write without RETURN: ``[stats]``)."""
+    if not isinstance(reply, list) or len(reply) != 3:
+        return []
+    names = [_text(h[1]) for h in reply[0]]
+    return [{n: _text(c[1]) if isinstance(c[1], bytes) else c[1] for n, c in zip(names, row, strict=True)}
+            for row in reply[1]]
+
+
+def _text(v: bytes | str | None) -> str | None:
+    return v.decode() if isinstance(v, bytes) else v
+
+
 def _has_nonfinite(value: Any) -> bool:
     if isinstance(value, float):
         return not math.isfinite(value)
@@ -179,7 +294,7 @@ class FalkorBackend(Backend):
     def is_transient(self, exc: BaseException) -> bool:
         import redis
 
-        return isinstance(exc, (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError))
+        return isinstance(exc, (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, LeaseLost))
 
     def _unavailable(self, exc: BaseException) -> GraphUnavailable:
         pool = self.db.connection.connection_pool.connection_kwargs
@@ -204,6 +319,56 @@ class FalkorBackend(Backend):
         header = [h[1] if isinstance(h, (list, tuple)) else h for h in res.header]
         return [dict(zip(header, (_falkor_value(v) for v in row), strict=True)) for row in res.result_set]
 
+    # Load lock: a Redis key beside the graph, ``SET key token NX PX lease`` (redis-py's Lock), renewed
+    # only while the token is still ours; released by compare-and-delete.
+    def _lock_name(self) -> str:
+        return f"ddikg:load-lock:{self.graph_name}"
+
+    @contextlib.contextmanager
+    def load_lock(self, *, wait_s: float, lease_s: float) -> Iterator[Lease]:
+        import redis
+
+        conn = self.db.connection
+        lock = conn.lock(self._lock_name(), timeout=lease_s, blocking=False, thread_local=False)
+        token = lock_token()
+
+        def try_acquire() -> bool:
+            if lock.acquire(token=token):
+                return True
+            # A holder on this machine that no longer runs (a killed loader) frees the lock at once
+            # rather than after its lease; compare-and-delete, so only that dead holder's token goes.
+            held = _text(conn.get(self._lock_name()))
+            if held and holder_is_dead(held):
+                conn.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
+                          "else return 0 end", 1, self._lock_name(), held)
+                return bool(lock.acquire(token=token))
+            return False
+
+        try:
+            _acquire_loop(try_acquire, wait_s, f"the load lock of graph {self.graph_name!r}")
+        except redis.ConnectionError as exc:
+            raise self._unavailable(exc) from exc
+        def renew() -> bool:
+            try:
+                lock.reacquire()
+            except redis.exceptions.LockNotOwnedError:
+                return False
+            return True
+
+        lease = Lease(_text(lock.local.token), lease_s, renew)
+        try:
+            yield lease
+        finally:
+            lease.stop()
+            with contextlib.suppress(redis.RedisError):  # not ours any more: nothing to release
+                lock.release()
+
+    def _extend(self, fence: Lease) -> bool:
+        """Reset the lease to its full length if the token is still ours (before a long write)."""
+        script = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+                  "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end")
+        return bool(self.db.connection.eval(script, 1, self._lock_name(), fence.token, int(fence.lease_s * 1000)))
+
     @staticmethod
     def _command_text(st: Statement) -> str:
         """The statement with its parameters in a ``CYPHER k=v ...`` header (how FalkorDB takes them)."""
@@ -213,30 +378,49 @@ class FalkorBackend(Backend):
         return f"CYPHER {head} {st.cypher}"
 
     def write_atomic(self, statements: Sequence[Statement],
-                     on_statement: Callable[[int], None] | None = None) -> int:
+                     on_statement: Callable[[int], None] | None = None, *, fence: Lease | None = None) -> int:
         """MULTI/EXEC: the server queues every batch and runs them back to back at EXEC, so other
-        clients see all of them or none; a client that dies before EXEC leaves no trace."""
+        clients see all of them or none; a client that dies before EXEC leaves no trace.
+
+        Fenced: the lock key is WATCHed and checked to hold our token before MULTI, so EXEC is refused
+        when the key changed or expired in between (Redis aborts a transaction whose watched key
+        expired); renewals, which also touch the key, are paused meanwhile."""
         import redis
 
         if not statements:
             return 0
-        pipe = self.db.connection.pipeline(transaction=True)
-        for i, st in enumerate(statements):
-            pipe.execute_command("GRAPH.QUERY", self.graph_name, self._command_text(st), "--compact")
-            if on_statement is not None:
-                on_statement(i)
-        try:
-            pipe.execute(raise_on_error=True)
-            if self.durable:
-                # A committed load is on disk when this returns (RDB snapshot; see server.py for why
-                # not AOF). A crash before SAVE ends loses the load, and the caller's retry redoes it.
-                self.db.connection.save()
-        except redis.ConnectionError as exc:
-            raise self._unavailable(exc) from exc
+        with fence.paused() if fence is not None else contextlib.nullcontext():
+            if fence is not None and not self._extend(fence):
+                raise LeaseLost("the load lock was lost before the write; the load is planned again")
+            pipe = self.db.connection.pipeline(transaction=True)
+            try:
+                if fence is not None:
+                    pipe.watch(self._lock_name())
+                    if _text(pipe.get(self._lock_name())) != fence.token:
+                        raise LeaseLost("the load lock was taken over before the write")
+                    pipe.multi()
+                for i, st in enumerate(statements):
+                    pipe.execute_command("GRAPH.QUERY", self.graph_name, self._command_text(st), "--compact")
+                    if on_statement is not None:
+                        on_statement(i)
+                replies = pipe.execute(raise_on_error=True)
+                for st, reply in zip(statements, replies[-len(statements):], strict=True):
+                    if st.results is not None:
+                        st.results[:] = _compact_rows(reply)
+                if self.durable:
+                    # A committed load is on disk when this returns (RDB snapshot; see server.py for why
+                    # not AOF). A crash before SAVE ends loses the load, and the caller's retry redoes it.
+                    self.db.connection.save()
+            except redis.WatchError as exc:
+                raise LeaseLost("the load lock expired or changed before EXEC; nothing was written") from exc
+            except redis.ConnectionError as exc:
+                raise self._unavailable(exc) from exc
+            finally:
+                pipe.reset()
         return len(statements)
 
     def write_batches(self, statements: Sequence[Statement],
-                      on_statement: Callable[[int], None] | None = None) -> int:
+                      on_statement: Callable[[int], None] | None = None, *, fence: Lease | None = None) -> int:
         """Pipelined: batch i+1 is encoded while the server runs batch i (one connection, one batch
         in flight), so client and server work overlap instead of adding up."""
         import redis
@@ -246,16 +430,18 @@ class FalkorBackend(Backend):
         pool = self.db.connection.connection_pool
         conn = pool.get_connection()
         try:
-            pending = False
+            pending: Statement | None = None
             for i, st in enumerate(statements):
+                if fence is not None:
+                    fence.check()
                 text = self._command_text(st)  # overlaps the server's work on the previous batch
-                if pending:
-                    self._reply(conn.read_response())
+                if pending is not None:
+                    self._reply(conn.read_response(), pending)
                 conn.send_command("GRAPH.QUERY", self.graph_name, text, "--compact")
-                pending = True
+                pending = st
                 if on_statement is not None:
                     on_statement(i)
-            self._reply(conn.read_response())
+            self._reply(conn.read_response(), pending)
             if self.durable:
                 self.db.connection.save()
         except redis.ConnectionError as exc:
@@ -269,11 +455,13 @@ class FalkorBackend(Backend):
         return len(statements)
 
     @staticmethod
-    def _reply(resp: Any) -> None:
+    def _reply(resp: Any, st: Statement | None = None) -> None:
         import redis
 
         if isinstance(resp, redis.ResponseError):
             raise resp
+        if st is not None and st.results is not None:
+            st.results[:] = _compact_rows(resp)
 
     def schema_statements(self) -> list[str]:
         return ["CREATE INDEX FOR (d:Drug) ON (d.name)", "CREATE INDEX FOR (x:Disease) ON (x.name)"]
@@ -298,6 +486,13 @@ class FalkorBackend(Backend):
 
 
 # --------------------------------------------------------------------------- Neo4j
+
+
+NEO4J_SCHEMA: tuple[str, ...] = (
+    "CREATE CONSTRAINT drug_name IF NOT EXISTS FOR (d:Drug) REQUIRE d.name IS UNIQUE",
+    "CREATE CONSTRAINT disease_name IF NOT EXISTS FOR (x:Disease) REQUIRE x.name IS UNIQUE",
+    "CREATE CONSTRAINT ddikg_load_lock IF NOT EXISTS FOR (l:DdikgLoadLock) REQUIRE l.name IS UNIQUE",
+)
 
 
 def _json_size(value: Any) -> int:
@@ -334,7 +529,7 @@ class Neo4jBackend(Backend):
     def is_transient(self, exc: BaseException) -> bool:
         from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 
-        return isinstance(exc, (TransientError, ServiceUnavailable, SessionExpired))
+        return isinstance(exc, (TransientError, ServiceUnavailable, SessionExpired, LeaseLost))
 
     def run(self, cypher: str, params: dict[str, Any] | None = None, *, read_only: bool = False) -> list[dict]:
         import neo4j
@@ -347,6 +542,73 @@ class Neo4jBackend(Backend):
         except ServiceUnavailable as exc:
             raise GraphUnavailable(f"cannot reach Neo4j ({exc})") from exc
         return [_neo4j_value(r.data()) for r in records]
+
+    # Load lock: a (:DdikgLoadLock {name}) node (unique constraint in schema_statements) holding a token
+    # and an expiry in server time. Every step first writes the node, which takes its write lock, so
+    # concurrent acquirers are serialised before they compare the token; the fence is the same check
+    # as the first statement of the load's own transaction, which then holds the node until commit.
+    # The node is deleted on release, so a graph at rest has none.
+    LOCK_NAME = "load"
+    _ACQUIRE = """
+    MERGE (l:DdikgLoadLock {name: $name})
+    SET l.claimed = true
+    WITH l
+    WHERE l.token IS NULL OR l.expires < timestamp() OR l.token = $token
+    SET l.token = $token, l.expires = timestamp() + $lease_ms
+    RETURN l.token AS token
+    """
+    _RENEW = """
+    MATCH (l:DdikgLoadLock {name: $name})
+    SET l.claimed = true
+    WITH l
+    WHERE l.token = $token
+    SET l.expires = timestamp() + $lease_ms
+    RETURN l.token AS token
+    """
+    _RELEASE = """
+    MATCH (l:DdikgLoadLock {name: $name})
+    WHERE l.token = $token
+    DELETE l
+    """
+
+    @contextlib.contextmanager
+    def load_lock(self, *, wait_s: float, lease_s: float) -> Iterator[Lease]:
+        from neo4j.exceptions import Neo4jError
+
+        token = lock_token()
+        params = {"name": self.LOCK_NAME, "token": token, "lease_ms": int(lease_s * 1000)}
+
+        def step(cypher: str) -> bool:
+            try:
+                return bool(self.run(cypher, params))
+            except Neo4jError as exc:  # e.g. the node deleted by its holder's release under us
+                if self.is_transient(exc) or "not found" in str(exc).lower():
+                    return False
+                raise
+
+        _acquire_loop(lambda: step(self._ACQUIRE), wait_s, "the graph's load lock (:DdikgLoadLock)")
+        lease = Lease(token, lease_s, lambda: step(self._RENEW))
+        try:
+            yield lease
+        finally:
+            lease.stop()
+            with contextlib.suppress(Exception):
+                self.run(self._RELEASE, params)
+
+    def _check_fence(self, tx: Any, fence: Lease | None) -> None:
+        if fence is None:
+            return
+        params = {"name": self.LOCK_NAME, "token": fence.token, "lease_ms": int(fence.lease_s * 1000)}
+        if not list(tx.run(self._RENEW, params)):
+            raise LeaseLost("the load lock was lost before the write; nothing was written")
+
+    @staticmethod
+    def _run_part(tx: Any, part: Statement, st: Statement) -> None:
+        res = tx.run(part.cypher, part.params)
+        if st.results is None:
+            res.consume()
+        else:
+            st.results.extend(_neo4j_value(r.data()) for r in res)
 
     def _split(self, st: Statement) -> Iterator[Statement]:
         """``st`` itself, or its ``$rows`` cut so that each message stays under the byte budget."""
@@ -370,7 +632,7 @@ class Neo4jBackend(Backend):
             yield Statement(st.cypher, {**st.params, "rows": chunk})
 
     def write_atomic(self, statements: Sequence[Statement],
-                     on_statement: Callable[[int], None] | None = None) -> int:
+                     on_statement: Callable[[int], None] | None = None, *, fence: Lease | None = None) -> int:
         from neo4j.exceptions import ServiceUnavailable
 
         parts = [(i, part) for i, st in enumerate(statements) for part in self._split(st)]
@@ -379,9 +641,13 @@ class Neo4jBackend(Backend):
 
         def work(tx: Any) -> None:
             # The driver calls this again from the start when a transient error rolls it back.
+            self._check_fence(tx, fence)  # first: the transaction then holds the lock node to commit
+            for st in statements:
+                if st.results is not None:
+                    st.results.clear()
             last = -1
             for i, part in parts:
-                tx.run(part.cypher, part.params).consume()
+                self._run_part(tx, part, statements[i])
                 if on_statement is not None and i != last:
                     on_statement(i)
                 last = i
@@ -394,15 +660,19 @@ class Neo4jBackend(Backend):
         return len(parts)
 
     def write_batches(self, statements: Sequence[Statement],
-                      on_statement: Callable[[int], None] | None = None) -> int:
+                      on_statement: Callable[[int], None] | None = None, *, fence: Lease | None = None) -> int:
         from neo4j.exceptions import ServiceUnavailable
 
         sent = 0
         try:
             with self.driver.session(database=self.database) as session:
                 for i, st in enumerate(statements):
+                    if fence is not None:
+                        fence.check()
+                    if st.results is not None:
+                        st.results.clear()
                     for part in self._split(st):
-                        session.execute_write(lambda tx, p=part: tx.run(p.cypher, p.params).consume())
+                        session.execute_write(lambda tx, p=part, st=st: self._run_part(tx, p, st))
                         sent += 1
                     if on_statement is not None:
                         on_statement(i)
@@ -411,10 +681,7 @@ class Neo4jBackend(Backend):
         return sent
 
     def schema_statements(self) -> list[str]:
-        return [
-            "CREATE CONSTRAINT drug_name IF NOT EXISTS FOR (d:Drug) REQUIRE d.name IS UNIQUE",
-            "CREATE CONSTRAINT disease_name IF NOT EXISTS FOR (x:Disease) REQUIRE x.name IS UNIQUE",
-        ]
+        return list(NEO4J_SCHEMA)
 
     def ensure_schema(self) -> None:
         for ddl in self.schema_statements():

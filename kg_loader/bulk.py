@@ -10,7 +10,11 @@ newlines are quoted and quotes doubled; Chinese text as is):
 - ``interactions.csv``   ``:START_ID(Drug)``, ``:END_ID(Drug)``, ``:TYPE`` and the provenance properties
 
 Array elements are separated by U+001F (unit separator), a character the loader never accepts in
-names or sentences, so no element can be split by mistake.
+names or sentences, so no element can be split by mistake. Numbers are ``double`` (Neo4j's ``float``
+is 32-bit and would change every score). ``neo4j-admin`` sets no property for an empty field, so an
+empty array (and the one-element array ``[""]``, which is written as an empty field too) cannot be
+imported as such: ``post_import.cypher`` (:data:`POST_IMPORT`) puts them back, so that the imported
+graph equals the one the online loader builds from the same files.
 """
 
 from __future__ import annotations
@@ -26,19 +30,33 @@ from pydantic import BaseModel
 from ddikg.config import Settings
 from ddikg.contracts import RawDrugRecord
 from ddikg.jsonl import JsonlReader, OnError, default_rejects_path
+from ddikg.kg_loader.backends import NEO4J_SCHEMA
 from ddikg.kg_loader.loader import node_rows
 from ddikg.kg_loader.plan import plan_refresh, read_triples
+from ddikg.kg_loader.statements import edge_dict
 from ddikg.labels import BY_GRAPH
 
 ARRAY_DELIMITER = "\x1f"
 ARRAY_DELIMITER_ARG = "U+001F"
 
-DRUG_HEADER = ["name:ID(Drug)", "aliases:string[]", "drug_ids:string[]", "urls:string[]", ":LABEL"]
+DRUG_HEADER = ["name:ID(Drug)", "aliases:string[]", "drug_ids:string[]", "urls:string[]", "load_digest", ":LABEL"]
 DISEASE_HEADER = ["name:ID(Disease)", "kind", ":LABEL"]
 INDICATED_HEADER = [":START_ID(Drug)", ":END_ID(Disease)", "via:string[]", "first_seen", "last_seen", "run_id", ":TYPE"]
 DDI_HEADER = [":START_ID(Drug)", ":END_ID(Drug)", ":TYPE", "label_zh", "evidence:string[]", "evidence_sources:string[]",
-              "evidence_urls:string[]", "evidence_scores:float[]", "score:float", "model_id", "first_seen", "last_seen", "run_id",
+              "evidence_urls:string[]", "evidence_scores:double[]", "score:double", "model_id", "first_seen", "last_seen", "run_id",
               "offsite_sources:string[]"]
+
+
+# Run once after the import, with the database started (``cypher-shell -f post_import.cypher``):
+# the properties neo4j-admin left unset because their field was empty, and the constraints.
+# evidence_urls is parallel to evidence and written empty only when it is [""] (one sentence, no URL).
+POST_IMPORT: tuple[str, ...] = (
+    "MATCH (d:Drug) WHERE d.aliases IS NULL SET d.aliases = []",
+    "MATCH (d:Drug) WHERE d.drug_ids IS NULL SET d.drug_ids = []",
+    "MATCH (d:Drug) WHERE d.urls IS NULL SET d.urls = []",
+    "MATCH (:Drug)-[e]->(:Drug) WHERE e.offsite_sources IS NULL SET e.offsite_sources = []",
+    "MATCH (:Drug)-[e]->(:Drug) WHERE e.evidence_urls IS NULL SET e.evidence_urls = [x IN e.evidence | '']",
+)
 
 
 class ExportSummary(BaseModel):
@@ -49,6 +67,7 @@ class ExportSummary(BaseModel):
     interactions: int
     rejected: int
     command: str
+    post_command: str
 
 
 def _arr(values: Iterable[object]) -> str:
@@ -101,17 +120,19 @@ def export_csv(
             rejected += 1
 
         drug_rows, disease_rows, link_rows, _ = node_rows(records, run_id, g.max_name_length, on_reject)
-    # Every drug an edge mentions is a node, crawled or not (neo4j-admin needs both ends).
+    # Every drug an edge mentions is a node, crawled or not (neo4j-admin needs both ends). Aliases in
+    # the order the online load leaves them: the crawled ones, then new spellings from the triples.
     drugs = {r["name"]: r for r in drug_rows}
     for key, aliases in run.drugs.items():
         d = drugs.setdefault(key, {"name": key, "aliases": [], "drug_ids": [], "urls": []})
-        d["aliases"] = sorted(set(d["aliases"]) | aliases)
+        d["aliases"] = list(d["aliases"]) + [a for a in sorted(aliases) if a not in d["aliases"]]
     plan = plan_refresh(run, {}, run_id)  # against an empty database: everything is a creation
 
     with _writer(out / "drugs.csv", DRUG_HEADER) as w:
         for name in sorted(drugs):
             d = drugs[name]
-            w.writerow([name, _arr(d["aliases"]), _arr(d["drug_ids"]), _arr(d["urls"]), "Drug"])
+            w.writerow([name, _arr(d["aliases"]), _arr(d["drug_ids"]), _arr(d["urls"]), run.digests.get(name, ""),
+                        "Drug"])
     with _writer(out / "diseases.csv", DISEASE_HEADER) as w:
         for r in disease_rows:
             w.writerow([r["name"], r["kind"], "Disease"])
@@ -121,18 +142,24 @@ def export_csv(
     n_edges = 0
     with _writer(out / "interactions.csv", DDI_HEADER) as w:
         for typ, rows in sorted(plan.create.items()):
-            for r in rows:
+            for r in map(edge_dict, rows):
                 w.writerow([r["s"], r["o"], typ, BY_GRAPH[typ].zh, _arr(r["evidence"]), _arr(r["evidence_sources"]),
                             _arr(r["evidence_urls"]), _arr(r["evidence_scores"]), r["score"], r["model_id"],
                             r["first_seen"], r["last_seen"], r["run_id"], _arr(r["offsite_sources"])])
                 n_edges += 1
     command = import_command(out, database)
+    post = out / "post_import.cypher"
+    post.write_text("".join(f"{st};\n" for st in (*POST_IMPORT, *NEO4J_SCHEMA)), encoding="utf-8")
+    post_command = f"cypher-shell -d {shlex.quote(database)} -f {shlex.quote(str(post.resolve()))}"
     script = out / "import.sh"
-    script.write_text("#!/bin/sh\n# Stop the database first; this replaces its contents.\nset -e\n" + command + "\n",
-                      encoding="utf-8")
+    script.write_text("#!/bin/sh\n# Stop the database first; this replaces its contents.\nset -e\n" + command + "\n"
+                      "# Then start the database and run (empty arrays, which neo4j-admin cannot import; constraints):\n"
+                      f"# {post_command}\n", encoding="utf-8")
     script.chmod(0o755)
     return ExportSummary(out_dir=str(out), drugs=len(drugs), diseases=len(disease_rows),
-                         indicated_for=len(link_rows), interactions=n_edges, rejected=rejected, command=command)
+                         indicated_for=len(link_rows), interactions=n_edges, rejected=rejected, command=command,
+                         post_command=post_command)
+
 
 
 class _writer:

@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
         from ddikg.config import load_settings
         from ddikg.jsonl import RecordError
         from ddikg.kg_loader.api import load_drugs, load_triples
-        from ddikg.kg_loader.backends import GraphUnavailable
+        from ddikg.kg_loader.backends import GraphUnavailable, LeaseLost, LockTimeout
         from ddikg.progress import bars
 
         mode = on_error_value(on_error)
@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
                 summary = load_triples(settings, triples, run_id=rid, sources=source or None, on_error=mode,
                                        rejects=rejects, atomic=atomic,
                                        on_batch=lambda i: b.update(task, completed=i + 1))
-        except (RecordError, FileNotFoundError, GraphUnavailable) as exc:
+        except (RecordError, FileNotFoundError, GraphUnavailable, LockTimeout, LeaseLost) as exc:
             fail(str(exc))
         typer.echo(f"{triples}: {summary.line()}")
         if summary.rejected:

@@ -24,7 +24,7 @@ from ddikg.jsonl import JsonlReader, OnError, default_rejects_path
 from ddikg.kg_loader import statements as S
 from ddikg.kg_loader.backends import Backend, Statement
 from ddikg.kg_loader.model import check_name, disease_kind
-from ddikg.kg_loader.plan import EdgeKey, Plan, RunTriples, plan_refresh, read_triples
+from ddikg.kg_loader.plan import EdgeKey, Plan, RunTriples, merge_copies, plan_refresh, read_triples
 
 
 class LoadSummary(BaseModel):
@@ -35,14 +35,17 @@ class LoadSummary(BaseModel):
     updated: int = 0
     removed: int = 0
     unchanged: int = 0
+    repaired: int = 0  # edge identities found with several copies and merged back into one
     rejected: int = 0
     batches: int = 0
     seconds: float = 0.0
     rejects_path: str | None = None
 
     def line(self) -> str:
+        fixed = f", repaired {self.repaired}" if self.repaired else ""
         return (f"added {self.added}, updated {self.updated}, removed {self.removed}, unchanged {self.unchanged}"
-                f" ({self.triples} triples, {self.rejected} rejected, {self.batches} batches, {self.seconds:.2f} s)")
+                f"{fixed} ({self.triples} triples, {self.rejected} rejected, {self.batches} batches,"
+                f" {self.seconds:.2f} s)")
 
 
 class NodeSummary(BaseModel):
@@ -98,36 +101,122 @@ def _with_retries(backend: Backend, attempts: int, fn: Callable[[], Any]) -> Any
 # --------------------------------------------------------------------------- DDI edges
 
 
-def read_existing(backend: Backend, run: RunTriples, batch_size: int) -> dict[EdgeKey, dict[str, Any]]:
-    """Current properties of the edges with evidence from the run's sources or at the run's keys."""
-    found: dict[EdgeKey, dict[str, Any]] = {}
+def stored_digests(backend: Backend, names: list[str], batch_size: int) -> tuple[dict[str, str], set[str]]:
+    """(the digest stored on each of ``names`` that has one, those of ``names`` that exist as drugs)."""
+    known: set[str] = set()
+    stored: dict[str, str] = {}
+    for chunk in _chunks(names, batch_size):
+        for r in backend.run(S.EXISTING_DRUGS, {"names": list(chunk)}, read_only=True):
+            known.add(r["name"])
+            if r.get("digest"):
+                stored[r["name"]] = r["digest"]
+    return stored, known
+
+
+def changed_sources(backend: Backend, run: RunTriples, batch_size: int) -> tuple[set[str], set[str]]:
+    """(sources whose lines differ from those last loaded, drugs that exist), from one small read:
+    each existing drug's name and stored digest. A source without a node or digest counts as changed."""
+    stored, known = stored_digests(backend, sorted(set(run.drugs) | run.sources), batch_size)
+    return {src for src in run.sources if src not in run.digests or stored.get(src) != run.digests[src]}, known
+
+
+def read_existing(backend: Backend, run: RunTriples, batch_size: int, *, sources: set[str] | None = None,
+                  keys: list[EdgeKey] | None = None, known: set[str] | None = None,
+                  ) -> tuple[dict[EdgeKey, dict[str, Any]], set[EdgeKey]]:
+    """Current properties of the edges with evidence from ``sources`` (default: the run's) or at
+    ``keys`` (default: the run's), and the keys found with more than one copy (their state is the
+    merge of the copies)."""
+    copies: dict[EdgeKey, dict[Any, dict[str, Any]]] = {}
     props = S.EDGE_PROPERTIES
+    srcs = sorted(run.sources if sources is None else sources)
 
     def keep(rows: list[dict]) -> None:
         for r in rows:
-            found[(r["s"], r["t"], r["o"])] = {p: r[p] for p in props}
+            copies.setdefault((r["s"], r["t"], r["o"]), {})[r["id"]] = {p: r[p] for p in props}
 
-    if run.sources:
-        srcs = sorted(run.sources)
+    if srcs:
         for chunk in _chunks(srcs, batch_size):
             keep(backend.run(S.EDGES_OF_SOURCES, {"sources": list(chunk)}, read_only=True))
         keep(backend.run(S.EDGES_OFFSITE, {"sources": srcs}, read_only=True))
+    if known is None:
+        known = set()
+        for chunk in _chunks(sorted(run.drugs), batch_size):
+            known.update(r["name"] for r in backend.run(S.EXISTING_DRUGS, {"names": list(chunk)}, read_only=True))
     # Only pairs whose both drugs exist can have an edge: a first load probes nothing.
-    names = sorted(run.drugs)
-    known: set[str] = set()
-    for chunk in _chunks(names, batch_size):
-        known.update(r["name"] for r in backend.run(S.EXISTING_DRUGS, {"names": list(chunk)}, read_only=True))
-    keys = [{"s": s, "t": t, "o": o} for (s, t, o) in run.edges
-            if s in known and o in known and (s, t, o) not in found]
-    for chunk in _chunks(keys, batch_size):
+    rows = [{"s": s, "t": t, "o": o} for (s, t, o) in (run.edges if keys is None else keys)
+            if s in known and o in known and (s, t, o) not in copies]
+    for chunk in _chunks(rows, batch_size):
         keep(backend.run(S.EDGES_AT_KEYS, {"rows": list(chunk)}, read_only=True))
-    return found
+    existing: dict[EdgeKey, dict[str, Any]] = {}
+    duplicates: set[EdgeKey] = set()
+    for key, by_id in copies.items():
+        if len(by_id) == 1:
+            (existing[key],) = by_id.values()
+        else:
+            existing[key] = merge_copies([by_id[i] for i in sorted(by_id)])
+            duplicates.add(key)
+    return existing, duplicates
 
 
-def plan_statements(run: RunTriples, plan: Plan, batch_size: int) -> list[Statement]:
-    """Nodes first (so edges find both ends by index), then deletions, updates and creations."""
+def plan_load(backend: Backend, run: RunTriples, run_id: str, batch_size: int, *,
+              force: set[str] | None = None) -> tuple[Plan, list[Statement]]:
+    """Read what is needed from the graph, plan, and build the statements of one load.
+
+    A source whose digest is unchanged is not read back: its edges are confirmed in place and
+    counted on the server (``CONFIRM_SOURCES``). Changed sources, sources with a sentence on an edge
+    they are not an end of, and ``force`` are read and planned edge by edge (:func:`plan_refresh`),
+    duplicate copies included; so is every edge one of them has a sentence on."""
+    stored, _ = stored_digests(backend, sorted(run.sources), batch_size)
+    changed = {src for src in run.sources if src not in run.digests or stored.get(src) != run.digests[src]}
+    changed |= force or set()
+    expected: dict[tuple[str, str], int] = {}  # (source, IN/OUT) -> its edges ending/starting at it
+    if changed >= run.sources:  # every source changed (a first load): every edge is planned
+        planned = list(run.edges)
+    else:
+        pairs = run.deferred_pairs()
+        pairs.update((key, src) for key, edge in run.edges.items() for src, _ in edge.entries)
+        for (s, _, o), src in pairs:
+            if src != s and src != o:
+                changed.add(src)  # offsite: not found from its own node, so always read
+            way = (src, "IN" if src == o else "OUT")
+            expected[way] = expected.get(way, 0) + 1
+        run.materialize(sources=changed)
+        planned = [k for k, e in run.edges.items() if not e.sources.isdisjoint(changed)]
+    _, known = stored_digests(backend, sorted({k[0] for k in planned} | {k[2] for k in planned}), batch_size)
+    existing, duplicates = read_existing(backend, run, batch_size, sources=changed, keys=planned, known=known)
+    run.materialize(keys=[k for k in existing if k not in run.edges])  # the run's other sentences on them
+    plan = plan_refresh(run, existing, run_id, keys=planned, duplicates=duplicates)
+    plan.unchanged += len({item[0] for item in run.deferred})
+    if len(planned) < len(run.edges):
+        plan.unchanged += sum(1 for k, e in run.edges.items() if k not in existing and e.sources.isdisjoint(changed))
+    # A source without edges in the run is still checked (OUT, expecting 0).
+    plan.confirm = sorted([src, way, n] for (src, way), n in expected.items() if src not in changed)
+    plan.confirm += [[src, "OUT", 0] for src in sorted(run.sources - changed - {src for src, _ in expected})]
+    drugs = sorted({k[0] for k in plan.status} | {k[2] for k in plan.status})
+    digests = [[src, run.digests[src]] for src in sorted(changed & run.digests.keys())]
+    return plan, plan_statements(run, plan, batch_size, drugs=[d for d in drugs if d in run.drugs],
+                                 run_id=run_id, digests=digests)
+
+
+def merge_counts(first: Plan, second: Plan, run: RunTriples) -> Plan:
+    """The counts of a load whose second round re-planned some edges: the first round's, with the
+    second's for the edges it planned again."""
+    for key, status in second.status.items():
+        before = first.status.get(key, "unchanged" if key in run.edges else None)
+        if before is not None:
+            setattr(first, before, getattr(first, before) - 1)
+        setattr(first, status, getattr(first, status) + 1)
+    first.repaired += second.repaired
+    return first
+
+
+def plan_statements(run: RunTriples, plan: Plan, batch_size: int, *, drugs: list[str] | None = None,
+                    run_id: str = "", digests: list[list[str]] | None = None) -> list[Statement]:
+    """Nodes first (so edges find both ends by index), then deletions, updates, creations and
+    confirmations, then the sources' digests (last: a digest is stored only with what it describes)."""
     out: list[Statement] = []
-    drug_rows = [{"name": k, "aliases": sorted(a), "drug_ids": [], "urls": []} for k, a in sorted(run.drugs.items())]
+    names = sorted(run.drugs) if drugs is None else drugs
+    drug_rows = [{"name": k, "aliases": sorted(run.drugs[k]), "drug_ids": [], "urls": []} for k in names]
     out += _batched(S.MERGE_DRUGS, drug_rows, batch_size)
     for typ, rows in sorted(plan.delete.items()):
         out += _batched(S.DELETE_EDGE[typ], S.edge_values(rows, ("s", "o")), batch_size)
@@ -135,6 +224,12 @@ def plan_statements(run: RunTriples, plan: Plan, batch_size: int) -> list[Statem
         out += _batched(S.UPDATE_EDGE[typ], S.edge_values(rows), batch_size)
     for typ, rows in sorted(plan.create.items()):
         out += _batched(S.CREATE_EDGE[typ], S.edge_values(rows), batch_size)
+    for way in ("IN", "OUT"):
+        rows = [[src, n] for src, w, n in plan.confirm if w == way]
+        for chunk in _chunks(rows, batch_size):
+            out.append(Statement(S.CONFIRM_SOURCES[way], {"run_id": run_id, "rows": list(chunk)}, results=[]))
+    if digests:
+        out += _batched(S.SET_DIGESTS, digests, batch_size)
     return out
 
 
@@ -154,25 +249,42 @@ def load_triples_into(
     t0 = time.perf_counter()
     g = settings.graph
     rejects_path = Path(rejects) if rejects else default_rejects_path(triples_path)
-    with gc_paused():
-        run = read_triples(triples_path, sources=sources, on_error=on_error, rejects=rejects_path,
-                           max_name=g.max_name_length, max_evidence=g.max_evidence_length)
 
-    def attempt() -> tuple[Plan, int]:
-        # Re-planned on every attempt: after an ambiguous failure the graph is read again.
-        with gc_paused():
-            existing = read_existing(backend, run, g.batch_size)
-            plan = plan_refresh(run, existing, run_id)
-            statements = plan_statements(run, plan, g.batch_size)
-        write = backend.write_atomic if atomic else backend.write_batches
-        return plan, write(statements, on_batch)
+    def trusted(digests: dict[str, str]) -> set[str]:
+        stored, _ = stored_digests(backend, sorted(digests), g.batch_size)
+        return {src for src, d in digests.items() if stored.get(src) == d}
 
+    def attempt() -> tuple[RunTriples, Plan, int]:
+        # One writer at a time per graph: the file is read (against the digests on the graph), the
+        # plan made and the change written under the load lock, and the write commits only while the
+        # lock is still ours. All again on every attempt: after an ambiguous failure (or a lost
+        # lease) the graph is read again.
+        with backend.load_lock(wait_s=g.lock_wait_s, lease_s=g.lock_lease_s) as lease:
+            with gc_paused():
+                run = read_triples(triples_path, sources=sources, on_error=on_error, rejects=rejects_path,
+                                   max_name=g.max_name_length, max_evidence=g.max_evidence_length, trusted=trusted)
+                plan, statements = plan_load(backend, run, run_id, g.batch_size)
+            write = backend.write_atomic if atomic else backend.write_batches
+            sent = write(statements, on_batch, fence=lease)
+            # Unchanged sources whose edge count was off (an edge deleted or copied by hand): planned
+            # from the graph in a second transaction, still under the lock.
+            off = {r["source"] for st in statements if st.results for r in st.results}
+            if off:
+                with gc_paused():
+                    again, statements = plan_load(backend, run, run_id, g.batch_size, force=off)
+                sent += write(statements, None, fence=lease)
+                plan = merge_counts(plan, again, run)
+            return run, plan, sent
+
+    if not Path(triples_path).exists():  # before waiting for the lock
+        raise FileNotFoundError(f"{triples_path}: no such file")
     if schema:
         ensure_schema(backend)
-    plan, sent = _with_retries(backend, g.retries, attempt)
+    run, plan, sent = _with_retries(backend, g.retries, attempt)
     return LoadSummary(run_id=run_id, triples=run.read, sources=len(run.sources), added=plan.added,
                        updated=plan.updated, removed=plan.removed, unchanged=plan.unchanged,
-                       rejected=run.rejected, batches=sent, seconds=round(time.perf_counter() - t0, 3),
+                       repaired=plan.repaired, rejected=run.rejected, batches=sent,
+                       seconds=round(time.perf_counter() - t0, 3),
                        rejects_path=str(rejects_path) if run.rejected else None)
 
 
@@ -261,7 +373,12 @@ def load_drugs_into(
     ensure_schema(backend)
     stmts = (_batched(S.MERGE_DRUGS, drug_rows, g.batch_size) + _batched(S.MERGE_DISEASES, disease_rows, g.batch_size)
              + _batched(S.MERGE_INDICATED_FOR, link_rows, g.batch_size))
-    sent = _with_retries(backend, g.retries, lambda: backend.write_atomic(stmts, on_batch))
+
+    def attempt() -> int:
+        with backend.load_lock(wait_s=g.lock_wait_s, lease_s=g.lock_lease_s) as lease:
+            return backend.write_atomic(stmts, on_batch, fence=lease)
+
+    sent = _with_retries(backend, g.retries, attempt)
     return NodeSummary(run_id=run_id, records=n, drugs=len(drug_rows), diseases=len(disease_rows),
                        indicated_for=len(link_rows), rejected=rejected, batches=sent,
                        seconds=round(time.perf_counter() - t0, 3),

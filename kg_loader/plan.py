@@ -1,34 +1,47 @@
 """From a triples file to the exact graph change a run makes (pure Python, no server).
 
-Reading: every line is parsed with :func:`ddikg.jsonl.parse_line` and then checked for what a graph
-key needs (known relation type, non-empty, not overlong, no control characters). Bad lines raise a
-located :class:`~ddikg.jsonl.RecordError` or, with ``on_error="skip"``, are written aside with the
-reason and counted.
+Reading: every line is parsed with orjson and checked against the ``Triple`` contract by a lean typed
+check (:func:`check_record`; strict: a score must be a JSON number, ``extracted_at`` is required, both
+ends must be drugs), then for what a graph key needs (known relation type, non-empty, not overlong, no
+control characters, not a self-loop). Bad lines raise a located :class:`~ddikg.jsonl.RecordError` or,
+with ``on_error="skip"``, are written aside with the reason and counted.
 
 Planning: an edge ``(subject)-[:TYPE]->(object)`` holds evidence entries, each owned by the *source
 drug* whose instruction it was read from. Refreshing sources ``S`` replaces exactly the entries
 owned by ``S``: the new state of an edge is its entries from other sources plus this run's; no
 entries left means the edge goes.
+
+Digests: the bytes of each source drug's lines are hashed (:attr:`RunTriples.digests`); the loader
+stores the digest on the source's node, and a source whose digest the graph already holds is neither
+checked again nor read back from the graph.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 from ddikg.contracts import Triple
-from ddikg.jsonl import OnError, RecordError, parse_line
-from ddikg.kg_loader.model import bad_chars, check_name, check_relation
+from ddikg.jsonl import OnError, RecordError
+from ddikg.kg_loader.model import _BAD_TEXT, bad_chars, check_name, check_relation
 from ddikg.kg_loader.statements import ROW_PROPERTIES
+from ddikg.labels import DRUG
+
+# Bump when what a digest covers changes: every stored digest then mismatches and is recomputed.
+DIGEST_VERSION = b"ddikg-source-digest-1"
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One evidence sentence behind an edge, owned by a source drug."""
+class Entry(NamedTuple):
+    """One evidence sentence behind an edge, owned by a source drug (a tuple: cheap to build 100,000 of)."""
 
     text: str
     source: str
@@ -55,13 +68,22 @@ class RunEdge:
     last_seen: str = ""
 
     def add(self, e: Entry, model_id: str, seen: str) -> None:
-        old = self.entries.get(e.ident)
-        if old is None or e.score > old.score:
-            self.entries[e.ident] = Entry(e.text, e.source, e.url or (old.url if old else ""), e.score)
+        ident = (e.source, e.text)
+        old = self.entries.get(ident)
+        if old is None:
+            self.entries[ident] = e
+        elif e.score > old.score:
+            self.entries[ident] = e if e.url or not old.url else e._replace(url=old.url)
         if e.score > self.best:
             self.best, self.model_id = e.score, model_id
-        self.first_seen = min(self.first_seen, seen) if self.first_seen else seen
-        self.last_seen = max(self.last_seen, seen)
+        if not self.first_seen or seen < self.first_seen:
+            self.first_seen = seen
+        if seen > self.last_seen:
+            self.last_seen = seen
+
+    @property
+    def sources(self) -> set[str]:
+        return {src for src, _ in self.entries}
 
 
 @dataclass
@@ -71,9 +93,54 @@ class RunTriples:
     edges: dict[EdgeKey, RunEdge] = field(default_factory=dict)
     drugs: dict[str, set[str]] = field(default_factory=dict)  # key -> raw spellings that differ from it
     sources: set[str] = field(default_factory=set)
+    digests: dict[str, str] = field(default_factory=dict)  # source -> digest of its lines (all valid)
+    trusted: set[str] = field(default_factory=set)  # sources whose lines were not checked again
+    # Lines of trusted sources, not yet grouped into ``edges``: (key, label_zh, parsed line, source).
+    # Most of them are never needed (their edges are confirmed, not planned): see materialize().
+    deferred: list[tuple[EdgeKey, str, dict, str]] = field(default_factory=list)
     read: int = 0
     rejected: int = 0
     errors: list[RecordError] = field(default_factory=list)
+
+    def add(self, key: EdgeKey, zh: str, t: dict, source: str, seen: str) -> None:
+        """Group one valid line into ``edges`` (and its spellings into ``drugs``)."""
+        drugs = self.drugs
+        s, o, sj, ob = key[0], key[2], t["subject"], t["object"]
+        if s not in drugs:
+            drugs[s] = set()
+        if sj != s:
+            drugs[s].add(sj.strip())
+        if o not in drugs:
+            drugs[o] = set()
+        if ob != o:
+            drugs[o].add(ob.strip())
+        e = Entry(t["evidence"], source, t.get("source_url") or "", round(float(t["score"]), 6))
+        edge = self.edges.get(key)
+        if edge is None:  # a new edge: built whole (RunEdge.add for the next sentences)
+            self.edges[key] = RunEdge(zh, {(source, e.text): e}, t["model_id"], e.score, seen, seen)
+        else:
+            edge.add(e, t["model_id"], seen)
+
+    def materialize(self, *, sources: set[str] = frozenset(), keys: Iterable[EdgeKey] = ()) -> None:
+        """Group the deferred lines of ``sources``, then those on an edge already in ``edges`` or in
+        ``keys``: an edge is planned from all of the run's sentences on it."""
+        rest: list[tuple[EdgeKey, str, dict, str]] = []
+        for item in self.deferred:
+            if item[3] in sources:
+                self.add(item[0], item[1], item[2], item[3], _timestamp(item[2]["extracted_at"]))
+            else:
+                rest.append(item)
+        wanted = set(keys)
+        self.deferred = []
+        for item in rest:
+            if item[0] in self.edges or item[0] in wanted:
+                self.add(item[0], item[1], item[2], item[3], _timestamp(item[2]["extracted_at"]))
+            else:
+                self.deferred.append(item)
+
+    def deferred_pairs(self) -> set[tuple[EdgeKey, str]]:
+        """(edge, source) of the deferred lines."""
+        return {(item[0], item[3]) for item in self.deferred}
 
 
 class _Rejects:
@@ -95,39 +162,164 @@ class _Rejects:
             self.fh.close()
 
 
-def source_of(t: Triple) -> str:
+# --------------------------------------------------------------------------- the lean Triple check
+
+_FIELDS = frozenset(Triple.model_fields)  # the contract's keys; anything else is a typo, as in Triple
+_REQUIRED = ("subject", "predicate", "object", "score", "evidence", "model_id", "extracted_at")
+_NONBLANK = ("subject", "predicate", "object", "evidence", "model_id")
+_OPTIONAL_STR = ("source_url", "source_drug", "drug_id", "run_id")
+_REQUIRED_SET = frozenset(_REQUIRED)
+_BAD_TEXT_SEARCH = _BAD_TEXT.search
+_FAST_OPTIONAL = frozenset((*_OPTIONAL_STR, "subject_type", "object_type"))
+_JSON_TYPE = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "an array",
+              dict: "an object", type(None): "null"}
+
+
+def _jtype(v: Any) -> str:
+    return _JSON_TYPE.get(type(v), type(v).__name__)
+
+
+@functools.lru_cache(maxsize=4096)
+def _timestamp(text: str) -> str:
+    """``extracted_at`` as an ISO 8601 UTC string (so stored first/last_seen sort correctly)."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 date-time") from None
+    if dt.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone (write Z or +00:00)")
+    return dt.astimezone(timezone.utc).isoformat()
+
+
+@functools.lru_cache(maxsize=256)
+def _optional_keys(keys: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The optional keys of a key set the fast path takes (None: some key needs the full checks)."""
+    extra = tuple(k for k in keys if k not in _REQUIRED_SET)
+    return extra if all(k in _FAST_OPTIONAL for k in extra) else None
+
+
+def _fast_optional(obj: dict) -> bool:
+    extra = _optional_keys(tuple(obj))
+    if extra is None:
+        return False
+    for k in extra:
+        v = obj[k]
+        if type(v) is not str or ((k == "subject_type" or k == "object_type") and v != DRUG):
+            return False
+    return True
+
+
+def check_record(obj: Any) -> str:
+    """Check a parsed line against the ``Triple`` contract, strictly; returns ``extracted_at`` as UTC ISO.
+
+    Stricter than the pydantic model, on purpose: the score must be a JSON number (``"0.8"`` is an
+    error, not a coercion), ``extracted_at`` is required (a default of now() would make every reload
+    of the same file change the graph) and needs a time zone, and both ends must be drugs
+    (``subject_type``/``object_type`` absent or ``药物``). Raises ``ValueError(field, message)``.
+    """
+    if type(obj) is not dict:
+        raise ValueError("<record>", f"expected a JSON object, got {_jtype(obj)}")
+    # Fast path (nearly every line): the required fields present and well typed, optional ones absent
+    # or plain strings; anything else takes the field-by-field checks below, which word the error.
+    try:
+        sj, pr, ob, ev, mi, sc, ts = (obj["subject"], obj["predicate"], obj["object"], obj["evidence"],
+                                      obj["model_id"], obj["score"], obj["extracted_at"])
+    except KeyError:
+        pass
+    else:
+        if (type(sj) is str and type(pr) is str and type(ob) is str and type(ev) is str and type(mi) is str
+                and type(ts) is str and (type(sc) is float or type(sc) is int) and 0.0 <= sc <= 1.0
+                and sj.strip() and pr.strip() and ob.strip() and ev.strip() and mi.strip()
+                and _fast_optional(obj)):
+            try:
+                return _timestamp(ts)
+            except ValueError as exc:
+                raise ValueError("extracted_at", str(exc)) from None
+    if not obj.keys() <= _FIELDS:
+        extra = sorted(obj.keys() - _FIELDS)[0]
+        raise ValueError(extra, "not a field of the Triple contract (extra inputs are not permitted)")
+    for f in _REQUIRED:
+        if f not in obj:
+            raise ValueError(f, "field required")
+    for f in _NONBLANK:
+        v = obj[f]
+        if type(v) is not str:
+            raise ValueError(f, f"must be a string, not {_jtype(v)}")
+        if not v.strip():
+            raise ValueError(f, "must be a non-empty string")
+    score = obj["score"]
+    if type(score) is not float and type(score) is not int:
+        raise ValueError("score", f"must be a number, not {_jtype(score)} {score!r}")
+    if not 0.0 <= score <= 1.0:
+        raise ValueError("score", f"must be between 0 and 1, got {score}")
+    for f in ("subject_type", "object_type"):
+        v = obj.get(f, DRUG)
+        if v != DRUG:
+            raise ValueError(f, f"{v!r} is not {DRUG!r}: only drug-drug interactions are loaded")
+    for f in _OPTIONAL_STR:
+        v = obj.get(f)
+        if v is not None and type(v) is not str:
+            raise ValueError(f, f"must be a string or null, not {_jtype(v)}")
+    v = obj.get("sentence_index")
+    if v is not None and type(v) is not int:
+        raise ValueError("sentence_index", f"must be an integer or null, not {_jtype(v)}")
+    ts = obj["extracted_at"]
+    if type(ts) is not str:
+        raise ValueError("extracted_at", f"must be an ISO 8601 string, not {_jtype(ts)}")
+    try:
+        return _timestamp(ts)
+    except ValueError as exc:
+        raise ValueError("extracted_at", str(exc)) from None
+
+
+def source_of(t: dict) -> str:
     """The drug whose instruction the triple was read from. CH-DDI puts that drug (the ``@`` prompt)
     in the object position, so the object stands in when the extractor did not record it."""
-    return t.source_drug if t.source_drug and t.source_drug.strip() else t.object
+    src = t.get("source_drug")
+    return src if src and src.strip() else t["object"]
 
 
-def check_triple(t: Triple, *, max_name: int, max_evidence: int) -> tuple[str, str, str, str, str]:
+@functools.lru_cache(maxsize=256)
+def _relation(predicate: str) -> tuple[str, str]:
+    rel = check_relation(predicate)
+    return rel.graph, rel.zh
+
+
+@functools.lru_cache(maxsize=65536)
+def _plain(v: str) -> str | None:
+    return bad_chars(v)  # URLs and model ids repeat across a file
+
+
+def check_triple(t: dict, *, max_name: int, max_evidence: int) -> tuple[str, str, str, str, str]:
     """(subject key, TYPE, object key, source key, label_zh); ValueError(field, why) when not loadable."""
     out = []
     for fld in ("subject", "object"):
         try:
-            out.append(check_name(getattr(t, fld), max_length=max_name))
+            out.append(check_name(t[fld], max_length=max_name))
         except ValueError as exc:
-            raise ValueError(fld, f"{getattr(t, fld)!r} {exc}") from None
+            raise ValueError(fld, f"{t[fld]!r} {exc}") from None
+    if out[0] == out[1]:
+        raise ValueError("object", f"{out[1]!r} is the subject too: a drug does not interact with itself")
     try:
-        rel = check_relation(t.predicate)
+        typ, zh = _relation(t["predicate"].strip())
     except ValueError as exc:
         raise ValueError("predicate", str(exc)) from None
+    src = source_of(t)
     try:
-        source = check_name(source_of(t), max_length=max_name)
+        source = check_name(src, max_length=max_name)
     except ValueError as exc:
-        raise ValueError("source_drug", f"{source_of(t)!r} {exc}") from None
-    bad = bad_chars(t.evidence, allow_newlines=True)
+        raise ValueError("source_drug", f"{src!r} {exc}") from None
+    ev = t["evidence"]
+    bad = bad_chars(ev, allow_newlines=True)
     if bad:
         raise ValueError("evidence", f"contains the control character {bad}")
-    if len(t.evidence) > max_evidence:
-        raise ValueError("evidence", f"is {len(t.evidence)} characters long (at most {max_evidence})")
+    if len(ev) > max_evidence:
+        raise ValueError("evidence", f"is {len(ev)} characters long (at most {max_evidence})")
     for fld in ("source_url", "model_id"):
-        v = getattr(t, fld) or ""
-        bad = bad_chars(v)
-        if bad:
-            raise ValueError(fld, f"contains the control character {bad}")
-    return out[0], rel.graph, out[1], source, rel.zh
+        v = t.get(fld)
+        if v and _plain(v):
+            raise ValueError(fld, f"contains the control character {_plain(v)}")
+    return out[0], typ, out[1], source, zh
 
 
 def read_triples(
@@ -138,28 +330,115 @@ def read_triples(
     rejects: str | os.PathLike | None = None,
     max_name: int = 100,
     max_evidence: int = 2000,
+    trusted: Callable[[dict[str, str]], set[str]] | None = None,
 ) -> RunTriples:
     """Read and group a triples file. With ``sources`` given, a triple from another source is an error
-    (a refresh of ``sources`` must not write elsewhere)."""
+    (a refresh of ``sources`` must not write elsewhere).
+
+    Two passes. The first parses each line and hashes its bytes into its source drug's digest
+    (:attr:`RunTriples.digests`; only for sources none of whose lines was rejected). ``trusted``, given
+    those digests, names the sources whose digest the graph already holds: their lines are the very
+    bytes that passed every check when that digest was stored (same checks, same limits, which the
+    digest covers), so the second pass groups them without checking them again; every other line is
+    checked in full.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     scope = {check_name(s, max_length=max_name) for s in sources} if sources is not None else None
     run = RunTriples()
     out = _Rejects(Path(rejects) if rejects else None)
+    loads = orjson.loads
+    seed = DIGEST_VERSION + f":{max_name}:{max_evidence}".encode()
 
-    def reject(err: RecordError, raw: str) -> None:
+    # Pass 1: parse, attribute each line to its source drug, hash the bytes per source.
+    lines: list[tuple[int, bytes, Any, str | None]] = []  # (line, bytes, parsed or None, source or None)
+    hashes: dict[str, Any] = {}
+    src_key: dict[str, str | None] = {}
+    for line_no, raw in _lines(path):
+        try:
+            t = loads(raw)
+        except orjson.JSONDecodeError:
+            lines.append((line_no, raw, None, None))
+            continue
+        src = None
+        if type(t) is dict:  # the source as source_of() finds it (lines without one are rejected below)
+            spelled = t.get("source_drug")
+            if not (type(spelled) is str and spelled.strip()):
+                spelled = t.get("object")
+            if type(spelled) is str:
+                src = src_key.get(spelled, "")
+                if src == "":
+                    try:
+                        src = src_key[spelled] = check_name(spelled, max_length=max_name)
+                    except ValueError:
+                        src = src_key[spelled] = None
+        if src is not None:
+            h = hashes.get(src)
+            if h is None:
+                h = hashes[src] = hashlib.blake2b(seed, digest_size=16)
+            h.update(raw)  # with its line end: a file rewritten with other line ends is simply re-checked
+        lines.append((line_no, raw, t, src))
+    digests = {src: h.hexdigest() for src, h in hashes.items()}
+    if scope is not None:
+        empty = hashlib.blake2b(seed, digest_size=16).hexdigest()
+        digests = {src: digests.get(src, empty) for src in scope}
+    skip = trusted(digests) if trusted is not None else set()
+
+    # Pass 2: check (unless trusted) and group.
+    bad_sources: set[str] = set()
+    names: dict[str, str] = {}  # trusted spelling -> key (they passed check_name before)
+    keys: dict[str, str] = {}  # spelling -> key, for spellings that passed check_name in this file
+    rels: dict[str, tuple[str, str]] = {}  # predicate -> (TYPE, label_zh), likewise
+    plain: dict[str, bool] = {}  # URLs and model ids without control characters, likewise
+    valid_sources: set[str] = set()
+
+    def reject(err: RecordError, raw: bytes, src: str | None) -> None:
+        if src is not None:
+            bad_sources.add(src)
         if on_error == "raise":
             raise err
         run.rejected += 1
         run.errors.append(err)
-        out.write(err, raw)
+        out.write(err, raw.decode("utf-8", "replace").rstrip("\r\n"))
 
     try:
-        for line_no, raw in _lines(path):
-            try:
-                t = parse_line(path, line_no, raw, Triple)
+        for line_no, raw, t, src in lines:
+            if src is not None and src in skip:
+                s = names.get(t["subject"])
+                if s is None:
+                    s = names[t["subject"]] = check_name(t["subject"], max_length=max_name)
+                o = names.get(t["object"])
+                if o is None:
+                    o = names[t["object"]] = check_name(t["object"], max_length=max_name)
+                typ, zh = _relation(t["predicate"].strip())
+                run.deferred.append(((s, typ, o), zh, t, src))
+                run.read += 1
+                valid_sources.add(src)
+                continue
+            # Fast path: a well-formed line (check_record's own fast path) whose names and relation
+            # were seen valid before in this file; anything else goes through check_triple, which
+            # words the error or fills the caches.
+            if t is not None and src is not None:
                 try:
+                    seen = check_record(t)
+                except ValueError as exc:
+                    reject(RecordError(path, line_no, exc.args[0], exc.args[1]), raw, src)
+                    continue
+                sj, ob, ev = t["subject"], t["object"], t["evidence"]
+                s, o, rel = keys.get(sj), keys.get(ob), rels.get(t["predicate"])
+                if (s is not None and o is not None and rel is not None and s != o and len(ev) <= max_evidence
+                        and (scope is None or src in scope) and not _BAD_TEXT_SEARCH(ev)
+                        and plain.get(t.get("source_url") or "") and plain.get(t["model_id"])):
+                    run.read += 1
+                    valid_sources.add(src)
+                    run.add((s, rel[0], o), rel[1], t, src, seen)
+                    continue
+            try:
+                if t is None:
+                    raise _json_error(path, line_no, raw)
+                try:
+                    seen = check_record(t)
                     s, typ, o, source, zh = check_triple(t, max_name=max_name, max_evidence=max_evidence)
                 except ValueError as exc:
                     raise RecordError(path, line_no, exc.args[0], exc.args[1]) from None
@@ -167,34 +446,39 @@ def read_triples(
                     raise RecordError(path, line_no, "source_drug",
                                       f"{source!r} is outside the refresh scope ({len(scope)} source drugs)")
             except RecordError as err:
-                reject(err, raw.rstrip("\n"))
+                reject(err, raw, src)
                 continue
+            keys[t["subject"]], keys[t["object"]], rels[t["predicate"]] = s, o, (typ, zh)
+            plain[t.get("source_url") or ""] = plain[t["model_id"]] = True
             run.read += 1
-            run.sources.add(source)
-            for key, spelled in ((s, t.subject), (o, t.object)):
-                aliases = run.drugs.setdefault(key, set())
-                if spelled != key:
-                    aliases.add(spelled.strip())
-            edge = run.edges.get((s, typ, o))
-            if edge is None:
-                edge = run.edges[(s, typ, o)] = RunEdge(label_zh=zh)
-            entry = Entry(t.evidence, source, t.source_url or "", round(float(t.score), 6))
-            edge.add(entry, t.model_id, t.extracted_at.isoformat())
+            valid_sources.add(source)
+            run.add((s, typ, o), zh, t, source, seen)
     finally:
         out.close()
-    if scope is not None:
-        run.sources = scope
+    run.sources = scope if scope is not None else valid_sources
+    # A digest is stored only for a source all of whose lines were loaded.
+    run.digests = {src: d for src, d in digests.items() if src in run.sources and src not in bad_sources}
+    run.trusted = skip & set(run.digests)
     return run
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+def _json_error(path: Path, line_no: int, raw: bytes) -> RecordError:
     try:
-        with path.open(encoding="utf-8") as fh:
-            for n, text in enumerate(fh, start=1):
-                if text.strip():
-                    yield n, text
-    except UnicodeDecodeError as exc:
-        raise RecordError(path, 0, "<encoding>", f"not UTF-8: {exc.reason}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return RecordError(path, line_no, "<encoding>", f"not UTF-8: {err.reason} at byte {err.start}")
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as err:  # the stdlib words the position
+        return RecordError(path, line_no, "<json>", f"invalid JSON at column {err.colno}: {err.msg}")
+    return RecordError(path, line_no, "<json>", "invalid JSON (a NaN, an infinity or an integer beyond 64 bits)")
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            if raw.strip():
+                yield n, raw
 
 
 # --------------------------------------------------------------------------- planning
@@ -207,6 +491,27 @@ def entries_of(props: dict[str, Any]) -> list[Entry]:
     urls = props.get("evidence_urls") or []
     scores = props.get("evidence_scores") or []
     return [Entry(t, s, u, float(sc)) for t, s, u, sc in zip(texts, srcs, urls, scores, strict=False)]
+
+
+def merge_copies(copies: list[dict[str, Any]]) -> dict[str, Any]:
+    """One state for several copies of an edge (left by concurrent loads before the load lock, or by
+    hand): the union of their evidence entries (the best score per sentence), the earliest first_seen,
+    the latest last_seen, and the first copy's model_id and run_id."""
+    best: dict[tuple[str, str], Entry] = {}
+    for c in copies:
+        for e in entries_of(c):
+            old = best.get(e.ident)
+            if old is None or e.score > old.score:
+                best[e.ident] = e
+    entries = sorted(best.values(), key=lambda e: (e.source, e.text))
+    merged = dict(copies[0])
+    merged.update(evidence=[e.text for e in entries], evidence_sources=[e.source for e in entries],
+                  evidence_urls=[e.url for e in entries], evidence_scores=[e.score for e in entries])
+    firsts = [c["first_seen"] for c in copies if c.get("first_seen")]
+    lasts = [c["last_seen"] for c in copies if c.get("last_seen")]
+    merged["first_seen"] = min(firsts) if firsts else None
+    merged["last_seen"] = max(lasts) if lasts else None
+    return merged
 
 
 def edge_row(key: EdgeKey, entries: list[Entry], *, model_id: str, first_seen: str,
@@ -229,37 +534,63 @@ def edge_row(key: EdgeKey, entries: list[Entry], *, model_id: str, first_seen: s
 class Plan:
     """The rows to write, per relationship type, and the counts a run reports."""
 
-    create: dict[str, list[dict]] = field(default_factory=dict)
+    create: dict[str, list[dict | list]] = field(default_factory=dict)  # a list: a row in EDGE_COLUMNS order
     update: dict[str, list[dict]] = field(default_factory=dict)
     delete: dict[str, list[dict]] = field(default_factory=dict)
+    # Unchanged sources (digest equal, edges not read back): [source, IN/OUT, its number of edges
+    # ending/starting at it]; their edges' run_id moves in place.
+    confirm: list[list[Any]] = field(default_factory=list)
+    status: dict[EdgeKey, str] = field(default_factory=dict)  # added/updated/unchanged/removed per planned key
     added: int = 0
     updated: int = 0
     removed: int = 0
     unchanged: int = 0
+    repaired: int = 0  # edge identities found with more than one copy, merged back into one
 
 
 _COMPARED = ("evidence", "evidence_sources", "evidence_urls", "evidence_scores", "score")
 
 
-def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_id: str) -> Plan:
+def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_id: str, *,
+                 keys: Iterable[EdgeKey] | None = None, duplicates: Iterable[EdgeKey] = ()) -> Plan:
     """The change that makes the graph match ``run`` for ``run.sources``.
 
     ``existing`` holds the current properties of every edge that has evidence from those sources or
-    that the run mentions. *unchanged* edges are confirmed: only ``run_id``/``last_seen`` move (and
-    nothing is written when even those are equal, so loading a file twice writes nothing).
+    that the run mentions (for ``duplicates``, the merge of the copies: all of them are deleted and
+    one is created). ``keys`` limits the run's edges planned here (default: all). *unchanged* edges
+    are confirmed: only ``run_id``/``last_seen`` move (and nothing is written when even those are
+    equal, so loading a file twice writes nothing).
     """
     plan = Plan()
     scope = run.sources
-    for key in sorted(set(existing) | set(run.edges)):
+    dups = set(duplicates)
+    run_keys = run.edges.keys() if keys is None else keys
+    # Existing edges first, then the run's new ones in file order (deterministic for a given file and
+    # graph; sorting 100,000 keys cost more than it bought).
+    for key in [*existing, *(k for k in run_keys if k not in existing)]:
         typ = key[1]
         old = existing.get(key)
         new = run.edges.get(key)
+        if old is None and key not in dups and len(new.entries) == 1:  # a new edge, one sentence: the common case
+            (e,) = new.entries.values()
+            # Already a wire row (statements.EDGE_COLUMNS order; edge_values passes it through).
+            plan.create.setdefault(typ, []).append([
+                key[0], key[2], [e.text], [e.source], [e.url], [e.score], e.score, new.model_id, new.first_seen,
+                new.last_seen, run_id, [] if e.source == key[0] or e.source == key[2] else [e.source]])
+            plan.added += 1
+            plan.status[key] = "added"
+            continue
         kept = [e for e in entries_of(old) if e.source not in scope] if old else []
         entries = kept + (list(new.entries.values()) if new else [])
+        if key in dups:
+            plan.delete.setdefault(typ, []).append({"s": key[0], "o": key[2]})
+            plan.repaired += 1
         if not entries:
             if old is not None:
-                plan.delete.setdefault(typ, []).append({"s": key[0], "o": key[2]})
+                if key not in dups:
+                    plan.delete.setdefault(typ, []).append({"s": key[0], "o": key[2]})
                 plan.removed += 1
+                plan.status[key] = "removed"
             continue
         if new is not None:
             first = min(filter(None, [old.get("first_seen") if old else None, new.first_seen]))
@@ -273,13 +604,17 @@ def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_i
         if old is None:
             plan.create.setdefault(typ, []).append(row)
             plan.added += 1
+            plan.status[key] = "added"
             continue
         same = all(_norm(old.get(p)) == _norm(row[p]) for p in _COMPARED)
         if same:
             plan.unchanged += 1
         else:
             plan.updated += 1
-        if not same or any(_norm(old.get(p)) != _norm(row[p]) for p in ROW_PROPERTIES):
+        plan.status[key] = "unchanged" if same else "updated"
+        if key in dups:
+            plan.create.setdefault(typ, []).append(row)
+        elif not same or any(_norm(old.get(p)) != _norm(row[p]) for p in ROW_PROPERTIES):
             plan.update.setdefault(typ, []).append(row)
     return plan
 

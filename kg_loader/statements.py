@@ -30,9 +30,16 @@ def col(name: str) -> str:
     return f"r[{EDGE_COLUMNS.index(name)}]"
 
 
-def edge_values(rows: list[dict], columns: tuple[str, ...] = EDGE_COLUMNS) -> list[list]:
-    """Plan rows (dicts keyed by column name) as wire rows; deletions need only ``("s", "o")``."""
-    return [[r[c] for c in columns] for r in rows]
+def edge_values(rows: list[dict | list], columns: tuple[str, ...] = EDGE_COLUMNS) -> list[list]:
+    """Plan rows (dicts keyed by column name, or lists already in EDGE_COLUMNS order) as wire rows;
+    deletions need only ``("s", "o")``."""
+    assert columns == EDGE_COLUMNS or not any(type(r) is list for r in rows)
+    return [r if type(r) is list else [r[c] for c in columns] for r in rows]
+
+
+def edge_dict(row: dict | list) -> dict:
+    """A plan row as a dict keyed by column name."""
+    return row if type(row) is dict else dict(zip(EDGE_COLUMNS, row, strict=True))
 
 
 _SET_EDGE = ", ".join(["e.label_zh = $LABEL_ZH"] + [f"e.{p} = {col(p)}" for p in ROW_PROPERTIES])
@@ -72,30 +79,40 @@ SET e.via = coalesce(e.via, []) + [v IN r.via WHERE NOT v IN coalesce(e.via, [])
 # the rare edge supported by a drug that is neither of its ends lists it in offsite_sources and is
 # found by a scan with a cheap first test. (One scan testing `x IN $sources` on every edge costs
 # edges x sources: 23 s for 100,000 edges and 5,000 sources, measured.)
+# Every read returns the edge's id: two rows with one (s, TYPE, o) and different ids are two copies
+# of one edge identity, which the load then merges back into one (plan.merge_copies).
 EDGES_OF_SOURCES = f"""
 UNWIND $sources AS src
 MATCH (:Drug {{name: src}})-[e]-(:Drug)
 WHERE src IN e.evidence_sources
-RETURN startNode(e).name AS s, type(e) AS t, endNode(e).name AS o, {_RETURN_EDGE}
+RETURN id(e) AS id, startNode(e).name AS s, type(e) AS t, endNode(e).name AS o, {_RETURN_EDGE}
 """
 
 EDGES_OFFSITE = f"""
 MATCH (s:Drug)-[e]->(o:Drug)
 WHERE size(e.offsite_sources) > 0 AND any(x IN e.offsite_sources WHERE x IN $sources)
-RETURN s.name AS s, type(e) AS t, o.name AS o, {_RETURN_EDGE}
+RETURN id(e) AS id, s.name AS s, type(e) AS t, o.name AS o, {_RETURN_EDGE}
 """
 
 EDGES_AT_KEYS = f"""
 UNWIND $rows AS r
 MATCH (s:Drug {{name: r.s}})-[e]->(o:Drug {{name: r.o}})
 WHERE type(e) = r.t
-RETURN s.name AS s, type(e) AS t, o.name AS o, {_RETURN_EDGE}
+RETURN id(e) AS id, s.name AS s, type(e) AS t, o.name AS o, {_RETURN_EDGE}
 """
 
+# Which drugs exist, and the digest of the triples last loaded from each (source drugs only).
 EXISTING_DRUGS = """
 UNWIND $names AS n
 MATCH (d:Drug {name: n})
-RETURN d.name AS name
+RETURN d.name AS name, d.load_digest AS digest
+"""
+
+# Stored in the same transaction as the edges it describes (after them).
+SET_DIGESTS = """
+UNWIND $rows AS r
+MATCH (d:Drug {name: r[0]})
+SET d.load_digest = r[1]
 """
 
 COUNT_DDI = """
@@ -128,6 +145,26 @@ UNWIND $rows AS r
 MATCH {_ENDS}
 SET {_SET_EDGE}
 """)
+
+# The edges of unchanged sources (digest equal) are not read back: their sentences, scores, model and
+# first/last_seen are what the same lines gave before, so they are confirmed in place (run_id moves,
+# nothing is written where it is already this run's), inside the load's transaction. One row per
+# source and direction: [name, expected number of edges with evidence from it, ending (IN) or
+# starting (OUT) at it]; a source whose count differs (an edge missing, or doubled) comes back, and
+# the load plans it from the graph right after. Split by direction so that each edge is visited from
+# one end only (in CH-DDI the source is usually the object).
+_CONFIRM = """
+UNWIND $rows AS r
+MATCH (x:Drug {name: r[0]})
+OPTIONAL MATCH (x)$ARROW(:Drug)
+WHERE r[0] IN e.evidence_sources
+WITH r, collect(e) AS es
+FOREACH (e IN [y IN es WHERE y.run_id <> $run_id] | SET e.run_id = $run_id)
+WITH r, size(es) AS n
+WHERE n <> r[1]
+RETURN r[0] AS source, n
+"""
+CONFIRM_SOURCES = {"IN": _CONFIRM.replace("$ARROW", "<-[e]-"), "OUT": _CONFIRM.replace("$ARROW", "-[e]->")}
 
 DELETE_EDGE = _per_type(f"""
 UNWIND $rows AS r

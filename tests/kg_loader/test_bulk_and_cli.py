@@ -51,9 +51,9 @@ def test_export_csv_parses_back(tmp_path, ddikg_home):
     a = rec_by_key[("阿司匹林", "ANTAGONISM", "华法林")]
     assert a["evidence:string[]"].split(ARRAY_DELIMITER) == [TRICKY, "华法林@第二句"]
     assert a["evidence_sources:string[]"].split(ARRAY_DELIMITER) == ["华法林", "阿司匹林"]
-    assert [float(x) for x in a["evidence_scores:float[]"].split(ARRAY_DELIMITER)] == [0.9, 0.5]
+    assert [float(x) for x in a["evidence_scores:double[]"].split(ARRAY_DELIMITER)] == [0.9, 0.5]
     assert a["evidence_urls:string[]"].split(ARRAY_DELIMITER)[0] == "https://example.org/a?x=1,2"
-    assert a["label_zh"] == "拮抗" and float(a["score:float"]) == 0.9 and a["run_id"] == "bulk1"
+    assert a["label_zh"] == "拮抗" and float(a["score:double"]) == 0.9 and a["run_id"] == "bulk1"
     assert ('药"引号",逗号', "CONTRAINDICATION", "华法林") in rec_by_key
     # Every relationship end is a node of the ID space it names.
     assert {k[0] for k in rec_by_key} | {k[2] for k in rec_by_key} <= set(by_name)

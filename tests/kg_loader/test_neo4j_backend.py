@@ -133,3 +133,25 @@ def test_against_a_real_neo4j_when_one_is_given(tmp_path):
     assert (s3.added, s3.updated, s3.removed, s3.unchanged) == (0, 0, 2, 3)
     assert len(run_query(settings, "interactions", {"drug": "华法林"})) == 3
     assert run_query(settings, "evidence", {"subject": "甲", "object": "乙"})[0]["sentence"] == "乙@'}) DETACH DELETE n //"
+
+
+def test_load_lock_node_serialises_loaders_and_fences_a_stale_one(bolt):
+    """The Neo4j load lock (a :DdikgLoadLock node) through the official driver: a second holder waits
+    and gives up, a lease taken over cannot commit, and a released lock leaves no node behind."""
+    from ddikg.kg_loader.backends import LeaseLost, LockTimeout
+
+    _, b = bolt
+    with b.load_lock(wait_s=1, lease_s=30) as first:
+        with pytest.raises(LockTimeout, match="another load holds"), b.load_lock(wait_s=0.3, lease_s=30):
+            pass
+        # The lease is taken over (as if it had expired and another load had taken the lock).
+        b.run("MATCH (l:DdikgLoadLock) SET l.token = 'someone-else'")
+        with pytest.raises(LeaseLost):
+            b.write_atomic([Statement("CREATE (:Fenced {n: 1})")], fence=first)
+        assert b.run("MATCH (f:Fenced) RETURN count(f) AS n", read_only=True) == [{"n": 0}]
+        b.run("MATCH (l:DdikgLoadLock) SET l.token = $t", {"t": first.token})
+        b.write_atomic([Statement("CREATE (:Fenced {n: 2})")], fence=first)
+    assert b.run("MATCH (f:Fenced) RETURN f.n AS n", read_only=True) == [{"n": 2}]
+    assert b.run("MATCH (l:DdikgLoadLock) RETURN count(l) AS n", read_only=True) == [{"n": 0}]
+    with b.load_lock(wait_s=1, lease_s=30):  # free again
+        pass
