@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from ddikg.contracts import Triple
-from ddikg.jsonl import OnError, RecordError, require_file
+from ddikg.jsonl import OnError, RecordError, UndecodableLine, decode_line, require_file
 from ddikg.kg_loader.model import _BAD_TEXT, bad_chars, check_name, check_relation
 from ddikg.kg_loader.statements import ROW_PROPERTIES
 from ddikg.labels import DRUG
@@ -461,10 +461,9 @@ def read_triples(
 
 
 def _json_error(path: Path, line_no: int, raw: bytes) -> RecordError:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        return RecordError(path, line_no, "<encoding>", f"not UTF-8: {err.reason} at byte {err.start}")
+    text = decode_line(path, line_no, raw.rstrip(b"\r\n"))
+    if isinstance(text, UndecodableLine):  # worded as every reader words it: the byte and its column
+        return text.error
     try:
         json.loads(text.rstrip("\r\n"))  # with its line end, the position would be on a second line
     except json.JSONDecodeError as err:  # the stdlib words the position; pos + 1 is the line's column

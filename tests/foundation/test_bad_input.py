@@ -33,7 +33,8 @@ RAW = {"drug_id": "1", "name": "阿司匹林", "url": "https://example.org/drug/
 CHDDI = {"text": "阿司匹林@与华法林合用，出血风险增加", "spo_list": [
     {"predicate": "协同", "subject": "华法林", "object": {"@value": "阿司匹林"}}]}
 TRIPLE = {"subject": "华法林", "predicate": "协同", "object": "阿司匹林", "score": 0.9,
-          "evidence": "阿司匹林@与华法林合用，出血风险增加", "source_drug": "阿司匹林", "model_id": "iser-test"}
+          "evidence": "阿司匹林@与华法林合用，出血风险增加", "source_drug": "阿司匹林", "model_id": "iser-test",
+          "extracted_at": "2026-11-01T02:00:00+00:00"}
 LS_TASK = {"id": 7, "data": {"text": "某药片@禁与华法林合用"}, "annotations": [{"id": 1, "was_cancelled": False, "result": [
     {"id": "a", "type": "labels", "from_name": "label", "to_name": "text",
      "value": {"start": 6, "end": 9, "text": "华法林", "labels": ["药物"]}},
