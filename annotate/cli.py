@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from ddikg.cliutil import NoProgressOpt, OnErrorOpt, RejectsOpt, console, fail, on_error_value
+from ddikg.cliutil import (
+    NoProgressOpt,
+    OnErrorOpt,
+    RejectsOpt,
+    console,
+    fail,
+    nothing_processed,
+    on_error_value,
+)
+
+
+class Predictions(str, Enum):
+    rules = "rules"  # the cue rules' relations
+    record = "record"  # the file's own spo_list
+    none = "none"
+
 
 annotate_app = typer.Typer(help="Annotation tooling: validate, stats, pre-annotate, Label Studio round trip.",
                            no_args_is_help=True)
@@ -21,13 +38,13 @@ RawLexiconOpt = Annotated[
 def _lexicon(raw: list[Path] | None):
     from ddikg.annotate.lexicon import Lexicon
     from ddikg.contracts import RawDrugRecord
-    from ddikg.jsonl import RecordError, read_jsonl
+    from ddikg.jsonl import JsonlReader, RecordError
 
     if not raw:
         return Lexicon.load()
     try:
-        records = [r for p in raw for r in read_jsonl(p, RawDrugRecord)]
-    except (RecordError, FileNotFoundError) as exc:
+        records = [r for p in raw for r in JsonlReader(p, RawDrugRecord, require_records=True)]
+    except (RecordError, ValueError, FileNotFoundError) as exc:
         fail(str(exc))
     return Lexicon.from_records(records)
 
@@ -43,7 +60,9 @@ def _read_chddi(path: Path, on_error: str = "raise", rejects: Path | None = None
     except (RecordError, FileNotFoundError) as exc:
         fail(str(exc))
     if reader.n_bad:
-        console.print(f"[yellow]{path}: {reader.summary()}[/]")
+        console.print(f"[yellow]{escape(f'{path}: {reader.summary()}')}[/]", soft_wrap=True)
+    if reader.nothing_read:
+        nothing_processed(path, reader.n_bad, reader.rejects_path)
     return records
 
 
@@ -159,8 +178,8 @@ def baseline(
 def export_ls(
     path: Annotated[Path, typer.Argument(help="A CH-DDI file (segmented, pre-labelled or predicted).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Label Studio tasks JSON to write.")],
-    predictions: Annotated[str, typer.Option("--predictions",
-                                             help="rules | record (the file's spo_list) | none")] = "rules",
+    predictions: Annotated[Predictions, typer.Option(
+        "--predictions", help="rules | record (the file's spo_list) | none")] = Predictions.rules,
     raw: RawLexiconOpt = None,
     on_error: OnErrorOpt = "raise",
     rejects: RejectsOpt = None,
@@ -168,10 +187,8 @@ def export_ls(
     """Export statements as Label Studio tasks with span and relation predictions."""
     from ddikg.annotate.labelstudio import export_tasks, write_tasks
 
-    if predictions not in ("rules", "record", "none"):
-        fail(f"--predictions must be rules, record or none, not {predictions!r}")
-    lexicon = _lexicon(raw) if predictions == "rules" else None
-    tasks = export_tasks(_read_chddi(path, on_error, rejects), predictions=predictions, lexicon=lexicon)
+    lexicon = _lexicon(raw) if predictions is Predictions.rules else None
+    tasks = export_tasks(_read_chddi(path, on_error, rejects), predictions=predictions.value, lexicon=lexicon)
     write_tasks(out, tasks)
     typer.echo(f"{len(tasks)} tasks -> {out} (labeling config: annotate/data/labelstudio_config.xml)")
 
@@ -193,6 +210,9 @@ def import_ls(
                                          rejects=rejects or default_rejects_path(export.with_suffix(".jsonl")))
     except (ImportProblem, FileNotFoundError) as exc:
         fail(str(exc))
+    if not records and not summary.unannotated:
+        fail(f"{export}: nothing could be processed: "
+             + (f"all {summary.rejected} tasks rejected" if summary.rejected else "no tasks"))
     write_jsonl(out, records)
     typer.echo(f"{summary.tasks} tasks -> {summary.imported} statements, {summary.relations} relations -> {out}; "
                f"{summary.unannotated} unannotated, {summary.unlinked_entities} entities without a relation, "
@@ -213,13 +233,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """@-segment raw drug records into CH-DDI statements (药名@statement, one per line)."""
         from ddikg.annotate.segment import segment_file
-        from ddikg.jsonl import RecordError, default_rejects_path
+        from ddikg.jsonl import NoRecordsError, RecordError, default_rejects_path
 
         mode = on_error_value(on_error)
-        try:
+        try:  # an input with no usable record writes no output and exits 1
             summary = segment_file(raw, out, only_changed=only_changed, on_error=mode,
-                                   rejects=rejects or default_rejects_path(raw), progress=not no_progress)
-        except (RecordError, FileNotFoundError) as exc:
+                                   rejects=rejects or default_rejects_path(raw), progress=not no_progress,
+                                   require_records=True)
+        except (RecordError, NoRecordsError, FileNotFoundError) as exc:
             fail(str(exc))
         typer.echo(summary.line())
 

@@ -26,7 +26,7 @@ from ddikg.annotate.lexicon import Lexicon
 from ddikg.annotate.preannotate import preannotate
 from ddikg.annotate.rules import rule_spos
 from ddikg.contracts import ChddiMeta, ChddiRecord, Spo, TypedValue
-from ddikg.jsonl import OnError
+from ddikg.jsonl import OnError, UndecodableLine, iter_lines, require_file
 from ddikg.labels import DRUG, RELATION_LABELS
 
 FROM_NAME, TO_NAME = "label", "text"
@@ -120,6 +120,7 @@ class ImportProblem(ValueError):
 
     def __init__(self, file: str, task: int, task_id: Any, field: str, message: str):
         self.file, self.task, self.task_id, self.field, self.message = file, task, task_id, field, message
+        self.raw: str | None = None  # the line's text, for a JSONL line that is not a task at all
         super().__init__(f"{file}: task #{task} (id {task_id}): {field}: {message}")
 
 
@@ -133,22 +134,35 @@ class ImportSummary(BaseModel):
     rejects: Path | None = None
 
 
-def _load_export(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
-    stripped = text.lstrip()
-    if stripped.startswith("["):
+def _load_export(path: Path) -> list[Any]:
+    """The tasks of a JSON list or JSONL export. A JSONL line that cannot be read comes as an
+    ImportProblem in its place, so ``--on-error skip`` sets that line aside and goes on."""
+    data = require_file(path).read_bytes().removeprefix(b"\xef\xbb\xbf")  # an editor's BOM
+    if data.lstrip().startswith(b"["):
         try:
-            tasks = json.loads(text)
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise ImportProblem(str(path), 0, None, "<encoding>",
+                                f"line {line}: not UTF-8: byte 0x{data[exc.start]:02x}") from None
+        try:
+            return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ImportProblem(str(path), 0, None, "<json>", f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
-        return tasks
-    out = []
-    for i, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
+            raise ImportProblem(str(path), 0, None, "<json>",
+                                f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    out: list[Any] = []
+    for i, line in iter_lines(path):
+        if isinstance(line, UndecodableLine):
+            problem = ImportProblem(str(path), len(out), None, "<encoding>", f"line {i}: {line.error.message}")
+        else:
             try:
                 out.append(json.loads(line))
+                continue
             except json.JSONDecodeError as exc:
-                raise ImportProblem(str(path), i, None, "<json>", f"line {i}: {exc.msg}") from None
+                problem = ImportProblem(str(path), len(out), None, "<json>",
+                                        f"line {i}: invalid JSON at column {exc.pos + 1}: {exc.msg}")
+        problem.raw = str(line)
+        out.append(problem)
     return out
 
 
@@ -226,8 +240,6 @@ def import_export(path: str | os.PathLike, *, on_error: OnError = "raise",
                   rejects: str | os.PathLike | None = None) -> tuple[list[ChddiRecord], ImportSummary]:
     """Turn a Label Studio JSON export into CH-DDI records (bad tasks raise, or are written to ``rejects``)."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
     tasks = _load_export(path)
     if not isinstance(tasks, list):
         raise ImportProblem(str(path), 0, None, "<json>", "expected a list of tasks")
@@ -236,6 +248,8 @@ def import_export(path: str | os.PathLike, *, on_error: OnError = "raise",
     bad: list[dict[str, Any]] = []
     for i, task in enumerate(tasks):
         try:
+            if isinstance(task, ImportProblem):
+                raise task
             if not isinstance(task, dict):
                 raise ImportProblem(str(path), i, None, "<task>", "expected a JSON object")
             rec, unlinked = task_to_record(task, file=str(path), index=i)
@@ -243,7 +257,7 @@ def import_export(path: str | os.PathLike, *, on_error: OnError = "raise",
             if on_error == "raise":
                 raise
             bad.append({"file": exc.file, "task": exc.task, "task_id": exc.task_id, "field": exc.field,
-                        "error": exc.message, "raw": task})
+                        "error": exc.message, "raw": task if exc.raw is None else exc.raw})
             continue
         if rec is None:
             summary.unannotated += 1
@@ -262,4 +276,7 @@ def import_export(path: str | os.PathLike, *, on_error: OnError = "raise",
 
 
 def iter_tasks(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    yield from _load_export(Path(path))
+    for task in _load_export(Path(path)):
+        if isinstance(task, ImportProblem):
+            raise task
+        yield task

@@ -249,16 +249,20 @@ def segment_file(
     on_error: OnError = "raise",
     rejects: str | os.PathLike | None = None,
     progress: bool = False,
+    require_records: bool = False,
 ) -> SegmentSummary:
     """Segment a raw crawl file into a CH-DDI file (written atomically).
 
     ``only_changed`` skips records the crawler marked ``change == "unchanged"`` (incremental runs).
     ``progress``: a bar over the input's lines on a terminal (:mod:`ddikg.progress`).
+    ``require_records``: an input with no valid record raises :class:`ddikg.jsonl.NoRecordsError` and
+    writes nothing.
     """
     from ddikg.progress import track, wanted
 
     summary = SegmentSummary(out=Path(out_path))
-    reader = JsonlReader(in_path, RawDrugRecord, on_error=on_error, rejects=rejects)
+    reader = JsonlReader(in_path, RawDrugRecord, on_error=on_error, rejects=rejects,
+                         require_records=require_records)
     # the total is the input's line count (blank lines included), read only when a bar is drawn
     total = _count_lines(in_path) if wanted(progress) else None
 

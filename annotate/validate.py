@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from ddikg.contracts import ChddiRecord
-from ddikg.jsonl import RecordError, parse_line
+from ddikg.jsonl import RecordError, iter_lines, parse_line
 from ddikg.labels import DRUG, RELATION_LABELS
 
 
@@ -25,6 +25,8 @@ class Issue(BaseModel):
     message: str
 
     def __str__(self) -> str:
+        if not self.line:  # about the whole file (missing, a directory, empty): no line to name
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}: {self.field}: {self.message}"
 
 
@@ -93,9 +95,29 @@ def validate_file(path: str | os.PathLike) -> ValidationReport:
     """Validate every line of a CH-DDI file; problems are collected, never raised."""
     path = Path(path)
     report = ValidationReport(path=path)
-    if not path.exists():
-        report.issues.append(Issue(file=str(path), line=0, field="<file>", message="no such file"))
+    try:
+        lines = list(iter_lines(path))
+    except OSError as exc:  # missing, a directory, unreadable
+        report.issues.append(Issue(file=str(path), line=0, field="<file>", message=str(exc).removeprefix(f"{path}: ")))
         return report
+    first_seen: dict[str, int] = {}
+    for line_no, raw in lines:
+        try:
+            rec = parse_line(path, line_no, raw, ChddiRecord)
+        except RecordError as err:
+            report.issues.append(Issue(file=str(path), line=line_no, field=err.field, message=err.message))
+            continue
+        report.records += 1
+        for field, message in check_record(rec):
+            report.issues.append(Issue(file=str(path), line=line_no, field=field, message=message))
+        if rec.text in first_seen:
+            report.issues.append(Issue(file=str(path), line=line_no, field="text",
+                                       message=f"duplicate statement (first at line {first_seen[rec.text]})"))
+        else:
+            first_seen[rec.text] = line_no
+    if not lines:
+        report.issues.append(Issue(file=str(path), line=0, field="<file>", message="no records (empty file)"))
+    return report
     first_seen: dict[str, int] = {}
     try:
         with path.open(encoding="utf-8") as fh:

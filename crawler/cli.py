@@ -49,6 +49,8 @@ def register(app: typer.Typer) -> None:
                 option = {"download_delay": "delay"}.get(str(first["loc"][0]), str(first["loc"][0]))
                 fail(f"--{option.replace('_', '-')}: {first['msg']}")
         target = out or default_out(settings)
+        if target.is_dir():  # found out at the end of a crawl otherwise, when the records are written
+            fail(f"--out {target}: is a directory; give the JSONL file to write, e.g. {target / 'drugs.jsonl'}")
         try:
             summary = run_crawl(settings, target, base_url=base_url, start_urls=start_url or None,
                                 drug_ids=drug_id or None, progress=not no_progress)

@@ -8,16 +8,39 @@ from __future__ import annotations
 
 import importlib
 import os
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from typer.core import TyperGroup
 
 from ddikg import __version__
-from ddikg.cliutil import OnErrorOpt, RejectsOpt, console, fail, on_error_value
+from ddikg.cliutil import OnErrorOpt, RejectsOpt, console, fail, nothing_processed, on_error_value
 from ddikg.contracts import CONTRACTS
+from ddikg.jsonl import RecordError
+
+
+class _Group(TyperGroup):
+    """The root group: input and system errors that reach it end as one line, never a traceback.
+
+    Commands word their own errors; this is the net under them for a file that cannot be read or
+    written (a directory, no permission, a full disk) and a bad record met outside a reader's handler.
+    """
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except RecordError as exc:
+            fail(str(exc))
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail(f"{where}{exc.strerror or exc}")
+
 
 app = typer.Typer(
+    cls=_Group,
     name="ddikg",
     help="Chinese drug-drug interaction knowledge graphs: crawl -> segment -> ISER extraction -> graph.",
     no_args_is_help=True,
@@ -45,28 +68,32 @@ def _root(
         os.environ["DDIKG_HOME"] = str(home)
 
 
+Contract = Enum("Contract", {name: name for name in CONTRACTS}, type=str)  # --contract's choices
+
+
 @app.command("check")
 def check(
     path: Annotated[Path, typer.Argument(help="A JSONL file of one of the stage contracts.")],
-    contract: Annotated[str, typer.Option("--contract", "-c", help="raw | chddi | span | triple")],
+    contract: Annotated[Contract, typer.Option("--contract", "-c", help="The contract the file holds.")],
     on_error: OnErrorOpt = "raise",
     rejects: RejectsOpt = None,
 ) -> None:
     """Validate a contract file; errors name file:line and the field."""
-    from ddikg.jsonl import JsonlReader, RecordError, default_rejects_path
+    from ddikg.jsonl import JsonlReader, default_rejects_path
 
-    if contract not in CONTRACTS:
-        fail(f"--contract must be one of {', '.join(CONTRACTS)}, not {contract!r}")
     mode = on_error_value(on_error)
-    reader = JsonlReader(path, CONTRACTS[contract], on_error=mode, rejects=rejects or default_rejects_path(path))
+    reader = JsonlReader(path, CONTRACTS[contract.value], on_error=mode,
+                         rejects=rejects or default_rejects_path(path))
     try:
         for _ in reader:
             pass
     except (RecordError, FileNotFoundError) as exc:
         fail(str(exc))
     for err in reader.errors[:20]:
-        console.print(f"[yellow]{err}[/]")
+        console.print(f"[yellow]{escape(str(err))}[/]", soft_wrap=True)
     typer.echo(f"{path}: {reader.summary()}")
+    if reader.nothing_read:
+        nothing_processed(path, reader.n_bad, reader.rejects_path)
     raise typer.Exit(1 if reader.n_bad else 0)
 
 

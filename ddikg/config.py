@@ -107,6 +107,10 @@ class FlowSettings(BaseModel):
     retries: int = Field(default=2, ge=0)  # for the transient stages: crawl and load
     retry_delay_s: float = Field(default=10.0, ge=0.0)
     prefect_home: Path | None = None  # Prefect's local state; default <home>/prefect
+    # `ddikg deploy` registers with $PREFECT_API_URL, else with a server answering here
+    # (`prefect server start`'s default address), else refuses: served deployments need a lasting server
+    prefect_api_url: str = "http://127.0.0.1:4200/api"
+    prefect_server_wait_s: float = Field(default=60.0, ge=0.0)  # for a server that is still starting
     ephemeral_startup_timeout_s: int = Field(default=120, ge=1)
     demo_port: int = Field(default=8765, ge=1, le=65535)  # the fixture site stands in for Yimaitong here
 

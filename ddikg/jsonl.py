@@ -35,6 +35,17 @@ class RecordError(ValueError):
         return {"file": self.file, "line": self.line, "field": self.field, "error": self.message}
 
 
+class NoRecordsError(ValueError):
+    """An input of which no record could be used: an empty file, or every line rejected."""
+
+    def __init__(self, file: str | os.PathLike, rejected: int = 0, rejects: str | os.PathLike | None = None):
+        self.file, self.rejected = str(file), rejected
+        why = f"all {rejected} lines rejected" if rejected else "no records (empty file)"
+        if rejected and rejects:
+            why += f" -> {rejects}"
+        super().__init__(f"{self.file}: nothing could be processed: {why}")
+
+
 def _field_path(loc: tuple) -> str:
     out = ""
     for part in loc:
@@ -54,8 +65,68 @@ def validation_errors(file: str | os.PathLike, line: int, exc: ValidationError) 
     return errs
 
 
+class UndecodableLine(str):
+    """A line that is not valid UTF-8: its text with the bad bytes as ``\\xNN`` escapes (for the rejects
+    file), and the located error that :func:`parse_line` raises for it."""
+
+    error: RecordError
+
+
+def require_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path, or FileNotFoundError worded ``path: no such file`` / ``path: is a directory``."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file")
+    if p.is_dir():  # (a pipe or /dev/stdin is fine)
+        raise FileNotFoundError(f"{p}: is a directory, not a file")
+    return p
+
+
+def iter_raw_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes, bool]]:
+    """Every line of a file as (1-based line number, its bytes without the line end, whether it had a
+    line end). A UTF-8 byte-order mark before line 1 is dropped (editors on Windows write one). Bytes,
+    so that one bad byte cannot abort the whole file."""
+    p = require_file(path)
+    with p.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            if line_no == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM):]
+            terminated = raw.endswith(b"\n")
+            yield line_no, raw.rstrip(b"\r\n"), terminated
+
+
+def decode_line(path: str | os.PathLike, line_no: int, raw: bytes) -> str:
+    """The line's text, or an :class:`UndecodableLine` (which :func:`parse_line` raises as an error
+    located at this line and column) when it is not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        col = len(raw[:exc.start].decode("utf-8", errors="replace")) + 1
+        bad = UndecodableLine(raw.decode("utf-8", errors="backslashreplace"))
+        bad.error = RecordError(path, line_no, "<encoding>", f"not UTF-8: byte 0x{raw[exc.start]:02x} at column {col}")
+        return bad
+
+
+def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """The non-blank lines of a UTF-8 text file as (1-based line number, text without the line end).
+
+    A BOM before line 1 is dropped. A line that is not UTF-8 comes as an :class:`UndecodableLine`, so a
+    reader reports it at its own line and, when skipping, goes on with the next one.
+    """
+    for line_no, raw, _ in iter_raw_lines(path):
+        text = decode_line(path, line_no, raw)
+        if isinstance(text, UndecodableLine) or text.strip():
+            yield line_no, text
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
 def parse_line(file: str | os.PathLike, line_no: int, text: str, model: type[T]) -> T:
     """Parse one JSONL line into ``model``; raises RecordError (the first failing field)."""
+    if isinstance(text, UndecodableLine):
+        raise text.error
+    text = text.rstrip("\r\n")  # a line end would move JSON's error position to a second line
     try:  # fast path: pydantic parses and validates in one pass without Python objects in between
         return model.model_validate_json(text)
     except ValidationError:
@@ -63,7 +134,8 @@ def parse_line(file: str | os.PathLike, line_no: int, text: str, model: type[T])
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise RecordError(file, line_no, "<json>", f"invalid JSON at column {exc.colno}: {exc.msg}") from None
+        # exc.pos counts characters from the start of the line: its 1-based column
+        raise RecordError(file, line_no, "<json>", f"invalid JSON at column {exc.pos + 1}: {exc.msg}") from None
     if not isinstance(obj, dict):
         raise RecordError(file, line_no, "<record>", f"expected a JSON object, got {type(obj).__name__}")
     try:
@@ -103,6 +175,7 @@ class JsonlReader(Generic[T]):
     line* (no newline at the end of the file and cut off mid-record: what a writer killed mid-write
     leaves) is set aside like a skipped line, with field ``<torn>`` and the reason, and counted in
     ``n_torn`` (and ``n_bad``); the lines before it are read normally.
+    ``require_records`` ends the iteration with :class:`NoRecordsError` when no line gave a record.
     """
 
     def __init__(
@@ -112,14 +185,17 @@ class JsonlReader(Generic[T]):
         *,
         on_error: OnError = "raise",
         rejects: str | os.PathLike | None = None,
+        require_records: bool = False,
     ):
         self.path, self.model, self.on_error = Path(path), model, on_error
+        self.require_records = require_records
         self.rejects_path = Path(rejects) if rejects else None
         self.n_ok = 0
         self.n_bad = 0
         self.n_torn = 0
         self.errors: list[RecordError] = []
         self._rejects_fh = None
+        self.lines: list[int] = []  # the line number of each record yielded, in order
 
     def _set_aside(self, err: RecordError, raw: str) -> None:
         self.n_bad += 1
@@ -132,29 +208,15 @@ class JsonlReader(Generic[T]):
             self._rejects_fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     def __iter__(self) -> Iterator[T]:
-        if not self.path.exists():
-            raise FileNotFoundError(f"{self.path}: no such file")
         try:
-            with self.path.open("rb") as fh:
-                for line_no, raw in enumerate(fh, start=1):
-                    last_unterminated = not raw.endswith(b"\n")
-                    try:
-                        text = raw.decode("utf-8")
-                    except UnicodeDecodeError as exc:
-                        text = None
-                        bad: RecordError = RecordError(self.path, line_no, "<encoding>", f"not UTF-8: {exc.reason}")
-                    if text is not None:
-                        if not text.strip():
-                            continue
-                        try:
-                            record = parse_line(self.path, line_no, text, self.model)
-                        except RecordError as err:
-                            bad = err
-                        else:
-                            self.n_ok += 1
-                            yield record
-                            continue
-                    why = torn_reason(raw) if last_unterminated else None
+            for line_no, raw, terminated in iter_raw_lines(self.path):
+                text = decode_line(self.path, line_no, raw)
+                if not isinstance(text, UndecodableLine) and not text.strip():
+                    continue
+                try:
+                    record = parse_line(self.path, line_no, text, self.model)
+                except RecordError as err:
+                    why = None if terminated else torn_reason(raw)
                     if why is not None:
                         self.n_torn += 1
                         self._set_aside(RecordError(self.path, line_no, TORN,
@@ -163,12 +225,24 @@ class JsonlReader(Generic[T]):
                                         raw.decode("utf-8", errors="replace"))
                         continue
                     if self.on_error == "raise":
-                        raise bad
-                    self._set_aside(bad, raw.decode("utf-8", errors="replace").rstrip("\n"))
+                        raise
+                    self._set_aside(err, str(text))
+                    continue
+                self.n_ok += 1
+                self.lines.append(line_no)
+                yield record
+            if self.require_records and self.n_ok == 0:
+                # raised inside the consumer's loop: write_jsonl then drops its half-made output
+                raise NoRecordsError(self.path, self.n_bad, self.rejects_path)
         finally:
             if self._rejects_fh is not None:
                 self._rejects_fh.close()
                 self._rejects_fh = None
+
+    @property
+    def nothing_read(self) -> bool:
+        """No record could be read (an empty file, or every line rejected)."""
+        return self.n_ok == 0
 
     def read_all(self) -> list[T]:
         return list(self)
@@ -204,6 +278,7 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[BaseModel | dict]) ->
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     n = 0
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; an output is as open as any new file
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             for rec in records:
                 if isinstance(rec, BaseModel):
@@ -217,6 +292,20 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[BaseModel | dict]) ->
         Path(tmp).unlink(missing_ok=True)
         raise
     return n
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (os.umask sets it, a race with other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
 
 
 def append_jsonl(path: str | os.PathLike, records: Iterable[BaseModel | dict]) -> int:

@@ -111,7 +111,20 @@ def register(app: typer.Typer) -> None:
         progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars.")] = True,
         as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
     ) -> None:
-        """Run the whole pipeline as a Prefect flow: crawl -> segment -> extract -> load (what changed)."""
+        """Run the whole pipeline as a Prefect flow: crawl -> segment -> extract -> load (what changed).
+
+        With PREFECT_API_URL set the run is recorded there (waiting for a server that is still starting);
+        without, Prefect runs a temporary server for this process."""
+        if os.environ.get("PREFECT_API_URL"):
+            from ddikg.config import load_settings
+            from ddikg.flows.prefect_env import NoPrefectServer, require_prefect_server
+
+            if home is not None:
+                os.environ["DDIKG_HOME"] = str(home)
+            try:
+                require_prefect_server(load_settings())
+            except NoPrefectServer as exc:
+                fail(str(exc))
         settings = _settings(home)
         from ddikg.flows.build_kg import build_kg as flow
 
@@ -148,12 +161,11 @@ def register(app: typer.Typer) -> None:
         image: Annotated[str | None, typer.Option("--image", help="With --work-pool: the image (Docker/Kubernetes pools).")] = None,
         home: HomeOpt = None,
     ) -> None:
-        """Serve the Prefect deployments build-kg/nightly and build-kg/on-demand until interrupted
-        (or, with --work-pool, register them with that pool for its workers to run)."""
-        settings = _settings(home)
-        if not os.environ.get("PREFECT_API_URL"):
-            console.print("[yellow]PREFECT_API_URL is not set:[/] deployments need a running Prefect server "
-                          "(`prefect server start`, then `export PREFECT_API_URL=http://127.0.0.1:4200/api`).")
+        """Serve the Prefect deployments build-kg/nightly and build-kg/on-demand until Ctrl-C or SIGTERM
+        (or, with --work-pool, register them with that pool for its workers to run).
+
+        Needs a running Prefect server: $PREFECT_API_URL, else one at flows.prefect_api_url
+        (http://127.0.0.1:4200/api); refuses when there is none."""
         params = {}
         for item in param or []:
             key, sep, value = item.partition("=")
@@ -163,6 +175,16 @@ def register(app: typer.Typer) -> None:
                 params[key] = json.loads(value)
             except json.JSONDecodeError:
                 params[key] = value
+        from ddikg.config import load_settings
+        from ddikg.flows.prefect_env import NoPrefectServer, require_prefect_server
+
+        if home is not None:
+            os.environ["DDIKG_HOME"] = str(home)
+        try:  # before Prefect is imported: it reads PREFECT_API_URL once
+            api_url = require_prefect_server(load_settings())
+        except NoPrefectServer as exc:
+            fail(str(exc))
+        settings = _settings(home)
         if work_pool:
             from ddikg.flows.deployments import deploy_to_pool
 
@@ -173,6 +195,20 @@ def register(app: typer.Typer) -> None:
             return
         from ddikg.flows.deployments import serve_deployments
 
-        console.print(f"serving build-kg/nightly ({cron or settings.flows.nightly_cron}, "
-                      f"{timezone or settings.flows.timezone}) and build-kg/on-demand for home {settings.home}")
-        serve_deployments(settings, base_url=base_url, cron=cron, timezone=timezone, parameters=params)
+        def ready() -> None:
+            console.print(f"serving build-kg/nightly ({cron or settings.flows.nightly_cron}, "
+                          f"{timezone or settings.flows.timezone}) and build-kg/on-demand for home {settings.home} "
+                          f"on {api_url}; run one with `prefect deployment run build-kg/on-demand`", soft_wrap=True)
+
+        import signal
+
+        def _stop(signum, frame):  # SIGTERM (service managers, kill) ends serving as Ctrl-C does
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, _stop)
+        try:
+            serve_deployments(settings, base_url=base_url, cron=cron, timezone=timezone, parameters=params,
+                              on_ready=ready)
+        except KeyboardInterrupt:
+            pass
+        console.print("deployments no longer served")

@@ -8,6 +8,7 @@ the flow runs execute as subprocesses of it. For a work pool (process, Docker, K
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ddikg.config import Settings
@@ -44,14 +45,24 @@ def deployments(settings: Settings, *, base_url: str | None = None, cron: str | 
     return [nightly, on_demand]
 
 
-def serve_deployments(settings: Settings, *, limit: int | None = 1, **kwargs: Any) -> None:
-    """Register both deployments with the Prefect API and execute their runs until interrupted.
+def serve_deployments(settings: Settings, *, limit: int | None = 1, on_ready: Callable[[], None] | None = None,
+                      **kwargs: Any) -> None:
+    """Register both deployments with the Prefect API and execute their runs until interrupted
+    (KeyboardInterrupt) or SIGTERM (Prefect's runner then stops and returns).
 
     ``limit`` bounds concurrent runs: two build-kg runs on one home would race for the same files.
+    ``on_ready`` is called once both are registered, before the first poll for runs.
     """
-    from prefect import serve
+    import asyncio
 
-    serve(*deployments(settings, **kwargs), limit=limit)
+    from prefect.runner import Runner
+
+    runner = Runner(limit=limit)
+    for d in deployments(settings, **kwargs):
+        runner.add_deployment(d)  # registers it with the API
+    if on_ready is not None:
+        on_ready()
+    asyncio.run(runner.start())
 
 
 def deploy_to_pool(settings: Settings, work_pool: str, *, image: str | None = None, **kwargs: Any) -> list[Any]:

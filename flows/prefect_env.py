@@ -46,3 +46,44 @@ def configure_prefect(settings: Settings) -> None:
     for key, value in prefect_env(settings).items():
         os.environ.setdefault(key, value)
     os.makedirs(os.environ["PREFECT_HOME"], exist_ok=True)
+
+
+class NoPrefectServer(RuntimeError):
+    """``ddikg deploy`` found no Prefect server to register its deployments with."""
+
+
+def _healthy(api_url: str, timeout: float = 3.0) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(api_url.rstrip("/") + "/health", timeout=timeout) as r:  # noqa: S310 (http URL from settings)
+            return r.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def require_prefect_server(settings: Settings) -> str:
+    """The API URL of a running Prefect server for deployments, exported as ``PREFECT_API_URL``.
+
+    ``$PREFECT_API_URL`` if set, else ``settings.flows.prefect_api_url`` (where ``prefect server start``
+    listens by default). A server still starting is waited for up to ``flows.prefect_server_wait_s``.
+    Without one, Prefect would register the deployments with a temporary server that ends with this
+    process, and ``prefect deployment run`` elsewhere would answer "Deployment not found": refuse instead.
+    """
+    import time
+
+    given = os.environ.get("PREFECT_API_URL")
+    url = given or settings.flows.prefect_api_url
+    deadline = time.monotonic() + settings.flows.prefect_server_wait_s
+    while not _healthy(url):
+        if time.monotonic() >= deadline:
+            how = ("PREFECT_API_URL" if given else
+                   "PREFECT_API_URL is not set and nothing answers at flows.prefect_api_url")
+            raise NoPrefectServer(
+                f"no Prefect server at {url} ({how}): start one with `prefect server start` and "
+                f"`export PREFECT_API_URL=http://127.0.0.1:4200/api` in every shell that runs ddikg or prefect")
+        time.sleep(1.0)
+    os.environ["PREFECT_API_URL"] = url
+    os.environ.pop("PREFECT_SERVER_EPHEMERAL_ENABLED", None)  # a real server: no temporary one
+    return url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,27 +36,50 @@ class ExtractSummary(BaseModel):
 
 def train(train_path: str | Path, dev_path: str | Path, out_dir: str | Path, *, config: IserConfig | None = None,
           data_format: Format = "auto", progress: bool = True, on_error: str = "raise") -> TrainResult:
-    """Train ISER on ``train_path``; the checkpoint with the best dev RE micro F1 is saved in ``out_dir``."""
+    """Train ISER on ``train_path``; the checkpoint with the best dev RE micro F1 is saved in ``out_dir``.
+
+    The data are read and checked before ``out_dir`` is made; a run that fails before saving a checkpoint
+    removes the directory it created (kept when it holds rejects files)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is not a directory")
+    created = not out.exists()
+    try:
+        return _train(train_path, dev_path, out, config, data_format, progress, on_error)
+    except BaseException:
+        # a failed run leaves no directory of its own behind, unless it saved a checkpoint or set lines
+        # aside (the rejects files say why nothing could be trained on)
+        if created and not (out / "model.safetensors").exists() and not any(out.glob("*.rejects.jsonl")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _train(train_path: str | Path, dev_path: str | Path, out: Path, config: IserConfig | None,
+           data_format: Format, progress: bool, on_error: str) -> TrainResult:
     from ddikg.iser_model.encoder import Encoder, new_tokenizer, new_transformer
     from ddikg.iser_model.inference import configure_host, resolve_device
     from ddikg.iser_model.model import IserModel
     from ddikg.iser_model.pretrained import dataset_name, write_card
     from ddikg.iser_model.readers import read_dataset
     from ddikg.iser_model.trainer import fit, seed_everything
+    from ddikg.jsonl import NoRecordsError
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     cfg = config or IserConfig()
+    device = resolve_device(cfg.device)  # a device this machine lacks fails before any work
     schema = (cfg.entity_types, cfg.relation_types) if cfg.entity_types and cfg.relation_types else None
     train_ds = read_dataset(train_path, data_format, on_error=on_error, rejects=out / "train.rejects.jsonl",
                             schema=schema)
+    if not train_ds.documents:
+        raise NoRecordsError(train_path, train_ds.rejected_lines, train_ds.rejects_path)
     schema = (train_ds.entity_types, train_ds.relation_types)
     dev_ds = read_dataset(dev_path, data_format, on_error=on_error, rejects=out / "dev.rejects.jsonl", schema=schema)
+    if not dev_ds.documents:
+        raise NoRecordsError(dev_path, dev_ds.rejected_lines, dev_ds.rejects_path)
+    out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     cfg = cfg.model_copy(update={"entity_types": schema[0], "relation_types": schema[1],
                                  "model_id": f"{cfg.model_id}-{stamp}"})
     seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
     configure_host(device, cfg.threads, cfg.reuse_host_memory == "always")
     tokenizer = new_tokenizer(cfg, (d.tokens for d in train_ds.documents))
     model = IserModel(cfg, Encoder(new_transformer(cfg, tokenizer), cfg.dropout))
@@ -81,12 +105,15 @@ def evaluate(model_dir: str | Path, data_path: str | Path, *, data_format: Forma
     from ddikg.iser_model.inference import configure_host, resolve_device
     from ddikg.iser_model.readers import read_dataset
     from ddikg.iser_model.trainer import evaluate_documents
+    from ddikg.jsonl import NoRecordsError
 
     dev = resolve_device(device)
     model, tokenizer = load_checkpoint(model_dir, dev)
     configure_host(dev, model.cfg.threads, model.cfg.reuse_host_memory != "never")
     ds = read_dataset(data_path, data_format, on_error=on_error, rejects=rejects,
                       schema=(model.cfg.entity_types, model.cfg.relation_types))
+    if not ds.documents:
+        raise NoRecordsError(data_path, ds.rejected_lines, ds.rejects_path)
     metrics = evaluate_documents(model, tokenizer, ds.documents, dev, batch_size or model.cfg.eval_batch_size,
                                  progress)
     metrics["data"] = {"path": str(data_path), "documents": len(ds.documents), "rejected_lines": ds.rejected_lines,
@@ -97,8 +124,11 @@ def evaluate(model_dir: str | Path, data_path: str | Path, *, data_format: Forma
 
 def extract(model_dir: str | Path, in_path: str | Path, out_records: str | Path | None, out_triples: str | Path, *,
             batch_size: int = 32, device: str = "auto", run_id: str | None = None, ddi_constraints: bool = True,
-            on_error: str = "raise", rejects: str | Path | None = None, progress: bool = False) -> ExtractSummary:
-    """Predict DDI statements of a CH-DDI file: records with scored spo (``out_records``) and triples."""
+            on_error: str = "raise", rejects: str | Path | None = None, progress: bool = False,
+            require_records: bool = False) -> ExtractSummary:
+    """Predict DDI statements of a CH-DDI file: records with scored spo (``out_records``) and triples.
+
+    ``require_records``: an input with no valid record raises :class:`ddikg.jsonl.NoRecordsError`."""
     from ddikg.contracts import ChddiMeta, ChddiRecord, SpanDocument, Spo, Triple, TypedValue
     from ddikg.iser_model.batching import prepare
     from ddikg.iser_model.checkpoint import load_checkpoint
@@ -113,7 +143,7 @@ def extract(model_dir: str | Path, in_path: str | Path, out_records: str | Path 
     cfg = model.cfg
     configure_host(dev, cfg.threads, cfg.reuse_host_memory != "never")
     reader = JsonlReader(in_path, ChddiRecord, on_error=on_error,  # type: ignore[arg-type]
-                         rejects=rejects or default_rejects_path(in_path))
+                         rejects=rejects or default_rejects_path(in_path), require_records=require_records)
     records = [r for r in reader]
     todo = [r for r in records if not (r.meta and r.meta.boilerplate)]
     docs = [SpanDocument(tokens=list(r.text)) for r in todo]

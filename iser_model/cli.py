@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ddikg.cliutil import NoProgressOpt, OnErrorOpt, RejectsOpt, console, fail, on_error_value
-
-FormatOpt = Annotated[str, typer.Option("--format", help="auto | spert | chddi | cmeie")]
-DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N (default: settings)")]
-FORMATS = ("auto", "spert", "chddi", "cmeie")
+from ddikg.cliutil import DeviceOpt, NoProgressOpt, OnErrorOpt, RejectsOpt, console, fail, on_error_value
 
 
-def _format(value: str) -> str:
-    if value not in FORMATS:
-        fail(f"--format must be one of {', '.join(FORMATS)}, not {value!r}")
-    return value
+class DataFormat(str, Enum):
+    """``--format`` (see :mod:`ddikg.iser_model.readers`)."""
+
+    auto = "auto"
+    spert = "spert"
+    chddi = "chddi"
+    cmeie = "cmeie"
+
+
+FormatOpt = Annotated[DataFormat, typer.Option("--format", help="The data file's format (auto: detect).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +40,7 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
         seed: Annotated[int | None, typer.Option("--seed")] = None,
         device: DeviceOpt = None,
-        data_format: FormatOpt = "auto",
+        data_format: FormatOpt = DataFormat.auto,
         on_error: OnErrorOpt = "raise",
         no_progress: NoProgressOpt = False,
     ) -> None:
@@ -50,7 +53,10 @@ def register(app: typer.Typer) -> None:
         settings = load_settings()
         # --config wins; --encoder alone starts from the paper's hyper-parameters (IserConfig defaults);
         # neither: the scratch demo preset
-        cfg = IserConfig.load(config) if config else (IserConfig() if encoder else demo_config())
+        try:
+            cfg = IserConfig.load(config) if config else (IserConfig() if encoder else demo_config())
+        except ValueError as exc:  # not JSON, or not an IserConfig
+            fail(f"{config}: not a valid ISER config: {exc}")
         update = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, seed=seed).items() if v is not None}
         if encoder:
             update |= {"encoder": encoder, "scratch": None}
@@ -58,7 +64,7 @@ def register(app: typer.Typer) -> None:
         cfg = cfg.model_copy(update=update)
         out_dir = out or settings.models_dir / cfg.model_id
         try:
-            result = api.train(train_file, dev_file, out_dir, config=cfg, data_format=_format(data_format),
+            result = api.train(train_file, dev_file, out_dir, config=cfg, data_format=data_format.value,
                                progress=not no_progress, on_error=on_error_value(on_error))
         except (FileNotFoundError, ValueError) as exc:
             fail(str(exc))
@@ -71,7 +77,7 @@ def register(app: typer.Typer) -> None:
     def evaluate(
         model: Annotated[Path, typer.Option("--model", help="Checkpoint directory.")],
         data: Annotated[Path, typer.Option("--data", help="Gold data (SpERT JSON or CH-DDI/CMeIE JSONL).")],
-        data_format: FormatOpt = "auto",
+        data_format: FormatOpt = DataFormat.auto,
         device: DeviceOpt = None,
         batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
         on_error: OnErrorOpt = "raise",
@@ -83,7 +89,7 @@ def register(app: typer.Typer) -> None:
         from ddikg.iser_model.evaluator import rich_tables
 
         try:
-            metrics = api.evaluate(model, data, data_format=_format(data_format), device=device or "auto",  # type: ignore[arg-type]
+            metrics = api.evaluate(model, data, data_format=data_format.value, device=device or "auto",  # type: ignore[arg-type]
                                    batch_size=batch_size, rejects=rejects, on_error=on_error_value(on_error),
                                    progress=not no_progress)
         except (FileNotFoundError, ValueError) as exc:
@@ -116,7 +122,7 @@ def register(app: typer.Typer) -> None:
             summary = api.extract(model, in_path, records_out, out, batch_size=batch_size or settings.model.batch_size,
                                   device=device or settings.model.device, run_id=run_id,
                                   ddi_constraints=not no_constraints, on_error=on_error_value(on_error),
-                                  rejects=rejects, progress=not no_progress)
+                                  rejects=rejects, progress=not no_progress, require_records=True)
         except (FileNotFoundError, ValueError) as exc:
             fail(str(exc))
         typer.echo(json.dumps(summary.model_dump(mode="json"), ensure_ascii=False))

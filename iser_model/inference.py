@@ -29,7 +29,18 @@ def autocast(device: torch.device, bf16: bool):
 
 
 def resolve_device(name: str) -> torch.device:
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+    """``auto`` (CUDA when there is one, else the CPU) or a torch device name; ValueError for a device
+    that is not a device name or that this machine lacks."""
+    try:
+        device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+    except RuntimeError as exc:
+        raise ValueError(f"device {name!r}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: CUDA is not available on this machine (use --device cpu or auto)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA devices")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {name!r}: MPS is not available on this machine")
     if device.type == "cuda":
         # the float32 parts (SEA's prefix sums, the RNNs) may use TF32 tensor cores: ample precision
         # for a sum over at most a few hundred positions, several times the float32 speed

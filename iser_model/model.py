@@ -105,7 +105,11 @@ class IserModel(nn.Module):
 
         cfg, encoder, state = read_pretrained(model_dir)
         model = cls(cfg, encoder)
-        model.load_state_dict(state, strict=True)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:  # missing/unexpected keys, or shapes that do not fit config.json
+            raise ValueError(f"{model_dir}/model.safetensors: the weights do not fit its config.json: "
+                             f"{str(exc).splitlines()[0]}") from None
         return model.to(device).eval()
 
     def encode(self, batch: dict[str, torch.Tensor]) -> Encoded:

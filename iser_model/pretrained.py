@@ -54,8 +54,16 @@ def read_pretrained(model_dir: str | Path) -> tuple[IserConfig, Encoder, dict[st
     for name in ("config.json", "model.safetensors", "encoder/config.json"):
         if not (d / name).is_file():
             raise FileNotFoundError(f"{d}: not an ISER checkpoint (missing {name})")
-    cfg = IserConfig.load(d / "config.json")
-    return cfg, Encoder(transformer_from_config(d / "encoder"), cfg.dropout), load_file(str(d / "model.safetensors"))
+    try:
+        cfg = IserConfig.load(d / "config.json")
+    except ValueError as exc:  # not JSON, or not an IserConfig
+        raise ValueError(f"{d / 'config.json'}: not a valid ISER config: {exc}") from None
+    encoder = Encoder(transformer_from_config(d / "encoder"), cfg.dropout)
+    try:
+        state = load_file(str(d / "model.safetensors"))
+    except Exception as exc:  # safetensors' own error type (truncated or corrupt file) has no stable home
+        raise ValueError(f"{d / 'model.safetensors'}: cannot read the weights: {exc}") from None
+    return cfg, encoder, state
 
 
 def write_card(model_dir: str | Path, datasets: list[str], split: str = "validation", note: str = "") -> Path:

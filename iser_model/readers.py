@@ -32,10 +32,14 @@ from pydantic import ConfigDict, ValidationError
 from ddikg.contracts import ChddiRecord, SpanDocument, SpanEntity, SpanRelation, Spo
 from ddikg.jsonl import (
     JsonlReader,
+    NoRecordsError,
     OnError,
     RecordError,
+    UndecodableLine,
     append_jsonl,
     default_rejects_path,
+    iter_lines,
+    require_file,
     validation_errors,
 )
 from ddikg.labels import ENTITY_TYPES, RELATION_LABELS
@@ -70,34 +74,38 @@ class Dataset:
 
 
 def detect_format(path: str | Path) -> str:
-    path = Path(path)
-    with path.open(encoding="utf-8") as fh:
-        head = fh.read(1)
-        if path.suffix == ".json" or head == "[":
-            return "spert"
-        first = (head + fh.readline()).strip()
-        while not first:
-            first = fh.readline().strip()
+    """spert (a ``.json`` file, or a JSON list), chddi or cmeie, from the first non-blank line."""
+    path = require_file(path)
+    if path.suffix == ".json":
+        return "spert"
+    line_no, first = next(iter(iter_lines(path)), (0, ""))
+    if not first:
+        raise NoRecordsError(path)
+    if isinstance(first, UndecodableLine):
+        raise first.error
+    if first.lstrip().startswith("["):
+        return "spert"
     try:
         obj = json.loads(first)
-    except json.JSONDecodeError:
-        raise RecordError(path, 1, "<json>", "cannot detect the data format: first line is not JSON") from None
+    except json.JSONDecodeError as exc:
+        raise RecordError(path, line_no, "<json>", f"cannot detect the data format: invalid JSON at column "
+                                                   f"{exc.pos + 1}: {exc.msg}") from None
+    if not isinstance(obj, dict):
+        raise RecordError(path, line_no, "<record>", f"expected a JSON object, got {type(obj).__name__}")
     if "tokens" in obj:
         return "spert"
     if "text" in obj:  # CMeIE: extra keys, or predicates outside the DDI label set
         extra = set(obj) - {"text", "spo_list", "meta"}
         foreign = any(isinstance(s, dict) and s.get("predicate") not in RELATION_LABELS for s in obj.get("spo_list", []))
         return "cmeie" if extra or foreign else "chddi"
-    raise RecordError(path, 1, "<record>", "cannot detect the data format: neither 'tokens' nor 'text'")
+    raise RecordError(path, line_no, "<record>", "cannot detect the data format: neither 'tokens' nor 'text'")
 
 
 def read_dataset(path: str | Path, fmt: Format = "auto", *, on_error: OnError = "raise",
                  rejects: str | Path | None = None, schema: tuple[list[str], list[str]] | None = None,
                  ) -> Dataset:
     """Read a data file into span documents plus its label schema (``schema`` overrides the file's)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
+    path = require_file(path)
     fmt = detect_format(path) if fmt == "auto" else fmt
     rejects_path = Path(rejects) if rejects else default_rejects_path(path)
     rejects_path.unlink(missing_ok=True)  # one rejects file per read, never mixed with an older run
@@ -112,11 +120,7 @@ def read_dataset(path: str | Path, fmt: Format = "auto", *, on_error: OnError = 
     ent_types, rel_types = schema or (_spo_schema(path, fmt, records))
     ds = Dataset(path, fmt, [], [], ent_types, rel_types, rejected_lines=reader.n_bad, rejects_path=rejects_path)
     rows = []
-    # line numbers: JsonlReader skips blank lines, so recount them the same way
-    line_nos = [i for i, t in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if t.strip()]
-    bad_lines = {e.line for e in reader.errors}
-    ok_lines = [ln for ln in line_nos if ln not in bad_lines]
-    for rec, line in zip(records, ok_lines, strict=True):
+    for rec, line in zip(records, reader.lines, strict=True):
         doc, problems = align_record(rec, set(ent_types), set(rel_types))
         ds.documents.append(doc)
         ds.records.append(rec)
@@ -138,8 +142,12 @@ def _read_spert(path: Path, on_error: OnError, rejects_path: Path) -> tuple[list
     if path.suffix == ".jsonl":
         reader = JsonlReader(path, SpanDocument, on_error=on_error, rejects=rejects_path)
         return reader.read_all(), reader.n_bad
+    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")  # an editor's byte-order mark
     try:
-        items = json.loads(path.read_text(encoding="utf-8"))
+        items = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RecordError(path, data.count(b"\n", 0, exc.start) + 1, "<encoding>",
+                          f"not UTF-8: byte 0x{data[exc.start]:02x}") from None
     except json.JSONDecodeError as exc:
         raise RecordError(path, exc.lineno, "<json>", f"invalid JSON at column {exc.colno}: {exc.msg}") from None
     if not isinstance(items, list):

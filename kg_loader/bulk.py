@@ -101,7 +101,6 @@ def export_csv(
     """Write the import CSVs and ``import.sh`` (the exact command) into ``out_dir``."""
     g = settings.graph
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     run = read_triples(triples_path, on_error=on_error, rejects=rejects or default_rejects_path(triples_path),
                        max_name=g.max_name_length, max_evidence=g.max_evidence_length)
     rejected = run.rejected
@@ -127,6 +126,7 @@ def export_csv(
         d = drugs.setdefault(key, {"name": key, "aliases": [], "drug_ids": [], "urls": []})
         d["aliases"] = list(d["aliases"]) + [a for a in sorted(aliases) if a not in d["aliases"]]
     plan = plan_refresh(run, {}, run_id)  # against an empty database: everything is a creation
+    out.mkdir(parents=True, exist_ok=True)  # only once both inputs have been read and checked
 
     with _writer(out / "drugs.csv", DRUG_HEADER) as w:
         for name in sorted(drugs):

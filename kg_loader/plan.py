@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from ddikg.contracts import Triple
-from ddikg.jsonl import OnError, RecordError
+from ddikg.jsonl import OnError, RecordError, UndecodableLine, decode_line, require_file
 from ddikg.kg_loader.model import _BAD_TEXT, bad_chars, check_name, check_relation
 from ddikg.kg_loader.statements import ROW_PROPERTIES
 from ddikg.labels import DRUG
@@ -342,9 +342,7 @@ def read_triples(
     digest covers), so the second pass groups them without checking them again; every other line is
     checked in full.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
+    path = require_file(path)  # missing, or a directory: one line
     scope = {check_name(s, max_length=max_name) for s in sources} if sources is not None else None
     run = RunTriples()
     out = _Rejects(Path(rejects) if rejects else None)
@@ -463,20 +461,21 @@ def read_triples(
 
 
 def _json_error(path: Path, line_no: int, raw: bytes) -> RecordError:
+    text = decode_line(path, line_no, raw.rstrip(b"\r\n"))
+    if isinstance(text, UndecodableLine):  # worded as every reader words it: the byte and its column
+        return text.error
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        return RecordError(path, line_no, "<encoding>", f"not UTF-8: {err.reason} at byte {err.start}")
-    try:
-        json.loads(text)
-    except json.JSONDecodeError as err:  # the stdlib words the position
-        return RecordError(path, line_no, "<json>", f"invalid JSON at column {err.colno}: {err.msg}")
+        json.loads(text.rstrip("\r\n"))  # with its line end, the position would be on a second line
+    except json.JSONDecodeError as err:  # the stdlib words the position; pos + 1 is the line's column
+        return RecordError(path, line_no, "<json>", f"invalid JSON at column {err.pos + 1}: {err.msg}")
     return RecordError(path, line_no, "<json>", "invalid JSON (a NaN, an infinity or an integer beyond 64 bits)")
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
     with path.open("rb") as fh:
         for n, raw in enumerate(fh, start=1):
+            if n == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # an editor's byte-order mark
             if raw.strip():
                 yield n, raw
 

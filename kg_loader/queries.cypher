@@ -1,10 +1,13 @@
 // Named, parameterised queries over the DDI graph (OpenCypher: Neo4j 5 and FalkorDB).
-// Each query starts with "// name: NAME" and "// params: ..." lines; run one with
+// Each query starts with "// name: NAME", "// params: ..." (a string unless typed ":int") and
+// "// example: key=value, ..." lines; run one with
 //   ddikg query NAME --param key=value
-// and see docs/neo4j-browser.md for the same queries in Neo4j Browser (:param syntax).
+// docs/neo4j-browser.md shows the same queries for Neo4j Browser (:param syntax), generated from this
+// file: python -m ddikg.kg_loader.queries docs/neo4j-browser.md
 
 // name: interactions
 // params: drug
+// example: drug=华法林
 // All interactions of one drug, both directions, strongest first.
 MATCH (d:Drug {name: $drug})-[r]-(other:Drug)
 RETURN type(r) AS type, r.label_zh AS label,
@@ -14,7 +17,8 @@ RETURN type(r) AS type, r.label_zh AS label,
 ORDER BY score DESC, other, type;
 
 // name: contraindicated
-// params: limit
+// params: limit:int
+// example: limit=20
 // Drug pairs the instructions say must not be combined (禁忌).
 MATCH (a:Drug)-[r:CONTRAINDICATION]->(b:Drug)
 RETURN a.name AS drug, b.name AS contraindicated_with, r.score AS score, r.evidence[0] AS example
@@ -23,6 +27,7 @@ LIMIT $limit;
 
 // name: interacting_with_both
 // params: x, y
+// example: x=阿司匹林, y=布洛芬
 // Drugs that interact (anything but 无关) with both X and Y.
 MATCH (x:Drug {name: $x})-[r1]-(d:Drug)-[r2]-(y:Drug {name: $y})
 WHERE type(r1) <> 'NO_INTERACTION' AND type(r2) <> 'NO_INTERACTION' AND d <> x AND d <> y
@@ -30,7 +35,8 @@ RETURN d.name AS drug, collect(DISTINCT r1.label_zh) AS with_x, collect(DISTINCT
 ORDER BY drug;
 
 // name: most_interacting
-// params: limit
+// params: limit:int
+// example: limit=20
 // Drugs with the most interactions (relationships other than 无关), either direction.
 MATCH (d:Drug)-[r]-(:Drug)
 WHERE type(r) <> 'NO_INTERACTION'
@@ -40,6 +46,7 @@ LIMIT $limit;
 
 // name: disease_interactions
 // params: disease
+// example: disease=高血压
 // Interactions among the drugs listed for one disease (e.g. 高血压).
 MATCH (a:Drug)-[:INDICATED_FOR]->(:Disease {name: $disease})<-[:INDICATED_FOR]-(b:Drug)
 MATCH (a)-[r]->(b)
@@ -48,6 +55,7 @@ ORDER BY score DESC, subject, object;
 
 // name: evidence
 // params: subject, object
+// example: subject=阿司匹林, object=华法林
 // The sentences behind the edges from SUBJECT to OBJECT, one row per sentence, with provenance.
 MATCH (a:Drug {name: $subject})-[r]->(b:Drug {name: $object})
 UNWIND range(0, size(r.evidence) - 1) AS i

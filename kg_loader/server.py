@@ -34,13 +34,24 @@ def server_password(settings: Settings) -> str:
     path = settings.graph_dir / PASSWORD_FILE
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     pw = secrets.token_urlsafe(24)
     # O_EXCL + mode: the file is never readable by others, not even for an instant.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(pw + "\n")
     return pw
+
+
+def private_dir(path: Path) -> Path:
+    """Make ``path`` (the graph's data directory) readable by its owner only (0700), and every file
+    already in it 0600: the graph, its log and its password are nobody else's business."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    for f in path.iterdir():
+        if f.is_file() and not f.is_symlink():
+            f.chmod(0o600)
+    return path
 
 
 def _alive(pid: int) -> bool:
@@ -155,7 +166,7 @@ class EmbeddedGraphServer:
             time.sleep(0.05)
 
     def _launch(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         server, module = _binaries()
         # The password goes in a 0600 config file, not on the command line where `ps` would show it.
         conf = self.dir / CONF_FILE
@@ -181,7 +192,8 @@ class EmbeddedGraphServer:
             "--logfile", str(self.log_file.resolve()),
             "--loadmodule", *load_module,
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.start_timeout)
+        # umask 077: the snapshots, the log and the pid file redis creates are 0600, whatever ours is
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.start_timeout, umask=0o077)
         if proc.returncode != 0:
             raise GraphServerError(f"redis-server failed to start ({proc.returncode}): "
                                    f"{proc.stderr.strip() or proc.stdout.strip()}; see {self.log_file}")

@@ -102,8 +102,12 @@ def test_deployment_run_through_the_cli_completes_on_a_local_server(e2e, first_b
         assert {"crawl-summary", "corpus-stats", "load-summary", "build-kg-summary"} <= set(by_key), list(by_key)
         assert "| added |" in by_key["load-summary"]["data"] and by_key["crawl-summary"]["type"] == "markdown"
 
+        # SIGTERM (what a service manager sends) ends the serving process cleanly.
+        os.killpg(serve.pid, signal.SIGTERM)
+        assert serve.wait(timeout=60) == 0, serve_log.read_text()[-3000:]
+        assert "deployments no longer served" in serve_log.read_text()
+
         # The same deployments registered with a process work pool, for workers elsewhere.
-        _stop(serve)
         cli_env = os.environ | prefect_env | {"PREFECT_HOME": str(tmp_path / "cli-home")}
         pool = subprocess.run([*PREFECT, "work-pool", "create", "ddikg-test", "--type", "process"], env=cli_env,
                               capture_output=True, text=True, timeout=120)
