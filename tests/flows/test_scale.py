@@ -1,0 +1,81 @@
+"""Sharded extraction on a real local Dask cluster (2 worker processes) under a Prefect flow run:
+the same graph as the in-process reference build, edge for edge; a rerun reuses every shard."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ddikg.flows.shards import split_corpus
+from tests.flows import graphview
+
+pytestmark = pytest.mark.slow
+
+
+def test_local_dask_cluster_builds_the_in_process_graph_edge_for_edge(e2e, first_build):
+    from ddikg.flows.build_kg import build_kg
+
+    ref = first_build["summary"]
+    assert ref.extract["runner"] == "in-process" and ref.extract["shards"] >= 2
+    assert ref.extract["model_loads"] <= 1  # one load for every shard of the in-process run
+
+    home = e2e.root / "dask"
+    # the reference's model, so that only where the shards run differs
+    extra = {"model": {"model_dir": str(first_build["home"] / "models" / "current")}}
+    settings = e2e.settings(home, "dask", **extra)
+    s = build_kg(home=str(home), overrides=e2e.overrides("dask", **extra), workers=2)
+    ext = s.extract
+    assert ext["runner"] == "dask" and ext["shards"] == ref.extract["shards"] and ext["shards_cached"] == 0
+    assert ext["statements"] == ref.extract["statements"] and s.triples == ref.triples
+    # the shards ran in worker processes, each of which loaded the model once
+    assert 1 <= ext["processes"] <= 2 and ext["model_loads"] == ext["processes"]
+    assert graphview.edges(settings) == first_build["edges"]
+    assert graphview.drugs(settings) == first_build["drugs"]
+
+    # every shard's content and model are unchanged: a full rerun extracts nothing
+    again = build_kg(home=str(home), overrides=e2e.overrides("dask", **extra), workers=2, full=True)
+    assert again.extract["shards_cached"] == again.extract["shards"] == ext["shards"]
+    assert again.extract["model_loads"] == 0
+    assert graphview.edges(settings) == first_build["edges"]
+
+
+def _corpus(path, drugs: dict[str, list[str]]):
+    with path.open("w", encoding="utf-8") as fh:
+        for drug, texts in drugs.items():
+            for i, text in enumerate(texts):
+                fh.write(json.dumps({"text": f"{drug}@{text}", "spo_list": [], "prompt": drug,
+                                     "meta": {"source_drug": drug, "index": i}}, ensure_ascii=False) + "\n")
+    return path
+
+
+def test_shards_keep_each_drug_whole_and_are_named_by_content(tmp_path):
+    drugs = {f"药{i}": [f"与药{j}合用,作用加强" * (1 + i % 3) for j in range(1 + i % 4)] for i in range(12)}
+    corpus = _corpus(tmp_path / "corpus.jsonl", drugs)
+    shards = split_corpus(corpus, tmp_path / "shards", shard_statements=5)
+    n = sum(len(v) for v in drugs.values())
+    assert len(shards) == -(-n // 5)
+    seen: dict[str, int] = {}
+    lines = []
+    for k, shard in enumerate(shards):
+        for line in shard.read_text(encoding="utf-8").splitlines():
+            drug = json.loads(line)["meta"]["source_drug"]
+            assert seen.setdefault(drug, k) == k, f"{drug} is split over shards {seen[drug]} and {k}"
+            lines.append(line)
+    assert sorted(lines) == sorted(corpus.read_text(encoding="utf-8").splitlines())  # nothing lost or doubled
+    # the same corpus cuts into the same files; a changed drug changes its shard's name
+    assert split_corpus(corpus, tmp_path / "shards", shard_statements=5) == shards
+    drugs["药0"] = ["与药9合用,作用减弱"]
+    changed = split_corpus(_corpus(tmp_path / "corpus2.jsonl", drugs), tmp_path / "shards", shard_statements=5)
+    assert set(changed) != set(shards)
+    assert os.path.commonpath([str(p) for p in changed]) == str(tmp_path / "shards")
+
+
+def test_a_bad_corpus_line_is_named(tmp_path):
+    from ddikg.jsonl import RecordError
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"text": "a@b", "spo_list": []}\n{not json\n', encoding="utf-8")
+    with pytest.raises(RecordError, match=r"c\.jsonl:2: <json>"):
+        split_corpus(corpus, tmp_path / "shards", 4)
