@@ -221,6 +221,9 @@ def extract_stage(settings: Settings, model_dir: Path, mkey: str, corpus: Path, 
                shards_cached=sum(bool(p["cached"]) for p in parts), runner=settings.runner.kind,
                processes=len({p.get("pid") for p in parts if not p["cached"]}),
                model_loads=sum(bool(p.get("model_loaded")) for p in parts if not p["cached"]),
+               # the shards' own extraction time (model load included): over the wall time, the parallelism
+               busy_seconds=round(sum(float(p.get("seconds") or 0) for p in parts if not p["cached"]), 3),
+               cpu_seconds=round(sum(float(p.get("cpu_seconds") or 0) for p in parts if not p["cached"]), 3),
                seconds=round(time.perf_counter() - t0, 3))
     log.info("extract: %d statements in %d shard(s) (%d cached) -> %s in %.1f s", out["statements"], len(parts),
              out["shards_cached"], triples, out["seconds"])

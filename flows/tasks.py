@@ -84,12 +84,31 @@ def task_runner(settings: Settings):
     from prefect_dask import DaskTaskRunner
 
     if r.dask_address:
+        # its workers report task runs to the Prefect API in their own environment (PREFECT_API_URL)
         return DaskTaskRunner(address=r.dask_address)
-    # worker processes, one torch thread each (Dask's nanny also sets OMP_NUM_THREADS=1 for them);
-    # no dashboard: it would need bokeh and a port
+    # worker processes, one torch thread each (Dask's nanny also sets OMP_NUM_THREADS=1 for them), that
+    # report to this run's Prefect API: without its address each worker would start a temporary server
+    # of its own (tens of seconds per worker, and a second writer to the same database); no dashboard:
+    # it would need bokeh and a port
     return DaskTaskRunner(cluster_class="distributed.LocalCluster",
                           cluster_kwargs={"n_workers": r.workers, "threads_per_worker": r.threads_per_worker,
-                                          "processes": True, "dashboard_address": None})
+                                          "processes": True, "dashboard_address": None,
+                                          "env": {"PREFECT_API_URL": prefect_api_url()}})
+
+
+def prefect_api_url() -> str:
+    """The Prefect API this process reports to: ``PREFECT_API_URL``, else its temporary local server's."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if url:
+        return url
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # the process's one temporary server (a singleton), started if need be
+    if server.server_process is None:
+        server.start()
+    return server.api_url
 
 
 # --------------------------------------------------------------------------- tasks
@@ -176,7 +195,7 @@ def extract_task(settings: Settings, model_dir: Path, mkey: str, corpus: Path, r
     records_out.parent.mkdir(parents=True, exist_ok=True)
     tmp_records, tmp_triples = records_out.with_suffix(".partial"), triples_out.with_suffix(".partial")
     log.info("extracting %s with %s on %s", corpus.name, mkey, settings.model.device)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     # The model API leaves boilerplate statements (尚不明确 …) out and counts them.
     summary = as_dict(api.extract(model_dir, corpus, tmp_records, tmp_triples, batch_size=settings.model.batch_size,
                                   device=settings.model.device, run_id=run_id, ddi_constraints=True,
@@ -186,7 +205,8 @@ def extract_task(settings: Settings, model_dir: Path, mkey: str, corpus: Path, r
     tmp_triples.replace(triples_out)
     statements = int(summary.get("records", 0))
     summary.update(records=str(records_out), triples=str(triples_out), statements=statements,
-                   seconds=round(seconds, 3), pid=os.getpid(), model_loaded=model_cache.loads > loads)
+                   seconds=round(seconds, 3), cpu_seconds=round(time.process_time() - cpu0, 3), pid=os.getpid(),
+                   model_loaded=model_cache.loads > loads)
     log.info("extract: %d statements -> %s in %.1f s", statements, triples_out, seconds)
     return summary
 
