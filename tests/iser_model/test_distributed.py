@@ -60,7 +60,9 @@ def test_torchrun_two_processes_update_like_one_process_with_the_doubled_batch(t
     def max_diff(a, b):
         return max(float((a[k] - b[k]).abs().max()) for k in a)
 
-    assert max_diff(w_ddp, w_one) < 1e-5
+    # measured: 5e-6 (float noise through 3 AdamW steps at lr 3e-3); 4e-3 when each process divides by its
+    # own counts (the mean of per-process means); 1.6e-2 for the control
+    assert max_diff(w_ddp, w_one) < 5e-5
     assert max_diff(w_half, w_one) > 1e-3  # the tolerance tells different updates apart
 
     # one writer: the same files as a single process's run, one checkpoint, one metrics row per epoch
