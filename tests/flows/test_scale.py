@@ -80,3 +80,18 @@ def test_a_bad_corpus_line_is_named(tmp_path):
     corpus.write_text('{"text": "a@b", "spo_list": []}\n{not json\n', encoding="utf-8")
     with pytest.raises(RecordError, match=r"c\.jsonl:2: <json>"):
         split_corpus(corpus, tmp_path / "shards", 4)
+
+
+def test_deployments_carry_the_runner_as_flow_parameters(tmp_path):
+    from ddikg.config import load_settings
+    from ddikg.flows.deployments import deployments
+
+    settings = load_settings(home=tmp_path / "home")
+    for d in deployments(settings, parameters={"workers": 3, "dask_address": "tcp://10.0.0.5:8786"}):
+        assert d.parameters["workers"] == 3 and d.parameters["dask_address"] == "tcp://10.0.0.5:8786"
+    from prefect.utilities.callables import parameter_schema
+
+    from ddikg.flows.build_kg import build_kg
+
+    # the flow takes them, so a run can override them (--param workers=4)
+    assert {"workers", "dask_address"} <= set(parameter_schema(build_kg.fn).properties)
