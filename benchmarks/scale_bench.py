@@ -214,7 +214,7 @@ def bench_train(args) -> None:
             row = {"run": name, "seed": seed, "processes": procs, "batch_per_process": batch,
                    "global_batch": batch * procs, "epochs": len(rows), "seconds": round(seconds, 1),
                    "dev_ner_f1": round(best["ner"]["micro"]["f1"], 4), "dev_re_f1": round(best["re"]["micro"]["f1"], 4),
-                   "final_loss": round(rows[-1]["loss"], 4),
+                   "final_loss": round(rows[-1]["loss"], 4), "loss_by_epoch": [round(r["loss"], 4) for r in rows],
                    "load_average_before_after": [round(load0, 2), round(os.getloadavg()[0], 2)]}
             runs.append(row)
             print(f"{name:>12} seed {seed}: dev NER F1 {row['dev_ner_f1']:.3f}  RE F1 {row['dev_re_f1']:.3f}  "
