@@ -14,32 +14,50 @@ from tests.flows import graphview
 pytestmark = pytest.mark.slow
 
 
+def _eager_copy(model_dir, out):
+    """The reference model keeping every scored drug pair as a relation: a model trained for a minute and
+    a half on a busy machine finds drugs but may give no pair a relation probability above even 0.05,
+    and an empty graph would make the comparison vacuous. The pairs still come from its entity
+    predictions, so the graph depends on every shard being extracted as in-process."""
+    import shutil
+
+    shutil.copytree(model_dir, out)
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    cfg["relation_threshold"] = 1e-6
+    (out / "config.json").write_text(json.dumps(cfg, ensure_ascii=False, indent=2), encoding="utf-8")
+    return out
+
+
 def test_local_dask_cluster_builds_the_in_process_graph_edge_for_edge(e2e, first_build):
     from ddikg.flows.build_kg import build_kg
 
     ref = first_build["summary"]
-    assert first_build["edges"], "the reference graph is empty: comparing with it would prove nothing"
     assert ref.extract["runner"] == "in-process" and ref.extract["shards"] >= 2
     assert ref.extract["model_loads"] <= 1  # one load for every shard of the in-process run
 
+    model = _eager_copy(first_build["home"] / "models" / "current", e2e.root / "scale-model")
+    extra = {"model": {"model_dir": str(model)}}
+    inproc = build_kg(home=str(e2e.root / "scale-ref"), overrides=e2e.overrides("scale-ref", **extra))
+    ref_edges = graphview.edges(e2e.settings(e2e.root / "scale-ref", "scale-ref", **extra))
+    assert ref_edges, "the in-process graph is empty: comparing with it would prove nothing"
+    assert inproc.extract["runner"] == "in-process" and inproc.extract["model_loads"] == 1
+
     home = e2e.root / "dask"
-    # the reference's model, so that only where the shards run differs
-    extra = {"model": {"model_dir": str(first_build["home"] / "models" / "current")}}
     settings = e2e.settings(home, "dask", **extra)
     s = build_kg(home=str(home), overrides=e2e.overrides("dask", **extra), workers=2)
     ext = s.extract
-    assert ext["runner"] == "dask" and ext["shards"] == ref.extract["shards"] and ext["shards_cached"] == 0
-    assert ext["statements"] == ref.extract["statements"] and s.triples == ref.triples
+    assert ext["runner"] == "dask" and ext["shards"] == inproc.extract["shards"] >= 2 and ext["shards_cached"] == 0
+    assert ext["statements"] == inproc.extract["statements"] and s.triples == inproc.triples > 0
     # the shards ran in worker processes, each of which loaded the model once
     assert 1 <= ext["processes"] <= 2 and ext["model_loads"] == ext["processes"]
-    assert graphview.edges(settings) == first_build["edges"]
-    assert graphview.drugs(settings) == first_build["drugs"]
+    assert graphview.edges(settings) == ref_edges
+    assert graphview.drugs(settings) == graphview.drugs(e2e.settings(e2e.root / "scale-ref", "scale-ref", **extra))
 
     # every shard's content and model are unchanged: a full rerun extracts nothing
     again = build_kg(home=str(home), overrides=e2e.overrides("dask", **extra), workers=2, full=True)
     assert again.extract["shards_cached"] == again.extract["shards"] == ext["shards"]
     assert again.extract["model_loads"] == 0
-    assert graphview.edges(settings) == first_build["edges"]
+    assert graphview.edges(settings) == ref_edges
 
 
 def _corpus(path, drugs: dict[str, list[str]]):
