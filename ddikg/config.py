@@ -115,6 +115,27 @@ class FlowSettings(BaseModel):
     demo_port: int = Field(default=8765, ge=1, le=65535)  # the fixture site stands in for Yimaitong here
 
 
+class RunnerSettings(BaseModel):
+    """Where build-kg's extract tasks run. The pending statements are cut into shards (a source drug's
+    statements stay in one shard); each shard is one extract task, cached by its content and the model.
+
+    In this process by default; ``dask_address`` sends the shards to an existing Dask cluster
+    (``tcp://scheduler:8786``; its workers must see the ddikg home at the same path); ``workers`` >= 1
+    starts a local Dask cluster of that many worker processes for the run.
+    """
+
+    dask_address: str | None = None
+    workers: int = Field(default=0, ge=0)
+    # shards a local Dask worker process runs at once. Torch's own threads come from the checkpoint's
+    # `threads` (else 1: Dask's nanny sets OMP_NUM_THREADS=1): a process per core, one shard each
+    threads_per_worker: int = Field(default=1, ge=1)
+    shard_statements: int = Field(default=64, ge=1)  # statements per shard (the shard count follows)
+
+    @property
+    def kind(self) -> str:
+        return "dask" if self.dask_address or self.workers else "in-process"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DDIKG_", env_nested_delimiter="__", extra="ignore")
 
@@ -123,6 +144,7 @@ class Settings(BaseSettings):
     crawl: CrawlSettings = Field(default_factory=CrawlSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     flows: FlowSettings = Field(default_factory=FlowSettings)
+    runner: RunnerSettings = Field(default_factory=RunnerSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -20,17 +20,21 @@ from prefect import flow, get_run_logger
 from ddikg.config import Settings, load_settings
 from ddikg.contracts import ChddiRecord, RawDrugRecord
 from ddikg.flows import artifacts
-from ddikg.flows.fingerprint import model_key, raw_fingerprint
+from ddikg.flows.fingerprint import file_sha256, model_key, raw_fingerprint
 from ddikg.flows.ledger import commit, graph_target, pending, read_ledger
 from ddikg.flows.model_registry import current_model, promote
+from ddikg.flows.shards import join_files, split_corpus
 from ddikg.flows.summary import BuildSummary, ModelReport
 from ddikg.flows.tasks import (
     cached_files,
     crawl_task,
     evaluate_task,
+    extract_paths,
     extract_task,
     load_task,
     segment_task,
+    shard_dir,
+    task_runner,
     train_task,
 )
 from ddikg.jsonl import JsonlReader, default_rejects_path, write_jsonl
@@ -169,8 +173,9 @@ def run_build(settings: Settings, *, base_url: str | None = None, retrain: bool 
                       "CH-DDI statements segmented from the changed drugs")
 
     t0 = clock()
-    ext = cached_files(extract_task, ("records", "triples"), settings, model_dir, mkey, corpus, run_id, progress)
+    ext = extract_stage(settings, model_dir, mkey, corpus, run_id, progress)
     summary.seconds["extract"] = clock() - t0
+    summary.extract = {k: v for k, v in ext.items() if k not in ("records", "triples")}
     triples_path = Path(ext["triples"])
     summary.triples = sum(1 for line in triples_path.open(encoding="utf-8") if line.strip())
 
@@ -185,6 +190,74 @@ def run_build(settings: Settings, *, base_url: str | None = None, retrain: bool 
     commit(settings, todo, mkey, run_id)
     _record_throughput(summary, seg, ext, load)
     return _finish(summary, run_dir)
+
+
+def extract_stage(settings: Settings, model_dir: Path, mkey: str, corpus: Path, run_id: str,
+                  progress: bool = False) -> dict[str, Any]:
+    """Extract ``corpus`` shard by shard (:mod:`ddikg.flows.shards`) on the task runner of
+    ``settings.runner``, then join the shards' records and triples into the corpus's own files, which
+    the single refresh load reads. A shard whose content and model were extracted before is a cache hit.
+    """
+    log = get_run_logger()
+    t0 = time.perf_counter()
+    shards = split_corpus(corpus, settings.corpus_dir / "shards", settings.runner.shard_statements)
+    runner = task_runner(settings)
+    r = settings.runner
+    where = "in process" if runner is None else f"on Dask at {r.dask_address}" if r.dask_address else \
+        f"on a local Dask cluster of {r.workers} worker process(es)"
+    log.info("extracting %s as %d shard(s) with %s, %s", corpus.name, len(shards), mkey, where)
+    if runner is None:
+        parts = [_shard_outcome(lambda refresh, shard=shard: extract_task.with_options(refresh_cache=refresh)(
+            settings, model_dir, mkey, shard, run_id, progress, shard_dir(settings), return_state=True))
+            for shard in shards]
+    else:
+        parts = extract_shards.with_options(task_runner=runner)(settings, model_dir, mkey, shards, run_id)
+    records, triples = extract_paths(settings, file_sha256(corpus), mkey)
+    join_files([Path(p["records"]) for p in parts], records)
+    join_files([Path(p["triples"]) for p in parts], triples)
+    out: dict[str, Any] = {k: sum(int(p.get(k) or 0) for p in parts)
+                           for k in ("statements", "skipped_boilerplate", "rejected_lines", "truncated")}
+    out.update(records=str(records), triples=str(triples), shards=len(parts),
+               shards_cached=sum(bool(p["cached"]) for p in parts), runner=settings.runner.kind,
+               processes=len({p.get("pid") for p in parts if not p["cached"]}),
+               model_loads=sum(bool(p.get("model_loaded")) for p in parts if not p["cached"]),
+               # the shards' own extraction time (model load included): over the wall time, the parallelism
+               busy_seconds=round(sum(float(p.get("seconds") or 0) for p in parts if not p["cached"]), 3),
+               cpu_seconds=round(sum(float(p.get("cpu_seconds") or 0) for p in parts if not p["cached"]), 3),
+               seconds=round(time.perf_counter() - t0, 3))
+    log.info("extract: %d statements in %d shard(s) (%d cached) -> %s in %.1f s", out["statements"], len(parts),
+             out["shards_cached"], triples, out["seconds"])
+    return out
+
+
+def _shard_outcome(run) -> dict[str, Any]:
+    """The result of one shard task, run as ``run(refresh_cache)`` returning its final state: rerun for
+    real when a cache hit names output files that are gone (as :func:`cached_files` does)."""
+    state = run(False)
+    if state.is_completed() and state.name == "Cached":
+        result = state.result()
+        if all(Path(result[k]).exists() for k in ("records", "triples")):
+            return {**result, "cached": True}
+        state = run(True)
+    return {**state.result(), "cached": False}  # a failed shard raises its error here
+
+
+@flow(name="extract-shards", validate_parameters=False)
+def extract_shards(settings: Settings, model_dir: Path, mkey: str, shards: list[Path], run_id: str
+                   ) -> list[dict[str, Any]]:
+    """Submit one extract task per shard to this flow's task runner (Dask); their results in shard order."""
+    def submit(shard: Path, refresh: bool):
+        return extract_task.with_options(refresh_cache=refresh).submit(
+            settings, model_dir, mkey, shard, run_id, False, shard_dir(settings))
+
+    futures = [submit(shard, False) for shard in shards]  # all in flight before the first is awaited
+
+    def final(i: int, refresh: bool):
+        future = futures[i] if not refresh else submit(shards[i], True)
+        future.wait()
+        return future.state
+
+    return [_shard_outcome(lambda refresh, i=i: final(i, refresh)) for i in range(len(shards))]
 
 
 def _record_throughput(s: BuildSummary, seg: dict, ext: dict, load: dict) -> None:
@@ -214,12 +287,18 @@ def _finish(summary: BuildSummary, run_dir: Path) -> BuildSummary:
 @flow(name="build-kg", log_prints=True)
 def build_kg(base_url: str | None = None, retrain: bool | None = None, full: bool = False,
              drug_ids: list[str] | None = None, home: str | None = None,
-             overrides: dict[str, Any] | None = None, progress: bool = False) -> BuildSummary:
+             overrides: dict[str, Any] | None = None, progress: bool = False, workers: int | None = None,
+             dask_address: str | None = None) -> BuildSummary:
     """Crawl, segment what changed, extract with the current model and refresh those drugs' edges.
 
     ``retrain`` (default ``settings.flows.retrain``) first trains on the annotated corpus; ``full``
     reprocesses every drug; ``overrides`` are settings fields (e.g. ``{"crawl": {"download_delay": 0}}``).
+    ``workers`` (a local Dask cluster of that many processes) and ``dask_address`` (an existing Dask
+    scheduler) say where the extract shards run (default ``settings.runner``: in this process).
     """
+    runner = {k: v for k, v in {"workers": workers, "dask_address": dask_address}.items() if v is not None}
+    if runner:
+        overrides = {**(overrides or {}), "runner": {**(overrides or {}).get("runner", {}), **runner}}
     settings = _settings(home, overrides)
     return run_build(settings, base_url=base_url or settings.flows.base_url,
                      retrain=settings.flows.retrain if retrain is None else retrain, full=full,
@@ -252,7 +331,7 @@ def extract_flow(corpus: str, home: str | None = None) -> dict[str, Any]:
     if model is None:
         raise FileNotFoundError(f"no model at {settings.model_dir}; run the train flow or build-kg first")
     run_id, _ = _run_id()
-    return cached_files(extract_task, ("records", "triples"), settings, model, model_key(model), Path(corpus), run_id)
+    return extract_stage(settings, model, model_key(model), Path(corpus), run_id)
 
 
 @flow(name="load")

@@ -15,6 +15,12 @@ import typer
 from ddikg.cliutil import console, fail
 from ddikg.config import Settings
 
+WorkersOpt = Annotated[int | None, typer.Option(
+    "--workers", min=0, help="Extract on a local Dask cluster of N worker processes (0: in this process; "
+                             "default settings.runner.workers).")]
+DaskOpt = Annotated[str | None, typer.Option(
+    "--dask-address", help="Extract on this existing Dask scheduler (tcp://host:8786); its workers must see the "
+                           "home at the same path.")]
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="Data directory (default ./data; also $DDIKG_HOME).")]
 
 
@@ -110,6 +116,8 @@ def register(app: typer.Typer) -> None:
         home: HomeOpt = None,
         progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars.")] = True,
         as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
+        workers: WorkersOpt = None,
+        dask_address: DaskOpt = None,
     ) -> None:
         """Run the whole pipeline as a Prefect flow: crawl -> segment -> extract -> load (what changed).
 
@@ -130,7 +138,7 @@ def register(app: typer.Typer) -> None:
 
         try:
             summary = flow(base_url=base_url, retrain=retrain or None, full=full, drug_ids=drug_id or None,
-                           home=str(settings.home), progress=progress)
+                           home=str(settings.home), progress=progress, workers=workers, dask_address=dask_address)
         except Exception as exc:  # the flow run's logs carry the traceback
             fail(f"build-kg failed: {type(exc).__name__}: {exc}")
         print_summary(summary)
@@ -159,6 +167,8 @@ def register(app: typer.Typer) -> None:
         param: Annotated[list[str] | None, typer.Option("--param", help="Default flow parameter key=JSON (repeatable).")] = None,
         work_pool: Annotated[str | None, typer.Option("--work-pool", help="Register with this work pool instead of serving.")] = None,
         image: Annotated[str | None, typer.Option("--image", help="With --work-pool: the image (Docker/Kubernetes pools).")] = None,
+        workers: WorkersOpt = None,
+        dask_address: DaskOpt = None,
         home: HomeOpt = None,
     ) -> None:
         """Serve the Prefect deployments build-kg/nightly and build-kg/on-demand until Ctrl-C or SIGTERM
@@ -185,6 +195,8 @@ def register(app: typer.Typer) -> None:
         except NoPrefectServer as exc:
             fail(str(exc))
         settings = _settings(home)
+        # where the runs' extract shards go: flow parameters, so a run can still override them
+        params |= {k: v for k, v in {"workers": workers, "dask_address": dask_address}.items() if v is not None}
         if work_pool:
             from ddikg.flows.deployments import deploy_to_pool
 

@@ -47,6 +47,7 @@ class BuildSummary(BaseModel):
     graph: str
     model: ModelReport | None = None
     crawl: dict[str, Any] = Field(default_factory=dict)  # the crawler's summary
+    extract: dict[str, Any] = Field(default_factory=dict)  # shards, cache hits, runner, worker processes
     drugs_crawled: int = 0
     drugs_processed: list[str] = Field(default_factory=list)  # drug names (re)extracted and reloaded
     drugs_rejected: int = 0  # raw lines that failed validation (written aside)

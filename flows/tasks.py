@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,16 @@ def corpus_path(settings: Settings, raw_sha: str) -> Path:
     return settings.corpus_dir / f"segmented-{raw_sha[:16]}.jsonl"
 
 
-def extract_paths(settings: Settings, corpus_sha: str, mkey: str) -> tuple[Path, Path]:
+def extract_paths(settings: Settings, corpus_sha: str, mkey: str, out_dir: Path | None = None) -> tuple[Path, Path]:
+    """The records and triples of a corpus (or a shard: ``out_dir`` = ``shard_dir``) under a model."""
     stem = f"{corpus_sha[:16]}-{mkey.replace('@', '-').replace('/', '_')}"
-    return settings.triples_dir / f"{stem}.records.jsonl", settings.triples_dir / f"{stem}.triples.jsonl"
+    d = out_dir or settings.triples_dir
+    return d / f"{stem}.records.jsonl", d / f"{stem}.triples.jsonl"
+
+
+def shard_dir(settings: Settings) -> Path:
+    """Where each shard's extracted records and triples go (their join goes to ``triples_dir``)."""
+    return settings.triples_dir / "shards"
 
 
 def _segment_key(_ctx: TaskRunContext, p: dict[str, Any]) -> str:
@@ -43,7 +51,8 @@ def _segment_key(_ctx: TaskRunContext, p: dict[str, Any]) -> str:
 
 def _extract_key(_ctx: TaskRunContext, p: dict[str, Any]) -> str:
     s = p["settings"]
-    return f"ddikg-extract-{s.home.resolve()}-{file_sha256(Path(p['corpus']))}-{p['mkey']}-{s.model.device}"
+    where = Path(p["out_dir"]).resolve() if p.get("out_dir") else s.home.resolve()
+    return f"ddikg-extract-{where}-{file_sha256(Path(p['corpus']))}-{p['mkey']}-{s.model.device}"
 
 
 def _evaluate_key(_ctx: TaskRunContext, p: dict[str, Any]) -> str:
@@ -60,6 +69,46 @@ def cached_files(call, outputs: tuple[str, ...], *args: Any, **kwargs: Any) -> d
     if all(Path(result[k]).exists() for k in outputs):
         return result
     return call.with_options(refresh_cache=True)(*args, **kwargs)
+
+
+# --------------------------------------------------------------------------- where shards run
+
+
+def task_runner(settings: Settings):
+    """The Prefect task runner of the extract shards (``settings.runner``), or None: in this process.
+
+    Dask is imported only here, when a run is configured for it."""
+    r = settings.runner
+    if r.kind == "in-process":
+        return None
+    from prefect_dask import DaskTaskRunner
+
+    if r.dask_address:
+        # its workers report task runs to the Prefect API in their own environment (PREFECT_API_URL)
+        return DaskTaskRunner(address=r.dask_address)
+    # worker processes, one torch thread each (Dask's nanny also sets OMP_NUM_THREADS=1 for them), that
+    # report to this run's Prefect API: without its address each worker would start a temporary server
+    # of its own (tens of seconds per worker, and a second writer to the same database); no dashboard:
+    # it would need bokeh and a port
+    return DaskTaskRunner(cluster_class="distributed.LocalCluster",
+                          cluster_kwargs={"n_workers": r.workers, "threads_per_worker": r.threads_per_worker,
+                                          "processes": True, "dashboard_address": None,
+                                          "env": {"PREFECT_API_URL": prefect_api_url()}})
+
+
+def prefect_api_url() -> str:
+    """The Prefect API this process reports to: ``PREFECT_API_URL``, else its temporary local server's."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if url:
+        return url
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # the process's one temporary server (a singleton), started if need be
+    if server.server_process is None:
+        server.start()
+    return server.api_url
 
 
 # --------------------------------------------------------------------------- tasks
@@ -133,17 +182,20 @@ def evaluate_task(model_dir: Path, data_path: Path, device: str = "auto") -> dic
 
 @task(name="extract", cache_key_fn=_extract_key, persist_result=True)
 def extract_task(settings: Settings, model_dir: Path, mkey: str, corpus: Path, run_id: str,
-                 progress: bool = False) -> dict[str, Any]:
-    """Run the model over the statements of ``corpus``; write predicted records and triples."""
-    from ddikg.iser_model import api
+                 progress: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
+    """Run the model over the statements of ``corpus`` (a whole corpus, or one shard of it: then
+    ``out_dir`` = :func:`shard_dir`); write predicted records and triples. The model is loaded once
+    per process (``ddikg.iser_model.model_cache``), however many shards the process extracts."""
+    from ddikg.iser_model import api, model_cache
 
     log = get_run_logger()
+    loads = model_cache.loads
     sha = file_sha256(corpus)
-    records_out, triples_out = extract_paths(settings, sha, mkey)
+    records_out, triples_out = extract_paths(settings, sha, mkey, out_dir)
     records_out.parent.mkdir(parents=True, exist_ok=True)
     tmp_records, tmp_triples = records_out.with_suffix(".partial"), triples_out.with_suffix(".partial")
     log.info("extracting %s with %s on %s", corpus.name, mkey, settings.model.device)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     # The model API leaves boilerplate statements (尚不明确 …) out and counts them.
     summary = as_dict(api.extract(model_dir, corpus, tmp_records, tmp_triples, batch_size=settings.model.batch_size,
                                   device=settings.model.device, run_id=run_id, ddi_constraints=True,
@@ -153,7 +205,8 @@ def extract_task(settings: Settings, model_dir: Path, mkey: str, corpus: Path, r
     tmp_triples.replace(triples_out)
     statements = int(summary.get("records", 0))
     summary.update(records=str(records_out), triples=str(triples_out), statements=statements,
-                   seconds=round(seconds, 3))
+                   seconds=round(seconds, 3), cpu_seconds=round(time.process_time() - cpu0, 3), pid=os.getpid(),
+                   model_loaded=model_cache.loads > loads)
     log.info("extract: %d statements -> %s in %.1f s", statements, triples_out, seconds)
     return summary
 

@@ -56,6 +56,7 @@ def train(train_path: str | Path, dev_path: str | Path, out_dir: str | Path, *, 
 
 def _train(train_path: str | Path, dev_path: str | Path, out: Path, config: IserConfig | None,
            data_format: Format, progress: bool, on_error: str) -> TrainResult:
+    from ddikg.iser_model import distributed
     from ddikg.iser_model.encoder import Encoder, new_tokenizer, new_transformer
     from ddikg.iser_model.inference import configure_host, resolve_device
     from ddikg.iser_model.model import IserModel
@@ -67,12 +68,14 @@ def _train(train_path: str | Path, dev_path: str | Path, out: Path, config: Iser
     cfg = config or IserConfig()
     device = resolve_device(cfg.device)  # a device this machine lacks fails before any work
     schema = (cfg.entity_types, cfg.relation_types) if cfg.entity_types and cfg.relation_types else None
-    train_ds = read_dataset(train_path, data_format, on_error=on_error, rejects=out / "train.rejects.jsonl",
+    side = distributed.side_dir(out)  # under torchrun only rank 0 writes into out
+    train_ds = read_dataset(train_path, data_format, on_error=on_error, rejects=side / "train.rejects.jsonl",
                             schema=schema)
     if not train_ds.documents:
         raise NoRecordsError(train_path, train_ds.rejected_lines, train_ds.rejects_path)
     schema = (train_ds.entity_types, train_ds.relation_types)
-    dev_ds = read_dataset(dev_path, data_format, on_error=on_error, rejects=out / "dev.rejects.jsonl", schema=schema)
+    dev_ds = read_dataset(dev_path, data_format, on_error=on_error, rejects=side / "dev.rejects.jsonl", schema=schema)
+    distributed.drop_side_dir(side, out)
     if not dev_ds.documents:
         raise NoRecordsError(dev_path, dev_ds.rejected_lines, dev_ds.rejects_path)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,10 +83,16 @@ def _train(train_path: str | Path, dev_path: str | Path, out: Path, config: Iser
     cfg = cfg.model_copy(update={"entity_types": schema[0], "relation_types": schema[1],
                                  "model_id": f"{cfg.model_id}-{stamp}"})
     seed_everything(cfg.seed)
+    device = distributed.setup(device)  # torchrun: join the group; on CUDA this rank's GPU
     configure_host(device, cfg.threads, cfg.reuse_host_memory == "always")
     tokenizer = new_tokenizer(cfg, (d.tokens for d in train_ds.documents))
     model = IserModel(cfg, Encoder(new_transformer(cfg, tokenizer), cfg.dropout))
-    hist = fit(model, tokenizer, train_ds.documents, dev_ds.documents, out, device, progress)
+    try:
+        hist = fit(model, tokenizer, train_ds.documents, dev_ds.documents, out, device, progress)
+    except BaseException:
+        distributed.teardown(wait=False)  # the other processes stop on their own (torchrun ends them)
+        raise
+    distributed.teardown()
     if hist.best is not None:  # the card names the data: its metrics are dev figures (they picked the epoch)
         write_card(out, list(dict.fromkeys([dataset_name(train_path), dataset_name(dev_path)])), "validation",
                    note=f"Best dev epoch {hist.best_epoch} of {cfg.epochs} (dev: `{Path(dev_path).name}`).")
@@ -131,15 +140,15 @@ def extract(model_dir: str | Path, in_path: str | Path, out_records: str | Path 
     ``require_records``: an input with no valid record raises :class:`ddikg.jsonl.NoRecordsError`."""
     from ddikg.contracts import ChddiMeta, ChddiRecord, SpanDocument, Spo, Triple, TypedValue
     from ddikg.iser_model.batching import prepare
-    from ddikg.iser_model.checkpoint import load_checkpoint
     from ddikg.iser_model.inference import configure_host, predict, resolve_device
+    from ddikg.iser_model.model_cache import cached_checkpoint
     from ddikg.jsonl import JsonlReader, default_rejects_path, write_jsonl
     from ddikg.labels import DRUG
     from ddikg.progress import track
 
     t0 = time.perf_counter()
     dev = resolve_device(device)
-    model, tokenizer = load_checkpoint(model_dir, dev)
+    model, tokenizer = cached_checkpoint(model_dir, dev)  # once per process: shards of a run share it
     cfg = model.cfg
     configure_host(dev, cfg.threads, cfg.reuse_host_memory != "never")
     reader = JsonlReader(in_path, ChddiRecord, on_error=on_error,  # type: ignore[arg-type]

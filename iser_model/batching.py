@@ -139,10 +139,12 @@ def _base(items: list[Prepared], pad_id: int) -> dict[str, torch.Tensor]:
 
 
 def collate_train(items: list[Prepared], pad_id: int, k: int, n_rel_types: int, n_neg_ent: int,
-                  n_neg_rel: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+                  n_neg_rel: int, rng: np.random.Generator | list[np.random.Generator]) -> dict[str, torch.Tensor]:
+    """``rng``: one generator drawn from in turn, or one per item (``sampling.sample_rng``)."""
     batch = _base(items, pad_id)
-    samples = [sample_negatives(p.n_words, p.entities, p.relations, k, n_rel_types, n_neg_ent, n_neg_rel, rng)
-               for p in items]
+    rngs = rng if isinstance(rng, list) else [rng] * len(items)
+    samples = [sample_negatives(p.n_words, p.entities, p.relations, k, n_rel_types, n_neg_ent, n_neg_rel, r)
+               for p, r in zip(items, rngs, strict=True)]
     batch["spans"] = _pad([s.spans for s in samples])
     batch["span_mask"] = _pad([np.ones(len(s.spans), np.int64) for s in samples])
     batch["entity_labels"] = _pad([s.entity_labels for s in samples])

@@ -68,8 +68,11 @@ def register(app: typer.Typer) -> None:
                                progress=not no_progress, on_error=on_error_value(on_error))
         except (FileNotFoundError, ValueError) as exc:
             fail(str(exc))
+        from ddikg.iser_model.distributed import env_rank
         from ddikg.iser_model.evaluator import rich_tables
 
+        if env_rank() != 0:  # under torchrun: rank 0 reports (it alone evaluated and saved)
+            return
         console.print(*rich_tables(result.best_dev))
         typer.echo(json.dumps(result.model_dump(mode="json", exclude={"best_dev"}), ensure_ascii=False))
 

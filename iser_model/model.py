@@ -168,17 +168,22 @@ class IserModel(nn.Module):
         rel = self.relation_logits(enc, batch["spans"], s, w, batch["pairs"])
         return ent, rel
 
-    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, batch: dict[str, torch.Tensor], denominators: tuple[torch.Tensor, torch.Tensor] | None = None,
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """L = L_e + L_r (Eq. 15-17): CE over sampled spans, BCE-with-logits over sampled pairs.
 
         Returns the loss and its parts (detached tensors: reading them is the caller's sync to spend).
-        Padding is masked out rather than indexed away: the same sums, without index_put in backward."""
+        Padding is masked out rather than indexed away: the same sums, without index_put in backward.
+        ``denominators``: what the summed span and pair losses are divided by (default: this batch's real
+        spans and pairs; data-parallel training passes the global batch's, ``distributed.py``)."""
         ent, rel = self(batch)
         span_mask, pair_mask = batch["span_mask"].bool(), batch["pair_mask"].bool()
+        n_spans, n_pairs = denominators or (span_mask.sum(), pair_mask.sum().clamp(min=1))
         labels = batch["entity_labels"].masked_fill(~span_mask, -100)  # -100: cross_entropy's ignore_index
-        l_e = nn.functional.cross_entropy(ent.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
+        l_e = nn.functional.cross_entropy(ent.flatten(0, 1).float(), labels.flatten(), ignore_index=-100,
+                                          reduction="sum") / n_spans
         bce = nn.functional.binary_cross_entropy_with_logits(
             rel.float(), batch["relation_labels"].float(), reduction="none").sum(-1)  # (B, P) summed over types
         # averaged over the real pairs; 0 for a batch without any (where, not *: no 0 * inf of a padded pair)
-        l_r = torch.where(pair_mask, bce, 0.0).sum() / pair_mask.sum().clamp(min=1)
+        l_r = torch.where(pair_mask, bce, 0.0).sum() / n_pairs
         return l_e + l_r, {"loss_entity": l_e.detach(), "loss_relation": l_r.detach()}

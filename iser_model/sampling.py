@@ -14,6 +14,12 @@ import numpy as np
 from ddikg.iser_model.spans import enumerate_spans
 
 
+def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator of one training sentence's negatives in one epoch: the same draws whichever batch
+    or process (data-parallel rank) the sentence lands in."""
+    return np.random.default_rng((seed, epoch, index))
+
+
 @dataclass
 class Sample:
     spans: np.ndarray  # (S, 2) word ranges

@@ -16,12 +16,14 @@ import torch
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
 from ddikg.contracts import SpanDocument
+from ddikg.iser_model import distributed
 from ddikg.iser_model.batching import Prepared, collate_train, length_batches, prepare, to_device
 from ddikg.iser_model.checkpoint import save_checkpoint
 from ddikg.iser_model.config import IserConfig
 from ddikg.iser_model.evaluator import evaluate_predictions, gold_sets
 from ddikg.iser_model.inference import autocast, predict
 from ddikg.iser_model.model import IserModel
+from ddikg.iser_model.sampling import sample_rng
 from ddikg.jsonl import append_jsonl
 from ddikg.progress import track
 
@@ -58,33 +60,37 @@ def evaluate_documents(model: IserModel, tokenizer: PreTrainedTokenizerBase, doc
 def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[SpanDocument],
         dev_docs: list[SpanDocument], out_dir: Path, device: torch.device, progress: bool = True) -> History:
     cfg = model.cfg
+    ctx = distributed.context()  # under torchrun: this process's rank; rank 0 alone evaluates and writes
+    progress = progress and ctx.is_main
     seed_everything(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)  # the same shuffle in every process
     model.to(device)
     items, stats = prepare(train_docs, tokenizer, cfg.max_length, cfg.max_span_width, cfg.entity_types,
                            cfg.relation_types)
     lengths = [len(p.input_ids) for p in items]
-    steps_per_epoch = math.ceil(len(items) / cfg.batch_size)
+    steps_per_epoch = math.ceil(len(items) / (cfg.batch_size * ctx.world))
     optim = make_optimizer(model)
-    loss_fn = loss_function(model)
+    loss_fn = distributed.data_parallel_loss(model, device, ctx) if ctx.active else loss_function(model)
     total = steps_per_epoch * cfg.epochs
     sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup * total), total)
     metrics_path = out_dir / "metrics.jsonl"
-    metrics_path.unlink(missing_ok=True)
+    if ctx.is_main:
+        metrics_path.unlink(missing_ok=True)
     hist = History()
     started = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         t0 = time.perf_counter()
-        batches = length_batches(lengths, cfg.batch_size, rng)
+        batches = distributed.rank_batches(length_batches(lengths, cfg.batch_size * ctx.world, rng), ctx)
         loss_sum = 0.0
         bar = track(batches, f"epoch {epoch}/{cfg.epochs}", enabled=progress, unit="steps")
         steps_done = skipped = 0
         for idx in bar:
-            if cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds:
+            if cfg.max_seconds is not None and distributed.any_rank(
+                    time.perf_counter() - started > cfg.max_seconds, ctx):
                 break  # out of time mid-epoch: evaluate what has been learnt rather than lose it
             steps_done += 1
-            batch = to_device(sampled_batch(cfg, items, idx, tokenizer.pad_token_id, rng), device)
+            batch = to_device(sampled_batch(cfg, items, idx, tokenizer.pad_token_id, rng, epoch), device)
             value = train_step(model, batch, optim, sched, device, loss_fn)
             if value is None:
                 skipped += 1
@@ -93,15 +99,17 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
             bar.info(f"loss {value:.4f}")
         bar.close()
         seconds = time.perf_counter() - t0
-        done = sum(len(b) for b in batches[:steps_done])
+        done = sum(len(b) for b in batches[:steps_done]) * ctx.world
+        loss_sum = distributed.mean_over_ranks(loss_sum, ctx)  # each process's loss is its share of the global one
         row = {"epoch": epoch, "loss": loss_sum / max(1, steps_done - skipped), "seconds": seconds,
                "sentences_per_second": done / seconds if seconds else 0.0}
         if skipped:
             row["skipped_nonfinite_steps"] = skipped
         if steps_done < len(batches):
             row["partial_epoch"] = round(steps_done / len(batches), 3)
-        out_of_time = cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds
-        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs or out_of_time:
+        out_of_time = distributed.any_rank(
+            cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds, ctx)
+        if ctx.is_main and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs or out_of_time):
             m = evaluate_documents(model, tokenizer, dev_docs, device, cfg.eval_batch_size, progress)
             row |= {"dev_ner_f1": m["ner"]["micro"]["f1"], "dev_re_f1": m["re"]["micro"]["f1"],
                     "dev_re_macro_f1": m["re"]["macro"]["f1"]}
@@ -111,19 +119,23 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
                 hist.best, hist.best_epoch = m, epoch
                 save_checkpoint(out_dir, model, tokenizer, m, note=f"Best dev epoch {epoch} of {cfg.epochs}.")
         hist.epochs.append(row)
-        append_jsonl(metrics_path, [row])
+        if ctx.is_main:
+            append_jsonl(metrics_path, [row])
         if out_of_time:
             break
-    plot_curves(hist.epochs, out_dir / "training_curves.png", hist.best_epoch)
+    if ctx.is_main:
+        plot_curves(hist.epochs, out_dir / "training_curves.png", hist.best_epoch)
     return hist
 
 
-def sampled_batch(cfg: IserConfig, items: list[Prepared], idx, pad_id: int, rng: np.random.Generator
-                  ) -> dict[str, torch.Tensor]:
-    """The training batch of ``items[idx]`` on the host: ``cfg``'s span width and negative counts, the
-    negatives drawn from ``rng`` (the trainer's, and the benchmarks' that time its step)."""
+def sampled_batch(cfg: IserConfig, items: list[Prepared], idx, pad_id: int, rng: np.random.Generator,
+                  epoch: int | None = None) -> dict[str, torch.Tensor]:
+    """The training batch of ``items[idx]`` on the host: ``cfg``'s span width and negative counts. With
+    ``epoch`` (the trainer) each sentence's negatives come from its own generator (``sample_rng``: the
+    same in any batch or data-parallel process); without, all are drawn from ``rng`` (the benchmarks)."""
+    rngs = [sample_rng(cfg.seed, epoch, int(i)) for i in idx] if epoch is not None else rng
     return collate_train([items[i] for i in idx], pad_id, cfg.max_span_width, len(cfg.relation_types),
-                         cfg.neg_entities, cfg.neg_relations, rng)
+                         cfg.neg_entities, cfg.neg_relations, rngs)
 
 
 def make_optimizer(model: IserModel) -> torch.optim.AdamW:
