@@ -42,14 +42,24 @@ class SpanContext(nn.Module):
             self.out = nn.Linear(d, d)
             self.drop = nn.Dropout(dropout)
         self.gru = BiRNN("gru", d, d // 2)
+        self.fast_inference = True  # False: inference runs :meth:`reference` too (the before of benchmarks)
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor, span_batch: torch.Tensor,
                 start: torch.Tensor, end: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """h: (B, n, d); mask: (B, n) bool; span_batch/start/end: (N,) subword positions [start, end);
         lengths: (N,) host, the length of each span's sentence, if known (else read from ``mask``).
 
-        Returns c: (N, d), one context vector per span.
+        Returns c: (N, d), one context vector per span. Without autograd (inference) on the CPU this is
+        :meth:`infer`, the same function computed with fewer operations; else :meth:`reference`.
         """
+        if not torch.is_grad_enabled() and h.device.type == "cpu" and self.fast_inference:
+            return self.infer(h, mask, span_batch, start, end, lengths)
+        return self.reference(h, mask, span_batch, start, end, lengths)
+
+    def reference(self, h: torch.Tensor, mask: torch.Tensor, span_batch: torch.Tensor, start: torch.Tensor,
+                  end: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`forward` as training runs it (autograd, any device): H_mask + MHA(H_mask) per span, then
+        the BiGRU modules. Also the reference :meth:`infer` is tested against."""
         with torch.autocast(h.device.type, enabled=False):  # the prefix-sum subtraction needs float32
             h = h.float()
             stats = self._prefix_stats(h, mask) if self.attention else None
@@ -138,6 +148,126 @@ class SpanContext(nn.Module):
         return self.gru(x, mask.sum(1) if lengths is None else lengths, outputs=False)
 
 
+    # ------------------------------------------------------------------ inference (no autograd)
+    @torch.no_grad()
+    def infer(self, h: torch.Tensor, mask: torch.Tensor, span_batch: torch.Tensor, start: torch.Tensor,
+              end: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`reference` re-associated for inference; equal up to float32 rounding.
+
+        * The BiGRU's input projection is linear, so it distributes over SEA's sequence
+          x = H_mask + A·W_oᵀ + b_o (A: the attention rows): x·W_ihᵀ = H_mask·W_ihᵀ + A·(W_ih·W_o)ᵀ + b_o·W_ihᵀ.
+          H·W_ihᵀ and m·W_ihᵀ are computed once per sentence and read per span; per span and position
+          one (d x 6H) product remains (was: d x d for W_o, then d x 6H inside the GRU, for both cells),
+          and none for the ISER_GRU variant.
+        * The prefix tables are laid out key boundary-major, (B, n+1, n_q, h, 1+d_h): a span's attention
+          sums for every query row and head are one contiguous block, one row read per span instead of
+          one per (span, head, query).
+        * The recurrence of both directions runs as one batched product per time step over the
+          precomputed input gates, over all spans of a chunk; a row past its length keeps its state
+          (the forward cell's final state is the one at its last real position; the backward cell starts
+          at its last real position), so no packing is needed.
+        """
+        if span_batch.shape[0] == 0:
+            return h.new_zeros(0, self.d, dtype=torch.float32)
+        with torch.autocast(h.device.type, enabled=False):
+            h = h.float()
+            B, n, d = h.shape
+            cells = (self.gru.fwd, self.gru.bwd)
+            w_ih = torch.cat([c.weight_ih_l0 for c in cells]).float()  # (6H, d): both cells' input gates
+            b_ih = torch.cat([c.bias_ih_l0 for c in cells]).float()  # (6H,)
+            if self.attention:
+                fold = w_ih @ self.out.weight.float()  # (6H, d) = W_ih·W_o
+                b_ih = b_ih + w_ih @ self.out.bias.float()
+                stats = self._infer_stats(h, mask)
+            g_h = torch.addmm(b_ih, h.reshape(B * n, d), w_ih.t()).view(B, n, -1)  # (B, n, 6H) H·W_ihᵀ + bias
+            g_m = torch.addmm(b_ih, self.mask_vector.float()[None], w_ih.t())[0]  # (6H,) the [mask] vector's
+            length = (mask.sum(1).index_select(0, span_batch) if lengths is None
+                      else lengths.to(h.device)).clamp(min=1)  # (N,)
+            # the input gates (N, n, 6H) are 3x wider than the reference's sequences: a third of its rows
+            step = max(1, self.chunk // (3 * n))
+            pos = torch.arange(n, device=h.device)
+            parts = []
+            for c0 in range(0, span_batch.shape[0], step):  # chunks of spans (memory bound), not spans
+                b, i, j = span_batch[c0:c0 + step], start[c0:c0 + step], end[c0:c0 + step]
+                in_span = (pos[None] >= i[:, None]) & (pos[None] < j[:, None])  # (N, n)
+                gates = torch.where(in_span[..., None], g_m, g_h.index_select(0, b))  # (N, n, 6H)
+                if self.attention:
+                    att = self._infer_attention(stats, n, b, i, j, in_span)  # (N, n, d)
+                    gates.view(-1, gates.shape[-1]).addmm_(att.view(-1, d), fold.t())
+                parts.append(self._recur(gates, length[c0:c0 + step]))
+            if not parts:
+                return h.new_zeros(0, self.d)
+            return torch.cat(parts, 0)
+
+    def _infer_stats(self, h: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """:meth:`_prefix_stats` (same sums, same order) in the layouts :meth:`_infer_attention` reads."""
+        B, n, d = h.shape
+        hh, dh = self.heads, d // self.heads
+        scale = dh ** -0.5
+        q, k, v = self.qkv(h).view(B, n, 3, hh, dh).permute(2, 0, 3, 1, 4)  # each (B, h, n, dh)
+        qm, km, vm = self.qkv(self.mask_vector).view(3, hh, dh)  # each (h, dh)
+        key_ok = mask[:, None, None, :]  # (B, 1, 1, n)
+        v1 = nn.functional.pad(v, (1, 0), value=1.0)  # (B, h, n, 1+dh): weights ⊕ weighted values
+        s = (q @ k.transpose(-1, -2)) * scale  # (B, h, n_q, n_k)
+        s_qm = (q * km[None, :, None]).sum(-1) * scale  # (B, h, n_q)
+        row_max = torch.maximum(s.masked_fill(~key_ok, float("-inf")).amax(-1), s_qm)  # (B, h, n_q)
+        e = torch.exp(s - row_max[..., None]) * key_ok  # (B, h, n_q, n_k)
+        e_keys = e.permute(0, 3, 2, 1)  # (B, n_k, n_q, h)
+        v_keys = v1.permute(0, 2, 1, 3)[:, :, None]  # (B, n_k, 1, h, 1+dh)
+        pre = _key_prefix_table(e_keys, v_keys)  # (B, n+1, n_q, h, 1+dh): keys before i
+        suf_rev = _key_prefix_table(e_keys.flip(1), v_keys.flip(1))  # [:, m]: the last m keys
+        e_qm = torch.exp(s_qm - row_max).transpose(1, 2)  # (B, n_q, h)
+
+        s_m = (k * qm[None, :, None]).sum(-1) * scale  # (B, h, n_k): the masked query
+        s_mm = (qm * km).sum(-1) * scale  # (h,)
+        m_max = torch.maximum(s_m.masked_fill(~mask[:, None], float("-inf")).amax(-1), s_mm[None])  # (B, h)
+        e_m = (torch.exp(s_m - m_max[..., None]) * mask[:, None]).transpose(1, 2)  # (B, n_k, h)
+        v_m = v1.transpose(1, 2)  # (B, n_k, h, 1+dh)
+        pre_m = _key_prefix_table(e_m, v_m)  # (B, n+1, h, 1+dh)
+        suf_m_rev = _key_prefix_table(e_m.flip(1), v_m.flip(1))
+        e_mm = torch.exp(s_mm[None] - m_max)  # (B, h)
+        rows = B * (n + 1)  # the tables as (B·(n+1), …): one row per sentence and key boundary
+        return dict(pre=pre.view(rows, -1), suf_rev=suf_rev.view(rows, -1), e_qm=e_qm, vm=vm,
+                    pre_m=pre_m.view(rows, -1), suf_m_rev=suf_m_rev.view(rows, -1), e_mm=e_mm)
+
+    def _infer_attention(self, st: dict[str, torch.Tensor], n: int, b: torch.Tensor, i: torch.Tensor,
+                         j: torch.Tensor, in_span: torch.Tensor) -> torch.Tensor:
+        """MHA(H_mask) of each span, heads concatenated: (N, n, d), as in :meth:`_sequences`."""
+        N, hh = b.shape[0], self.heads
+        dh = self.d // hh
+        w = (j - i).float()  # (N,) masked keys, all equal to k_m
+        lo, hi = b * (n + 1) + i, b * (n + 1) + (n - j)  # rows of the (B·(n+1), …) tables
+        out = (st["pre"].index_select(0, lo) + st["suf_rev"].index_select(0, hi)).view(N, n, hh, 1 + dh)
+        e_qm = st["e_qm"].index_select(0, b) * w[:, None, None]  # (N, n, h)
+        rows = _safe_div(out[..., 1:] + e_qm[..., None] * st["vm"], out[..., 0] + e_qm)  # (N, n, h, dh)
+        out_m = (st["pre_m"].index_select(0, lo) + st["suf_m_rev"].index_select(0, hi)).view(N, hh, 1 + dh)
+        e_mm = st["e_mm"].index_select(0, b) * w[:, None]  # (N, h)
+        m_row = _safe_div(out_m[..., 1:] + e_mm[..., None] * st["vm"], out_m[..., 0] + e_mm)  # (N, h, dh)
+        rows = torch.where(in_span[:, :, None, None], m_row[:, None], rows)  # masked query rows
+        return rows.view(N, n, self.d)
+
+    def _recur(self, gates: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        """Final states of both GRU cells over precomputed input gates.  gates: (N, n, 6H) forward cell's
+        (r, z, n) gates ⊕ backward cell's; length: (N,) -> (N, 2H), as nn.GRU computes them."""
+        N, n, _ = gates.shape
+        cells = (self.gru.fwd, self.gru.bwd)
+        w_hh = torch.stack([c.weight_hh_l0.t() for c in cells]).float()  # (2, H, 3H)
+        b_hh = torch.stack([c.bias_hh_l0 for c in cells]).float()[:, None]  # (2, 1, 3H)
+        H = w_hh.shape[1]
+        state = gates.new_zeros(2, N, H)  # forward cell's ⊕ backward cell's
+        for t in range(n):
+            # the forward cell reads position t, the backward cell position n-1-t (from each row's end:
+            # positions at or past a row's length leave its state as it is, still zero for the backward cell)
+            gi = torch.stack([gates[:, t, :3 * H], gates[:, n - 1 - t, 3 * H:]])  # (2, N, 3H)
+            gh = torch.baddbmm(b_hh, state, w_hh)  # (2, N, 3H)
+            rz = torch.sigmoid(gi[..., :2 * H] + gh[..., :2 * H])
+            cand = torch.tanh(gi[..., 2 * H:] + rz[..., :H] * gh[..., 2 * H:])
+            new = cand + rz[..., H:] * (state - cand)  # (1 - z)·n + z·h, as torch's GRU cell
+            live = torch.stack([length > t, length > n - 1 - t])[..., None]  # (2, N, 1)
+            state = torch.where(live, new, state)
+        return torch.cat([state[0], state[1]], -1)
+
+
 def _prefix_table(w: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Σ_{k<i} w[…, k]·v[…, k, :] for every i = 0..n: (…, n+1, c), first entry 0.
 
@@ -146,6 +276,16 @@ def _prefix_table(w: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     product, its cumsum and a padded copy (three, or five for a suffix taken by flipping)."""
     t = nn.functional.pad(w, (1, 0))[..., None] * nn.functional.pad(v, (0, 0, 1, 0))
     return t.cumsum_(-2)  # in place: the product's backward needs w and v, not t
+
+
+def _key_prefix_table(w: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """:func:`_prefix_table` over axis 1 (keys) instead of the last but one: (B, n+1, …, c).
+
+    w: (B, n, …) weights, v: (B, n, …, c) values, broadcastable."""
+    def front(x: torch.Tensor) -> torch.Tensor:  # a zero entry before the first key
+        return nn.functional.pad(x, (0,) * (2 * (x.dim() - 2)) + (1, 0))
+
+    return (front(w)[..., None] * front(v)).cumsum_(1)  # padded first: no copy of the product
 
 
 def _rows(table: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
