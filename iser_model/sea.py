@@ -159,9 +159,8 @@ class SpanContext(nn.Module):
           H·W_ihᵀ and m·W_ihᵀ are computed once per sentence and read per span; per span and position
           one (d x 6H) product remains (was: d x d for W_o, then d x 6H inside the GRU, for both cells),
           and none for the ISER_GRU variant.
-        * The prefix tables are laid out key boundary-major, (B, n+1, n_q, h, 1+d_h): a span's attention
-          sums for every query row and head are one contiguous block, one row read per span instead of
-          one per (span, head, query).
+        * The masked attention is computed per span from its sentence's exponentiated scores (see
+          :meth:`_infer_attention`) instead of prefix tables.
         * The recurrence of both directions runs as one batched product per time step over the
           precomputed input gates, over all spans of a chunk; a row past its length keeps its state
           (the forward cell's final state is the one at its last real position; the backward cell starts
@@ -200,51 +199,43 @@ class SpanContext(nn.Module):
             return torch.cat(parts, 0)
 
     def _infer_stats(self, h: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """:meth:`_prefix_stats` (same sums, same order) in the layouts :meth:`_infer_attention` reads."""
+        """Per sentence: the exponentiated scores of every (query, key) pair, of the queries against the
+        masked key k_m and of the masked query q_m against every key, with :meth:`_prefix_stats`'s row
+        maxima; and V."""
         B, n, d = h.shape
         hh, dh = self.heads, d // self.heads
         scale = dh ** -0.5
         q, k, v = self.qkv(h).view(B, n, 3, hh, dh).permute(2, 0, 3, 1, 4)  # each (B, h, n, dh)
         qm, km, vm = self.qkv(self.mask_vector).view(3, hh, dh)  # each (h, dh)
         key_ok = mask[:, None, None, :]  # (B, 1, 1, n)
-        v1 = nn.functional.pad(v, (1, 0), value=1.0)  # (B, h, n, 1+dh): weights ⊕ weighted values
         s = (q @ k.transpose(-1, -2)) * scale  # (B, h, n_q, n_k)
         s_qm = (q * km[None, :, None]).sum(-1) * scale  # (B, h, n_q)
         row_max = torch.maximum(s.masked_fill(~key_ok, float("-inf")).amax(-1), s_qm)  # (B, h, n_q)
-        e = torch.exp(s - row_max[..., None]) * key_ok  # (B, h, n_q, n_k)
-        e_keys = e.permute(0, 3, 2, 1)  # (B, n_k, n_q, h)
-        v_keys = v1.permute(0, 2, 1, 3)[:, :, None]  # (B, n_k, 1, h, 1+dh)
-        pre = _key_prefix_table(e_keys, v_keys)  # (B, n+1, n_q, h, 1+dh): keys before i
-        suf_rev = _key_prefix_table(e_keys.flip(1), v_keys.flip(1))  # [:, m]: the last m keys
-        e_qm = torch.exp(s_qm - row_max).transpose(1, 2)  # (B, n_q, h)
-
         s_m = (k * qm[None, :, None]).sum(-1) * scale  # (B, h, n_k): the masked query
         s_mm = (qm * km).sum(-1) * scale  # (h,)
         m_max = torch.maximum(s_m.masked_fill(~mask[:, None], float("-inf")).amax(-1), s_mm[None])  # (B, h)
-        e_m = (torch.exp(s_m - m_max[..., None]) * mask[:, None]).transpose(1, 2)  # (B, n_k, h)
-        v_m = v1.transpose(1, 2)  # (B, n_k, h, 1+dh)
-        pre_m = _key_prefix_table(e_m, v_m)  # (B, n+1, h, 1+dh)
-        suf_m_rev = _key_prefix_table(e_m.flip(1), v_m.flip(1))
-        e_mm = torch.exp(s_mm[None] - m_max)  # (B, h)
-        rows = B * (n + 1)  # the tables as (B·(n+1), …): one row per sentence and key boundary
-        return dict(pre=pre.view(rows, -1), suf_rev=suf_rev.view(rows, -1), e_qm=e_qm, vm=vm,
-                    pre_m=pre_m.view(rows, -1), suf_m_rev=suf_m_rev.view(rows, -1), e_mm=e_mm)
+        return dict(e=torch.exp(s - row_max[..., None]) * key_ok, e_qm=torch.exp(s_qm - row_max),
+                    e_m=torch.exp(s_m - m_max[..., None]) * mask[:, None], e_mm=torch.exp(s_mm[None] - m_max),
+                    v=v.contiguous(), vm=vm)
 
     def _infer_attention(self, st: dict[str, torch.Tensor], n: int, b: torch.Tensor, i: torch.Tensor,
                          j: torch.Tensor, in_span: torch.Tensor) -> torch.Tensor:
-        """MHA(H_mask) of each span, heads concatenated: (N, n, d), as in :meth:`_sequences`."""
-        N, hh = b.shape[0], self.heads
-        dh = self.d // hh
-        w = (j - i).float()  # (N,) masked keys, all equal to k_m
-        lo, hi = b * (n + 1) + i, b * (n + 1) + (n - j)  # rows of the (B·(n+1), …) tables
-        out = (st["pre"].index_select(0, lo) + st["suf_rev"].index_select(0, hi)).view(N, n, hh, 1 + dh)
-        e_qm = st["e_qm"].index_select(0, b) * w[:, None, None]  # (N, n, h)
-        rows = _safe_div(out[..., 1:] + e_qm[..., None] * st["vm"], out[..., 0] + e_qm)  # (N, n, h, dh)
-        out_m = (st["pre_m"].index_select(0, lo) + st["suf_m_rev"].index_select(0, hi)).view(N, hh, 1 + dh)
+        """MHA(H_mask) of each span, heads concatenated: (N, n, d), the attention of :meth:`_sequences`
+        without its prefix tables: a span's weights are its sentence's with the span's keys zeroed, plus
+        the w masked keys k_m. On a CPU the (N, h, n, n) product is cheap next to the BiGRU, and the
+        tables (B·h·n²·d_h, a memory-bound cumulative sum) would cost more once pruning leaves few spans."""
+        N = b.shape[0]
+        w = (j - i).to(st["e"].dtype)  # (N,) masked keys, all equal to k_m
+        out_of_span = (~in_span).to(st["e"].dtype)  # (N, n) keys kept
+        v = st["v"].index_select(0, b)  # (N, h, n, dh)
+        e = st["e"].index_select(0, b) * out_of_span[:, None, None, :]  # (N, h, n_q, n_k)
+        e_qm = st["e_qm"].index_select(0, b) * w[:, None, None]  # (N, h, n_q)
+        rows = _safe_div(e @ v + e_qm[..., None] * st["vm"][None, :, None], e.sum(-1) + e_qm)  # (N, h, n, dh)
+        e_m = st["e_m"].index_select(0, b) * out_of_span[:, None, :]  # (N, h, n_k)
         e_mm = st["e_mm"].index_select(0, b) * w[:, None]  # (N, h)
-        m_row = _safe_div(out_m[..., 1:] + e_mm[..., None] * st["vm"], out_m[..., 0] + e_mm)  # (N, h, dh)
-        rows = torch.where(in_span[:, :, None, None], m_row[:, None], rows)  # masked query rows
-        return rows.view(N, n, self.d)
+        m_row = _safe_div((e_m[:, :, None] @ v)[:, :, 0] + e_mm[..., None] * st["vm"][None], e_m.sum(-1) + e_mm)
+        rows = torch.where(in_span[:, None, :, None], m_row[:, :, None], rows)  # masked query rows
+        return rows.transpose(1, 2).reshape(N, n, self.d)
 
     def _recur(self, gates: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
         """Final states of both GRU cells over precomputed input gates.  gates: (N, n, 6H) forward cell's
@@ -276,16 +267,6 @@ def _prefix_table(w: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     product, its cumsum and a padded copy (three, or five for a suffix taken by flipping)."""
     t = nn.functional.pad(w, (1, 0))[..., None] * nn.functional.pad(v, (0, 0, 1, 0))
     return t.cumsum_(-2)  # in place: the product's backward needs w and v, not t
-
-
-def _key_prefix_table(w: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """:func:`_prefix_table` over axis 1 (keys) instead of the last but one: (B, n+1, …, c).
-
-    w: (B, n, …) weights, v: (B, n, …, c) values, broadcastable."""
-    def front(x: torch.Tensor) -> torch.Tensor:  # a zero entry before the first key
-        return nn.functional.pad(x, (0,) * (2 * (x.dim() - 2)) + (1, 0))
-
-    return (front(w)[..., None] * front(v)).cumsum_(1)  # padded first: no copy of the product
 
 
 def _rows(table: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
