@@ -12,9 +12,11 @@ enters the entity classifier, which is linear (Eq. 10-11):
   z·h_{t-1}, h_0 = 0), so W_k·c - W_0·c <= ||W_k - W_0||_1. A span with a_0 - a_k above that for
   every k is "no entity" whatever SEA returns: predictions are those of running SEA for every span.
 * ``"margin"`` (approximate): the context of the unmasked sentence c_u (one SEA row per sentence) stands
-  in for c, and a span is skipped when a_0 - a_k - (W_k - W_0)·c_u > ``margin`` for every k. A span
-  whose SEA context would have made it an entity can be lost; the recall of that is measured by
-  ``ddikg bench speed --sections extract`` (docs/benchmarks.md).
+  in for c, and a span is skipped when a_0 - a_k - (W_k - W_0)·c_u > ``margin``·||W_k - W_0||_1 for
+  every k. The margin is relative to the classifier's weights on c, so it means the same for a model
+  whose weights grew larger; (W_k - W_0)·(c - c_u) can reach 2·||W_k - W_0||_1, so any margin below 2
+  can lose a span whose own context would have made it an entity. How often that happens is measured
+  by ``ddikg bench speed --sections extract`` (docs/benchmarks.md, docs/model.md).
 * ``"off"``: SEA for every span.
 
 Relation scores read s and w, never c, so a kept entity's relations are unchanged by either rule.
@@ -63,7 +65,7 @@ def keep_spans(model: IserModel, enc: Encoded, s: torch.Tensor, w: torch.Tensor,
         empty = torch.ones(B, dtype=torch.long, device=s.device)  # an empty span [1, 1): nothing masked
         c_u = model.span_context(enc.h, enc.mask, rows, empty, empty,
                                  None if lengths is None else lengths.cpu()).float()  # (B, d)
-        skip = (gap - (c_u @ dw.t())[:, None] > margin).all(-1)
+        skip = (gap - (c_u @ dw.t())[:, None] > margin * dw.abs().sum(-1)).all(-1)
     else:
         raise ValueError(f"unknown span pruning rule {rule!r} (off | bound | margin)")
     return span_mask & ~skip
