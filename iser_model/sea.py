@@ -160,7 +160,12 @@ class SpanContext(nn.Module):
           one (d x 6H) product remains (was: d x d for W_o, then d x 6H inside the GRU, for both cells),
           and none for the ISER_GRU variant.
         * The masked attention is computed per span from its sentence's exponentiated scores (see
-          :meth:`_infer_attention`) instead of prefix tables.
+          :meth:`_infer_attention`) instead of prefix tables. When h·(n+1) < d the attention weights
+          (h·(n+1) per row: n keys and k_m per head) multiply values already projected by W_ih·W_o
+          (:meth:`_add_projected_attention`): h·(n+1) instead of d products per gate. Like the reference,
+          the weights are relative to each query's maximum over all keys: where every key left outside the
+          span scores ~87 nats below a key inside it, the weights are subnormal and both paths keep only a
+          few digits (the tests hold them within 1e-5 for realistic scores).
         * The recurrence of both directions runs as one batched product per time step over the
           precomputed input gates, over all spans of a chunk; a row past its length keeps its state
           (the forward cell's final state is the one at its last real position; the backward cell starts
@@ -190,7 +195,9 @@ class SpanContext(nn.Module):
                 b, i, j = span_batch[c0:c0 + step], start[c0:c0 + step], end[c0:c0 + step]
                 in_span = (pos[None] >= i[:, None]) & (pos[None] < j[:, None])  # (N, n)
                 gates = torch.where(in_span[..., None], g_m, g_h.index_select(0, b))  # (N, n, 6H)
-                if self.attention:
+                if self.attention and self.heads * (n + 1) < d:  # short sentences: fewer products per row
+                    self._add_projected_attention(gates, stats, fold, n, b, i, j, in_span)
+                elif self.attention:
                     att = self._infer_attention(stats, n, b, i, j, in_span)  # (N, n, d)
                     gates.view(-1, gates.shape[-1]).addmm_(att.view(-1, d), fold.t())
                 parts.append(self._recur(gates, length[c0:c0 + step]))
@@ -236,6 +243,41 @@ class SpanContext(nn.Module):
         m_row = _safe_div((e_m[:, :, None] @ v)[:, :, 0] + e_mm[..., None] * st["vm"][None], e_m.sum(-1) + e_mm)
         rows = torch.where(in_span[:, None, :, None], m_row[:, :, None], rows)  # masked query rows
         return rows.transpose(1, 2).reshape(N, n, self.d)
+
+    def _add_projected_attention(self, gates: torch.Tensor, st: dict[str, torch.Tensor], fold: torch.Tensor, n: int,
+                                 b: torch.Tensor, i: torch.Tensor, j: torch.Tensor, in_span: torch.Tensor) -> None:
+        """gates += MHA(H_mask)·(W_ih·W_o)ᵀ, in place, as attention weights times projected values.
+
+        Per sentence the values of every key and of k_m are projected once, per head by the head's
+        columns of W_ih·W_o: P (h·(n+1), 6H). A span's row is then its normalised weights over the n keys
+        (zero in the span) and its w keys k_m, (h·(n+1)), times P.  gates: (N, n, 6H)"""
+        N, hh = b.shape[0], self.heads
+        dh = self.d // hh
+        dt = st["e"].dtype
+        w = (j - i).to(dt)  # (N,)
+        out_of_span = (~in_span).to(dt)  # (N, n)
+        weights = gates.new_empty(N, n, hh, n + 1)  # (span, query, head, key ⊕ k_m)
+        e = st["e"].index_select(0, b) * out_of_span[:, None, None, :]  # (N, h, n_q, n_k)
+        e_qm = st["e_qm"].index_select(0, b) * w[:, None, None]  # (N, h, n_q)
+        # divided, not multiplied by 1/den: a subnormal den has no finite inverse. den == 0 only when every
+        # weight underflowed to 0: 0/1, zero weights (as _safe_div)
+        den = (e.sum(-1) + e_qm).clamp(min=torch.finfo(dt).tiny)[..., None]  # (N, h, n_q, 1)
+        weights[..., :n] = (e / den).transpose(1, 2)
+        weights[..., n] = (e_qm[..., None] / den)[..., 0].transpose(1, 2)
+        e_m = st["e_m"].index_select(0, b) * out_of_span[:, None, :]  # (N, h, n_k): the masked query
+        e_mm = st["e_mm"].index_select(0, b) * w[:, None]  # (N, h)
+        den_m = (e_m.sum(-1) + e_mm).clamp(min=torch.finfo(dt).tiny)[..., None]  # (N, h, 1)
+        m_weights = torch.cat([e_m / den_m, e_mm[..., None] / den_m], -1)  # (N, h, n+1)
+        weights = torch.where(in_span[:, :, None, None], m_weights[:, None], weights)  # masked query rows
+        # projected values per sentence: (B, h, n+1, 6H), key values then k_m's value, per head
+        v = torch.cat([st["v"], st["vm"][None, :, None].expand(st["v"].shape[0], -1, -1, -1)], 2)
+        proj = torch.einsum("bhtk,ohk->bhto", v, fold.view(-1, hh, dh))  # (B, h, n+1, 6H)
+        flat = gates.view(N * n, -1)
+        weights = weights.view(N * n, hh * (n + 1))
+        bounds = torch.cat([torch.tensor([0]), torch.nonzero(b[1:] != b[:-1]).flatten().cpu() + 1,
+                            torch.tensor([N])]).tolist()  # the chunk's spans run sentence by sentence
+        for r0, r1 in zip(bounds[:-1], bounds[1:], strict=True):
+            flat[r0 * n:r1 * n].addmm_(weights[r0 * n:r1 * n], proj[int(b[r0])].reshape(hh * (n + 1), -1))
 
     def _recur(self, gates: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
         """Final states of both GRU cells over precomputed input gates.  gates: (N, n, 6H) forward cell's

@@ -32,15 +32,16 @@ def _spans(lengths: list[int], k: int):
 
 @pytest.mark.parametrize("attention", [True, False])
 @pytest.mark.parametrize("chunk", [40, 100000])  # several chunks of spans, and one
-def test_infer_equals_the_reference_path(attention, chunk):
+@pytest.mark.parametrize("d,heads", [(16, 4), (64, 2)])  # h·(n+1) > d: attention rows; < d: projected values
+def test_infer_equals_the_reference_path(attention, chunk, d, heads):
     """SEA's inference path (input projection folded into the attention, gates precomputed, both GRU
     cells stepped together over padded rows) gives the training path's c for every span."""
     torch.manual_seed(7)
-    B, n, d = 3, 13, 16
-    sea = SpanContext(d, heads=4, dropout=0.0, attention=attention, chunk=chunk).eval()
+    B, n = 3, 13
+    sea = SpanContext(d, heads=heads, dropout=0.0, attention=attention, chunk=chunk).eval()
     with torch.no_grad():  # trained-looking weights: biases and the [mask] vector away from zero
         for p in sea.parameters():
-            p.normal_(0, 0.4)
+            p.normal_(0, 0.2)
     lengths = torch.tensor([13, 9, 4])
     mask = torch.arange(n)[None] < lengths[:, None]
     h = torch.randn(B, n, d) * 2.0 * mask[..., None]
