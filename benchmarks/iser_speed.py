@@ -236,6 +236,130 @@ def time_inference(model, tok, items, batch_size: int, device, warmup: bool = Tr
             "peak_memory_mib": _peak_mib(device), "process_peak_rss_mib": _rss_mib()}
 
 
+#: Inference paths the ``extract`` section compares: (SEA's fast inference path, predict's keyword arguments).
+#: "reference" is SEA as training computes it, for every span: the code path before the inference changes.
+EXTRACT_PATHS = {
+    "reference": (False, {"span_pruning": "off"}),
+    "exact": (True, {"span_pruning": "off"}),
+    "bound": (True, {"span_pruning": "bound"}),
+    "margin": (True, {"span_pruning": "margin"}),
+}
+
+
+def _encoder_pass(model, batches) -> None:
+    """The transformer's forward pass alone over pre-collated batches (what extraction's cost is set against)."""
+    import torch
+
+    enc = model.encoder
+    with torch.no_grad():
+        for batch in batches:
+            enc.transformer(input_ids=batch["input_ids"], attention_mask=enc._mask(batch["attention_mask"],
+                                                                                 batch["lengths"]))
+
+
+def _clock():
+    return time.perf_counter(), time.process_time()
+
+
+def extraction_ratio(model, tok, items, docs, batch_size: int, paths: list[str], margins: list[float],
+                     repeat: int, device) -> dict:
+    """Extraction (``predict``: collate, encoder, fusion, spans, SEA, entities, pairs, relations, records)
+    against the transformer's forward pass alone on the same batches, per inference path.
+
+    The passes are interleaved (encoder, then each path, ``repeat`` rounds) and the best of each kept, so a
+    busy spell of a shared CPU hits every side alike; the ratio is best extraction / best encoder pass, in
+    wall time and in process CPU time. Predictions of the first round are scored against the gold data
+    (micro F1) and against the ``exact`` path (or the first path) span for span."""
+    from ddikg.iser_model.batching import collate_infer, length_batches
+    from ddikg.iser_model.evaluator import evaluate_predictions, gold_sets
+    from ddikg.iser_model.inference import predict
+
+    k = model.cfg.max_span_width
+    batches = [collate_infer([items[i] for i in idx], tok.pad_token_id, k)
+               for idx in length_batches([len(p.input_ids) for p in items], batch_size, None)]
+    runs = [(name, margin) for name in paths for margin in (margins if name == "margin" else [None])]
+    label = {run: run[0] if run[1] is None else f"margin={run[1]:g}" for run in runs}
+    times: dict = {"encoder": []} | {label[r]: [] for r in runs}
+    preds: dict = {}
+    stats: dict = {}
+    _encoder_pass(model, batches[:1])  # warm-up: lazy initialisation, the heap's first growth
+    for _ in predict(model, items[:batch_size], tok.pad_token_id, batch_size=batch_size, device=device):
+        pass
+    for rnd in range(max(1, repeat)):
+        w0, c0 = _clock()
+        _encoder_pass(model, batches)
+        w1, c1 = _clock()
+        times["encoder"].append((w1 - w0, c1 - c0))
+        for run in runs:
+            fast, kwargs = EXTRACT_PATHS[run[0]]
+            if model.span_context is not None:
+                model.span_context.fast_inference = fast
+            st: dict = {}
+            out = {}
+            w0, c0 = _clock()
+            for i, p in predict(model, items, tok.pad_token_id, batch_size=batch_size, device=device,
+                                pruning_margin=run[1], stats=st, **kwargs):
+                out[i] = p
+            w1, c1 = _clock()
+            times[label[run]].append((w1 - w0, c1 - c0))
+            if rnd == 0:
+                preds[label[run]], stats[label[run]] = out, st
+    if model.span_context is not None:
+        model.span_context.fast_inference = True
+    enc_wall, enc_cpu = (min(t[x] for t in times["encoder"]) for x in (0, 1))
+    gold = [gold_sets(d) for d in docs]
+    base = "exact" if "exact" in preds else next(iter(preds))
+    rows = []
+    for name, t in times.items():
+        if name == "encoder":
+            continue
+        wall, cpu = (min(x[i] for x in t) for i in (0, 1))
+        ents, rels = _pred_sets(preds[name], len(items))
+        m = evaluate_predictions([g[0] for g in gold], [g[1] for g in gold], ents, rels)
+        rows.append({"path": name, "seconds": round(wall, 3), "cpu_seconds": round(cpu, 3),
+                     "sentences_per_second": round(len(items) / wall, 2),
+                     "ratio_to_encoder": round(wall / enc_wall, 2), "cpu_ratio_to_encoder": round(cpu / enc_cpu, 2),
+                     "passes_seconds": [round(x[0], 3) for x in t],
+                     "sea_span_fraction": round(stats[name]["sea_spans"] / max(1, stats[name]["spans"]), 4),
+                     "ner_f1": round(100 * m["ner"]["micro"]["f1"], 2), "re_f1": round(100 * m["re"]["micro"]["f1"], 2),
+                     "entities": sum(len(e) for e in ents), "relations": sum(len(r) for r in rels)}
+                    | _agreement(preds[base], preds[name], len(items), base))
+    return {"batch_size": batch_size, "sentences": len(items),
+            "encoder_seconds": round(enc_wall, 3), "encoder_cpu_seconds": round(enc_cpu, 3),
+            "encoder_passes_seconds": [round(x[0], 3) for x in times["encoder"]], "rows": rows}
+
+
+def _pred_sets(preds: dict, n: int) -> tuple[list[set], list[set]]:
+    ents: list[set] = [set() for _ in range(n)]
+    rels: list[set] = [set() for _ in range(n)]
+    for i, p in preds.items():
+        e = [(a, b, t) for a, b, t, _ in p.entities]
+        ents[i] = set(e)
+        rels[i] = {(e[h], e[t], r) for h, t, r, _ in p.relations}
+    return ents, rels
+
+
+def _agreement(base: dict, other: dict, n: int, base_name: str) -> dict:
+    """How far ``other``'s predictions are from ``base``'s: sentences with other entities or relations,
+    entities of ``base`` lost (recall of its entities), the largest score difference where both agree."""
+    diff_sent = lost = total = 0
+    max_diff = 0.0
+    for i in range(n):
+        a, b = base[i], other[i]
+        ea = {e[:3]: e[3] for e in a.entities}
+        eb = {e[:3]: e[3] for e in b.entities}
+        ra = {(a.entities[h][:3], a.entities[t][:3], r): p for h, t, r, p in a.relations}
+        rb = {(b.entities[h][:3], b.entities[t][:3], r): p for h, t, r, p in b.relations}
+        diff_sent += ea.keys() != eb.keys() or ra.keys() != rb.keys()
+        total += len(ea)
+        lost += len(ea.keys() - eb.keys())
+        for x, y in ((ea, eb), (ra, rb)):
+            for key in x.keys() & y.keys():
+                max_diff = max(max_diff, abs(x[key] - y[key]))
+    return {"compared_with": base_name, "sentences_differing": diff_sent,
+            "entity_recall_vs_compared": round(1 - lost / max(1, total), 5), "max_score_difference": max_diff}
+
+
 def growth_by_length(model, tok, docs, device, batch_size: int, per_bucket: int | None, repeat: int = 1
                      ) -> list[dict]:
     rows = []
@@ -272,8 +396,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="tiny scratch model, a few sentences, 1 step (CI)")
     ap.add_argument("--out", type=Path, default=None, help="JSON result (default benchmarks/results/...)")
     ap.add_argument("--sections", default=None,
-                    help="comma list of train,infer,cpu,growth,variants (default: CUDA train,infer,growth,variants; "
-                         "CPU train,cpu,growth)")
+                    help="comma list of train,infer,cpu,growth,variants,extract (default: CUDA train,infer,growth,"
+                         "variants; CPU train,cpu,growth)")
     ap.add_argument("--train", type=Path, default=CONLL04 / "conll04_train.json")
     ap.add_argument("--dev", type=Path, default=CONLL04 / "conll04_dev.json")
     ap.add_argument("--encoder", default=None, help="minilm | scratch | tiny (default minilm; tiny with --quick)")
@@ -294,6 +418,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--per-bucket", type=int, default=None, help="sentences per length bucket (default all; CPU 6)")
     ap.add_argument("--width-sentences", type=int, default=None,
                     help="dev sentences timed at each k (default: the --infer-sentences slice; CPU 16)")
+    ap.add_argument("--extract-batch-sizes", default="1,8", help="section extract: batch sizes")
+    ap.add_argument("--extract-sentences", type=int, default=None,
+                    help="section extract: dev sentences (default all; 6 with --quick)")
+    ap.add_argument("--extract-paths", default="reference,exact,bound,margin",
+                    help=f"section extract: comma list of {','.join(EXTRACT_PATHS)}")
+    ap.add_argument("--margins", default=None,
+                    help="section extract: comma list of pruning margins for the margin path (default: the "
+                         "checkpoint's pruning_margin)")
     ap.add_argument("--repeat", type=int, default=None, help="inference passes, best kept (default 2; --quick 1)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--system-malloc", action="store_true",
@@ -316,7 +448,7 @@ def run(args: argparse.Namespace) -> dict:
     quick = args.quick
     encoder = args.encoder or ("tiny" if quick else "minilm")
     sections = (args.sections or ("train,infer,growth,variants" if cuda else "train,cpu,growth")).split(",")
-    bad = set(sections) - {"train", "infer", "cpu", "growth", "variants"}
+    bad = set(sections) - {"train", "infer", "cpu", "growth", "variants", "extract"}
     if bad:
         raise SystemExit(f"--sections: unknown {sorted(bad)}")
     out_dir = (args.out.parent if args.out else RESULTS)  # rejects go beside the result, never into ../shared
@@ -345,6 +477,7 @@ def run(args: argparse.Namespace) -> dict:
                  "inference_passes": repeat,
                  # whether glibc kept freed tensor memory (ddikg.iser_model.hostmem) in training and in inference
                  "host_memory_reused": {"train": False, "inference": False}}
+    out["machine"]["uptime"] = _uptime()
     print(f"device: {device_label(out['machine'])}; encoder {encoder}; sections {sections}")
 
     def fresh(enc: str = encoder, **kw):
@@ -412,6 +545,31 @@ def run(args: argparse.Namespace) -> dict:
                 print(f"CPU {enc} batch {bs}: {r['sentences_per_second']} sentences/s")
             del model
         out["cpu_inference"] = {"threads": torch.get_num_threads(), "rows": rows}
+    if "extract" in sections:  # extraction against the encoder's forward pass, per inference path
+        if args.model:
+            from ddikg.iser_model.checkpoint import load_checkpoint
+
+            model, tok = load_checkpoint(args.model, device)
+        else:
+            model, tok = fresh()
+        paths = args.extract_paths.split(",")
+        if set(paths) - set(EXTRACT_PATHS):
+            raise SystemExit(f"--extract-paths: unknown {sorted(set(paths) - set(EXTRACT_PATHS))}")
+        margins = [float(x) for x in args.margins.split(",")] if args.margins else [model.cfg.pruning_margin]
+        docs = dev_docs[:args.extract_sentences or (6 if quick else None)]
+        items = prepared(model, tok, docs)
+        rows = []
+        for bs in [int(b) for b in args.extract_batch_sizes.split(",")]:
+            r = extraction_ratio(model, tok, items, docs, bs, paths, margins, repeat, device)
+            rows.append(r)
+            for x in r["rows"]:
+                print(f"extract batch {bs} {x['path']:<12}: {x['sentences_per_second']} sentences/s, "
+                      f"{x['ratio_to_encoder']}x the encoder (CPU time {x['cpu_ratio_to_encoder']}x), "
+                      f"SEA for {100 * x['sea_span_fraction']:.1f} % of spans, NER F1 {x['ner_f1']} RE F1 "
+                      f"{x['re_f1']}, {x['sentences_differing']} sentences differ from {x['compared_with']}")
+        out["extract"] = {"device": str(device), "trained_model": str(args.model) if args.model else None,
+                          "threads": torch.get_num_threads(), "pruning_margins": margins, "curve": rows}
+        del model
     if "variants" in sections:  # where the time goes: the same inference with each ablation switched
         from benchmarks.paper import VARIANTS
 
@@ -445,11 +603,22 @@ def run(args: argparse.Namespace) -> dict:
     return out
 
 
+def _uptime() -> str | None:
+    """``uptime`` as it printed (how many processes shared the CPU: the load averages)."""
+    import subprocess
+
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def _finish(payload: dict) -> dict:
     """The load at the end too: with the start's it brackets how busy a shared CPU was during the run."""
     import os
 
     payload["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    payload["machine"]["uptime_end"] = _uptime()
     return payload
 
 

@@ -53,6 +53,13 @@ class IserConfig(BaseModel):
     relation_threshold: float = Field(default=0.4, gt=0.0, lt=1.0)
     max_pairs: int = Field(default=1000, ge=1)  # inference: cap on candidate entity pairs per sentence
     span_chunk: int = Field(default=65536, ge=256)  # SEA: spans x positions processed at once (memory bound)
+    # inference: the spans SEA runs for (ddikg.iser_model.pruning, docs/model.md). "bound": only spans no SEA
+    # output could make entities are skipped (exact); "margin": spans whose "no entity" logit, with the
+    # unmasked sentence's context, leads every type by more than pruning_margin x ||W_k - W_0||_1
+    # (approximate, and how safe a margin is depends on the model: check it with `ddikg bench speed
+    # --sections extract`); "off": all spans
+    span_pruning: Literal["off", "bound", "margin"] = "bound"
+    pruning_margin: float = Field(default=0.3, ge=0.0)  # for "margin"; from 2 on it is exact (skips no more than "bound")
 
     # ablation switches (paper Tables 5-6)
     fusion: bool = True  # False = "-interactive fusion": H is the encoder output X_b

@@ -12,6 +12,7 @@ import torch
 from ddikg.iser_model.batching import Prepared, collate_infer, length_batches, to_device
 from ddikg.iser_model.hostmem import reuse_freed_memory
 from ddikg.iser_model.model import IserModel
+from ddikg.iser_model.pruning import SpanPruning, keep_spans
 
 
 @dataclass
@@ -73,15 +74,23 @@ def configure_host(device: torch.device, threads: int | None, reuse_memory: bool
 @torch.no_grad()
 def predict(model: IserModel, items: list[Prepared], pad_id: int, *, batch_size: int,
             device: torch.device, allowed_pair_types: set[tuple[str, str]] | None = None,
-            non_overlapping: bool = False) -> Iterator[tuple[int, Prediction]]:
+            non_overlapping: bool = False, span_pruning: SpanPruning | None = None,
+            pruning_margin: float | None = None, stats: dict | None = None) -> Iterator[tuple[int, Prediction]]:
     """Yield (index into ``items``, Prediction), in length-sorted batch order.
 
     ``allowed_pair_types``: if given, only pairs whose (head type, tail type) is in it are scored
     (e.g. DDI: only drug-drug pairs). ``non_overlapping``: drop every predicted entity that overlaps a
     higher-scoring one (flat mentions, as drug names in CH-DDI are); off for evaluation, which scores
-    the model as the paper does.
+    the model as the paper does. ``span_pruning``, ``pruning_margin``: which spans SEA runs for
+    (:mod:`ddikg.iser_model.pruning`; default ``cfg.span_pruning``, ``cfg.pruning_margin``).
+    ``stats``: if given, receives the counts of candidate spans (``spans``) and of those SEA ran for
+    (``sea_spans``).
     """
     cfg = model.cfg
+    rule = cfg.span_pruning if span_pruning is None else span_pruning
+    margin = cfg.pruning_margin if pruning_margin is None else pruning_margin
+    if stats is not None:
+        stats.update(spans=0, sea_spans=0)
     model.eval()
     k, thr, ents, rels = cfg.max_span_width, cfg.relation_threshold, cfg.entity_types, cfg.relation_types
     allowed = None
@@ -95,10 +104,13 @@ def predict(model: IserModel, items: list[Prepared], pad_id: int, *, batch_size:
         with autocast(device, cfg.bf16):
             enc = model.encode(batch)
             span_mask = batch["span_mask"].bool()
-            s, w, c = model.span_features(enc, batch["spans"], span_mask, batch["span_index"], batch["span_lengths"])
+            s, w, c, sea = _span_features(model, enc, batch, span_mask, rule, margin)
+            if stats is not None:
+                stats["spans"] += int(span_mask.sum())
+                stats["sea_spans"] += int(sea.sum())
             probs = model.entity_logits(s, w, c).float().softmax(-1)  # (B, S, 1+E)
             score, label = probs.max(-1)
-            is_ent = (label > 0) & span_mask  # (B, S)
+            is_ent = (label > 0) & sea  # (B, S): a span skipped by the pruning rule is no entity
             if non_overlapping:
                 is_ent = suppress_overlaps(batch["spans"], is_ent, score)
             # candidate pairs per sentence: the top-scoring entities, all ordered non-overlapping pairs
@@ -118,6 +130,20 @@ def predict(model: IserModel, items: list[Prepared], pad_id: int, *, batch_size:
             relations = [(pos[int(pairs[row, p, 0])], pos[int(pairs[row, p, 1])], rels[t], float(rel[row, p, t]))
                          for p, t in zip(p_rows, t_ids, strict=True)]
             yield i, Prediction(entities, relations)
+
+
+def _span_features(model: IserModel, enc, batch: dict[str, torch.Tensor], span_mask: torch.Tensor,
+                   rule: SpanPruning, margin: float):
+    """s, w, c of every candidate span, c (SEA) only for the spans ``rule`` keeps (zero for the others),
+    and the kept spans.  -> 3 x (B, S, ·), (B, S) bool"""
+    spans, index, lengths = batch["spans"], batch["span_index"], batch["span_lengths"]
+    if rule == "off" or model.span_context is None:
+        return *model.span_features(enc, spans, span_mask, index, lengths), span_mask
+    s, w, _ = model.span_features(enc, spans, span_mask, index[:0], lengths[:0])  # no span's context yet
+    keep = keep_spans(model, enc, s, w, span_mask, rule, margin, batch["lengths"])
+    index = keep.nonzero()  # (N', 2)
+    s, w, c = model.span_features(enc, spans, keep, index, batch["lengths"][index[:, 0].cpu()])
+    return s, w, c, keep
 
 
 def suppress_overlaps(spans: torch.Tensor, is_ent: torch.Tensor, score: torch.Tensor) -> torch.Tensor:

@@ -109,3 +109,24 @@ def test_variant_rows(speed_run):
     assert [r["variant"] for r in rows] == list(VARIANTS)  # each ablation of Table 6, ISER_GRU and ours
     for r in rows:
         _numbers(r, ("ms_per_sentence", "sentences_per_second"))
+
+
+def test_extract_rows(conll_like, tmp_path):
+    """The extract section times each inference path against the encoder pass and scores its predictions
+    against the exact path's (the reference and the fast SEA path agree on every sentence)."""
+    train, dev = conll_like
+    out = tmp_path / "extract.json"
+    payload = iser_speed.main(["--quick", "--device", "cpu", "--sections", "extract", "--train", str(train),
+                               "--dev", str(dev), "--extract-batch-sizes", "2", "--margins", "0.3,2",
+                               "--out", str(out)])
+    curve = payload["extract"]["curve"]
+    assert [c["batch_size"] for c in curve] == [2] and curve[0]["encoder_seconds"] > 0
+    rows = {r["path"]: r for r in curve[0]["rows"]}
+    assert set(rows) == {"reference", "exact", "bound", "margin=0.3", "margin=2"}
+    for r in rows.values():
+        _numbers(r, ("seconds", "cpu_seconds", "sentences_per_second", "ratio_to_encoder", "cpu_ratio_to_encoder"))
+        assert 0 < r["sea_span_fraction"] <= 1 and r["compared_with"] == "exact"
+    for exact in ("reference", "bound", "margin=2"):  # exact paths: the same predictions
+        assert rows[exact]["sentences_differing"] == 0 and rows[exact]["max_score_difference"] <= 1e-5
+    assert rows["exact"]["sea_span_fraction"] == 1.0
+    assert payload["machine"]["uptime"] and payload["machine"]["uptime_end"]
