@@ -3,7 +3,7 @@
 ``python -m ddikg.annotate.corpus`` reads ``annotate/data/chddi/source/*.txt`` and writes
 
 * ``crawler/fixture_site/content/drugs.jsonl`` — the fixture site's drug instructions (the crawler
-  renders them to HTML), and
+  renders them to HTML) and ``crawler/fixture_site/profile.toml``, whose disease seeds follow them, and
 * ``annotate/data/chddi/{train,dev,test}.jsonl`` — the gold corpus, split by drug (:data:`DEV_DRUGS`,
   :data:`TEST_DRUGS`; every other drug is train).
 
@@ -46,6 +46,7 @@ ANNOTATE = Path(__file__).resolve().parent
 SOURCE_DIR = ANNOTATE / "data" / "chddi" / "source"
 CORPUS_DIR = ANNOTATE / "data" / "chddi"
 FIXTURE = ANNOTATE.parent / "crawler" / "fixture_site" / "content" / "drugs.jsonl"
+FIXTURE_PROFILE = ANNOTATE.parent / "crawler" / "fixture_site" / "profile.toml"  # disease seeds follow the pages
 FIXTURE_URL = "http://127.0.0.1/drugref/html/{drug_id}.shtml"  # crawler profile's drug_page on loopback
 
 # Split by drug. Test: 20 % of the drugs with statements, at least one per class, chosen so that their
@@ -293,8 +294,20 @@ def _jsonl(rows: list) -> str:
     return "".join(out)
 
 
+def _fixture_profile(pages: list[dict]) -> str:
+    """The fixture site's profile: the Yimaitong layout with the [diseases] seeds of ``pages``."""
+    import tempfile
+
+    from ddikg.crawler.fixture_site.content import FixtureDrug
+    from ddikg.crawler.fixture_site.server import write_fixture_profile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        drugs = [FixtureDrug.model_validate(p) for p in pages]
+        return write_fixture_profile(Path(tmp) / "profile.toml", drugs).read_text(encoding="utf-8")
+
+
 def outputs(b: Build) -> dict[Path, str]:
-    files = {FIXTURE: _jsonl(b.pages)}
+    files = {FIXTURE: _jsonl(b.pages), FIXTURE_PROFILE: _fixture_profile(b.pages)}
     for name in ("train", "dev", "test"):
         files[CORPUS_DIR / f"{name}.jsonl"] = _jsonl(b.split(name))
     return files
