@@ -93,16 +93,28 @@ def validate(
 def stats(
     files: Annotated[list[Path], typer.Argument(help="CH-DDI JSONL files (e.g. train.jsonl test.jsonl).")],
     png: Annotated[Path | None, typer.Option("--png", help="Also write a bar chart of relations per type.")] = None,
+    overlap_with: Annotated[Path | None, typer.Option(
+        "--overlap-with", help="Also report, per file, the share of statements whose masked wording occurs in "
+                               "this file (e.g. test.jsonl --overlap-with train.jsonl).")] = None,
     on_error: OnErrorOpt = "raise",
     rejects: RejectsOpt = None,
 ) -> None:
-    """Corpus statistics in the paper's Table 1/2 style."""
-    from ddikg.annotate.stats import corpus_stats, stats_tables, write_chart
+    """Corpus statistics in the paper's Table 1/2 style, optionally with the masked-wording overlap."""
+    from ddikg.annotate.stats import corpus_stats, stats_tables, wording_overlap, write_chart
     from ddikg.progress import print_table
 
-    table = {p.stem: corpus_stats(_read_chddi(p, on_error, rejects)) for p in files}
+    records = {p: _read_chddi(p, on_error, rejects) for p in files}
+    table = {p.stem: corpus_stats(recs) for p, recs in records.items()}
     for t in stats_tables(table):
         print_table(t)
+    if overlap_with is not None:
+        reference = _read_chddi(overlap_with, on_error, rejects)
+        typer.echo("")
+        for p, recs in records.items():
+            ov = wording_overlap(recs, reference)
+            typer.echo(ov.line(p.name, overlap_with.name))
+            for example in ov.examples:
+                typer.echo(f"  e.g. {example}")
     if png is not None:
         typer.echo(f"chart -> {write_chart(table, png)}")
 
@@ -139,7 +151,7 @@ def prelabel(
 
 @annotate_app.command("baseline")
 def baseline(
-    gold: Annotated[Path | None, typer.Option("--gold", help="Gold CH-DDI file (default: the sample test set).")] = None,
+    gold: Annotated[Path | None, typer.Option("--gold", help="Gold CH-DDI file (default: the corpus test split).")] = None,
     raw: RawLexiconOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Also write the rules' predictions here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Also print the evaluator's metrics as JSON.")] = False,
@@ -151,13 +163,13 @@ def baseline(
     import json
     from importlib.resources import as_file
 
+    from ddikg.annotate.chddi import CHDDI_TEST
     from ddikg.annotate.rules import prelabel as rule_prelabel
-    from ddikg.annotate.sample import SAMPLE_TEST
     from ddikg.annotate.scoring import score_records
     from ddikg.jsonl import write_jsonl
 
     lexicon = _lexicon(raw)
-    with as_file(SAMPLE_TEST) as default:
+    with as_file(CHDDI_TEST) as default:
         gold_path = gold or default
         records = _read_chddi(gold_path, on_error, rejects)
     pred = [rule_prelabel(r.model_copy(update={"spo_list": []}), lexicon) for r in records]

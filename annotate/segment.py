@@ -7,14 +7,17 @@ The paper's step (2): ``<布美他尼片><药物相互作用><1.与多巴胺合�
   and the ideographic space become ASCII, so ``，`` and ``,`` read the same; ``。`` and ``、`` have no
   ASCII twin and stay. Whitespace runs become one space, kept only between two ASCII letters/digits.
 * **Numbered items** (``1.`` ``1、`` ``(1)`` ``（1）`` ``①`` ``一、``): each item is one statement, kept whole
-  even when it has several clauses or sentences. Markers nest (``1.`` containing ``(1)``…); a lead-in that
-  ends with a colon (``与下列药物合用可增强本品的降压作用:``) is carried into each of its children.
+  even when it has several clauses or sentences. Markers nest (``1.`` containing ``(1)``…); a lead-in
+  sentence that ends with a colon (``与下列药物合用可增强本品的降压作用:``), in an item or in the text
+  before the first marker, is carried into each of the items under it
+  (``…降压作用:利尿药``, ``…降压作用:β受体阻滞剂``); sentences before it stay statements of their own.
   A marker counts at the start, after ``。;:!?``, after whitespace or after another marker; elsewhere it
   counts only when it continues its level's sequence (``…加强2.肾上腺…``), and never before a digit
   (``2.5mg``). Numbers may skip (``1. 2. 4.``).
 * **Un-numbered text** is split into sentences at ``。`` and ``;``; commas never split.
 * Leading/trailing ``。;,.、`` and spaces are removed from each statement (the paper drops the final ``。``).
-* **Boilerplate** (``尚不明确``, ``如与其他药物同时使用可能会发生药物相互作用，详情请咨询医师或药师`` …) is
+* **Boilerplate** (``尚不明确``, ``尚无本品与其他药物相互作用的资料``, ``目前尚无相关研究资料``,
+  ``如与其他药物同时使用可能会发生药物相互作用，详情请咨询医师或药师`` …) is
   written with ``meta.boilerplate = true`` so the extract stage can skip it; inside a numbered item a
   boilerplate sentence is split off from the item.
 """
@@ -59,7 +62,9 @@ _BOILERPLATE = [
     re.compile(p)
     for p in (
         r"^(本品)?(与其他药物的相互作用)?尚(不明确|不清楚|未明确|无相关资料)$",
-        r"^(目前)?尚?(无|未见)(本品)?(相关|药物相互作用的?)?(资料|研究|报道|数据)$",
+        # 尚无本品与其他药物相互作用的资料, 目前尚无相关研究资料, 尚未进行该项研究, 暂无相关数据 ...
+        r"^(目前)?[尚暂]?(无|未见|未有|未进行|未开展)(本品)?(与其他药物)?(相关|的)?(药物)?(相互作用)?的?"
+        r"(相关)?(研究)?(资料|研究|报道|数据|文献)$",
         r"^未进行该项(实验|试验)且无可靠参考文献$",
         r"^无$",
         r"如与其他药物同时使用可能会?发生药物相互作用",
@@ -170,13 +175,24 @@ def _split_item(text: str) -> list[str]:
     return out
 
 
+def _lead(text: str) -> tuple[list[str], str]:
+    """``text``'s sentences and, when it ends in a colon, its last sentence as a lead-in (colon kept)."""
+    sentences = _sentences(text)
+    if sentences and text.rstrip().endswith(":") and not is_boilerplate(sentences[-1]):
+        *before, last = sentences
+        return before, last + ":"
+    return sentences, ""
+
+
 def split_statements(section: str) -> list[str]:
     """The statements of one interaction section, normalised, in order (boilerplate included)."""
     text = _widths(section).strip()
     marks = _markers(text)
     if not marks:
         return _sentences(text)
-    out = _sentences(text[: marks[0][1]])
+    # Text before the first marker: sentences, except that a last sentence ending in a colon
+    # (``与下列药物合用可增强本品的降压作用:（1）利尿药;（2）…``) is a lead-in carried into every top-level item.
+    out, root_prefix = _lead(text[: marks[0][1]])
     # Build the item tree: each marker opens an item that runs to the next marker.
     items = [_Item(depth, end) for depth, _, end in marks]
     for item, nxt in zip(items, marks[1:] + [(0, len(text), len(text))], strict=True):
@@ -197,7 +213,9 @@ def split_statements(section: str) -> list[str]:
             return
         lead = own.strip()
         if lead.endswith(":"):
-            child_prefix = prefix + lead
+            before, carried = _lead(lead)
+            out.extend(_clean(prefix + s) for s in before)
+            child_prefix = prefix + carried
         else:
             out.extend(_clean(prefix + s) if not is_boilerplate(s) else s for s in _split_item(lead))
             child_prefix = prefix
@@ -205,7 +223,7 @@ def split_statements(section: str) -> list[str]:
             walk(child, child_prefix)
 
     for root in roots:
-        walk(root, "")
+        walk(root, root_prefix)
     return [s for s in out if s]
 
 

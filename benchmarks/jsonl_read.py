@@ -3,7 +3,7 @@ by line (BOM, per-line UTF-8 errors, torn last lines) is seen to cost what it co
 
     python -m benchmarks.jsonl_read [--lines 50000] [--repeat 3] [--against OLD/ddikg/jsonl.py]
 
-Writes a file of the sample corpus's statements repeated to ``--lines`` lines and reads it through
+Writes a file of the CH-DDI training statements repeated to ``--lines`` lines and reads it through
 ``ddikg.jsonl.JsonlReader`` (validating every line as a ChddiRecord); records the best and median
 lines/s in benchmarks/results/jsonl_read.json. ``--against`` also times the JsonlReader of another
 version of ``ddikg/jsonl.py``, runs interleaved with this one's (on a loaded machine the load drifts).
@@ -22,7 +22,7 @@ from importlib.resources import as_file
 from pathlib import Path
 
 from benchmarks.common import RESULTS, git_commit, machine
-from ddikg.annotate.sample import SAMPLE_TRAIN
+from ddikg.annotate.chddi import CHDDI_TRAIN
 from ddikg.contracts import ChddiRecord
 from ddikg.jsonl import JsonlReader
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=RESULTS / "jsonl_read.json")
     ap.add_argument("--against", type=Path, help="another ddikg/jsonl.py to time, interleaved")
     args = ap.parse_args(argv)
-    with as_file(SAMPLE_TRAIN) as src:
+    with as_file(CHDDI_TRAIN) as src:
         sample = [ln for ln in Path(src).read_text(encoding="utf-8").splitlines() if ln.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "corpus.jsonl"

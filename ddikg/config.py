@@ -101,8 +101,8 @@ class FlowSettings(BaseModel):
     retrain: bool = False
     # build-kg: the site to crawl (None = the crawler's site profile) and how models are (re)trained.
     base_url: str | None = None
-    train_data: Path | None = None  # CH-DDI corpus; None = the repository's sample (ddikg.annotate.sample)
-    dev_data: Path | None = None  # held-out corpus deciding promotion; None = the sample test set
+    train_data: Path | None = None  # CH-DDI training corpus; None = the repository's (ddikg.annotate.chddi)
+    dev_data: Path | None = None  # validation corpus: epoch selection and promotion; None = the repository's dev split
     train_config: Path | None = None  # IserConfig JSON; None = ddikg.iser_model.presets.demo_config()
     retries: int = Field(default=2, ge=0)  # for the transient stages: crawl and load
     retry_delay_s: float = Field(default=10.0, ge=0.0)

@@ -60,10 +60,11 @@ def _re_f1(ev: dict[str, Any] | None) -> float:
 
 
 def corpus_files(settings: Settings) -> tuple[Path, Path]:
-    """The annotated corpus models are trained and judged on (default: the repository's sample)."""
-    from ddikg.annotate.sample import SAMPLE_TEST, SAMPLE_TRAIN
+    """The corpus models are trained on and the validation corpus that selects their epoch and decides
+    promotion (default: the repository's CH-DDI train and dev splits; its test split is never used here)."""
+    from ddikg.annotate.chddi import CHDDI_DEV, CHDDI_TRAIN
 
-    return Path(str(settings.flows.train_data or SAMPLE_TRAIN)), Path(str(settings.flows.dev_data or SAMPLE_TEST))
+    return Path(str(settings.flows.train_data or CHDDI_TRAIN)), Path(str(settings.flows.dev_data or CHDDI_DEV))
 
 
 def promotion(candidate_f1: float, current_f1: float | None) -> tuple[bool, str]:

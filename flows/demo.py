@@ -2,8 +2,9 @@
 
 Starts the embedded graph server (left running, so ``ddikg query`` works afterwards) and the fixture
 site standing in for Yimaitong (on a fixed port, so drug URLs are stable and a second demo changes
-nothing), runs the build-kg flow on it — training a model on the repository's sample corpus when the
-home has none — and prints what interacts with 布美他尼片.
+nothing), runs the build-kg flow on it — training a model on the repository's CH-DDI train split when the
+home has none (its epoch chosen and its promotion decided on the dev split, never on test) — and prints
+what interacts with 布美他尼片.
 """
 
 from __future__ import annotations

@@ -27,8 +27,12 @@ FormatOpt = Annotated[DataFormat, typer.Option("--format", help="The data file's
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train(
-        train_file: Annotated[Path, typer.Option("--train", help="Training data (SpERT JSON or CH-DDI/CMeIE JSONL).")],
-        dev_file: Annotated[Path, typer.Option("--dev", help="Dev data: evaluated every N epochs, picks the best.")],
+        train_file: Annotated[Path | None, typer.Option(
+            "--train", help="Training data (SpERT JSON or CH-DDI/CMeIE JSONL; default: the CH-DDI train split).")]
+        = None,
+        dev_file: Annotated[Path | None, typer.Option(
+            "--dev", help="Validation data, evaluated every N epochs to pick the best epoch (default: the CH-DDI "
+                          "dev split). Never the test set: that one is only for reporting.")] = None,
         out: Annotated[Path | None, typer.Option("--out", help="Checkpoint directory (default <home>/models/<id>).")]
         = None,
         config: Annotated[Path | None, typer.Option(
@@ -63,6 +67,10 @@ def register(app: typer.Typer) -> None:
         update["device"] = device or (cfg.device if config else settings.model.device)
         cfg = cfg.model_copy(update=update)
         out_dir = out or settings.models_dir / cfg.model_id
+        from ddikg.annotate.chddi import CHDDI_DEV, CHDDI_TRAIN
+
+        train_file = train_file or Path(str(CHDDI_TRAIN))
+        dev_file = dev_file or Path(str(CHDDI_DEV))
         try:
             result = api.train(train_file, dev_file, out_dir, config=cfg, data_format=data_format.value,
                                progress=not no_progress, on_error=on_error_value(on_error))

@@ -80,7 +80,7 @@ def write_card(model_dir: str | Path, datasets: list[str], split: str = "validat
 def dataset_name(path: str | Path) -> str:
     """The name a model card gives a training or evaluation file."""
     text = Path(path).as_posix().lower()
-    for key, name in (("conll04", "conll04"), ("cmeie", "CMeIE"), ("annotate/data/sample", "ddikg-chddi-sample")):
+    for key, name in (("conll04", "conll04"), ("cmeie", "CMeIE"), ("annotate/data/chddi", "ddikg-chddi")):
         if key in text:
             return name
     return Path(path).stem

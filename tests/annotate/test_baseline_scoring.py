@@ -8,9 +8,9 @@ from importlib.resources import as_file
 import pytest
 from typer.testing import CliRunner
 
+from ddikg.annotate.chddi import CHDDI_TEST
 from ddikg.annotate.lexicon import Lexicon
 from ddikg.annotate.rules import prelabel
-from ddikg.annotate.sample import SAMPLE_TEST
 from ddikg.annotate.scoring import record_sets, score_records
 from ddikg.cli import app
 from ddikg.contracts import ChddiRecord, Spo, TypedValue
@@ -90,18 +90,18 @@ def test_spans_decide_and_statements_pair_by_position():
 
 
 @pytest.fixture(scope="module")
-def sample_scores():
-    with as_file(SAMPLE_TEST) as p:
+def test_split_scores():
+    with as_file(CHDDI_TEST) as p:
         gold = read_jsonl(p, ChddiRecord)
     lexicon = Lexicon.load()
     return score_records(gold, [prelabel(g.model_copy(update={"spo_list": []}), lexicon) for g in gold])
 
 
-def test_baseline_command_runs_on_the_sample_corpus(sample_scores, tmp_path):
+def test_baseline_command_runs_on_the_test_split(test_split_scores, tmp_path):
     out = tmp_path / "pred.jsonl"
     res = CliRunner().invoke(app, ["annotate", "baseline", "--json", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert "ddikg.iser_model.evaluator" in res.output and "(103 statements" in res.output
+    assert "ddikg.iser_model.evaluator" in res.output and "(184 statements" in res.output
     assert "set aside" not in res.output  # every gold and rule spo has a span on the text
     for label in ("拮抗", "抑制", "协同", "禁忌", "无关", "促进", "相加"):
         assert f"re:{label}" in res.output
@@ -109,7 +109,7 @@ def test_baseline_command_runs_on_the_sample_corpus(sample_scores, tmp_path):
     re_row = next(c for c in cells if c[0] == "re")  # the table's cells (rich draws │ between them)
     p, r = float(re_row[1]), float(re_row[2])
     assert 50 < p <= 100 and 50 < r < 100  # precision-first rules miss the free-form statements
-    assert p == pytest.approx(100 * sample_scores.metrics["re"]["micro"]["p"], abs=0.005)
+    assert p == pytest.approx(100 * test_split_scores.metrics["re"]["micro"]["p"], abs=0.005)
     metrics = json.loads(res.output[res.output.index("{"):res.output.rindex("}") + 1])
-    assert metrics == json.loads(json.dumps(sample_scores.metrics))
-    assert len(read_jsonl(out, ChddiRecord)) == 103
+    assert metrics == json.loads(json.dumps(test_split_scores.metrics))
+    assert len(read_jsonl(out, ChddiRecord)) == 184

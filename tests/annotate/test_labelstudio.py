@@ -8,8 +8,8 @@ from importlib.resources import as_file
 import pytest
 from typer.testing import CliRunner
 
+from ddikg.annotate.chddi import CHDDI_DEV, CHDDI_TEST, CHDDI_TRAIN, LABELSTUDIO_CONFIG
 from ddikg.annotate.labelstudio import ImportProblem, export_tasks, import_export, write_tasks
-from ddikg.annotate.sample import LABELSTUDIO_CONFIG, SAMPLE_TEST, SAMPLE_TRAIN
 from ddikg.cli import app
 from ddikg.contracts import ChddiRecord
 from ddikg.jsonl import read_jsonl
@@ -33,16 +33,16 @@ def _as_label_studio_export(tasks):
     return out
 
 
-def _sample():
+def _corpus():
     out = []
-    for res in (SAMPLE_TRAIN, SAMPLE_TEST):
+    for res in (CHDDI_TRAIN, CHDDI_DEV, CHDDI_TEST):
         with as_file(res) as p:
             out += read_jsonl(p, ChddiRecord)
     return out
 
 
-def test_export_then_import_is_identity_on_the_sample_corpus(tmp_path):
-    records = _sample()
+def test_export_then_import_is_identity_on_the_chddi_corpus(tmp_path):
+    records = _corpus()
     tasks = export_tasks(records, predictions="record")
     assert len(tasks) == len(records)
     path = tmp_path / "export.json"
@@ -126,7 +126,7 @@ def test_bad_tasks_are_located_and_can_be_skipped(tmp_path, change, field):
 
 
 def test_cli_round_trip(tmp_path):
-    with as_file(SAMPLE_TEST) as test:
+    with as_file(CHDDI_TEST) as test:
         tasks_path = tmp_path / "tasks.json"
         res = CliRunner().invoke(app, ["annotate", "export-ls", str(test), "--out", str(tasks_path),
                                        "--predictions", "record"])

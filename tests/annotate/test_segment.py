@@ -40,6 +40,20 @@ def test_nested_numbering_carries_a_colon_lead_in():
     ]
 
 
+@pytest.mark.parametrize("colon", ["：", ":"])
+def test_an_unnumbered_colon_lead_in_is_carried_into_each_item(colon):
+    text = f"与下列药物合用可增强本品的降压作用{colon}（1）利尿药；（2）β受体阻滞剂。"
+    assert split_statements(text) == ["与下列药物合用可增强本品的降压作用:利尿药",
+                                      "与下列药物合用可增强本品的降压作用:β受体阻滞剂"]
+    # Sentences before the lead-in stay statements; a lead-in inside an item carries only its own sentence.
+    text = "与华法林合用，出血风险增加。下列药物可升高本品的血药浓度：①酮康唑；②克拉霉素。"
+    assert split_statements(text) == ["与华法林合用,出血风险增加", "下列药物可升高本品的血药浓度:酮康唑",
+                                      "下列药物可升高本品的血药浓度:克拉霉素"]
+    text = "1.本品经CYP3A4代谢。下列药物可升高本品的血药浓度：（1）酮康唑；（2）克拉霉素。2.禁与甲氨蝶呤合用。"
+    assert split_statements(text) == ["本品经CYP3A4代谢", "下列药物可升高本品的血药浓度:酮康唑",
+                                      "下列药物可升高本品的血药浓度:克拉霉素", "禁与甲氨蝶呤合用"]
+
+
 def test_nested_numbering_without_colon_keeps_the_parent_sentence():
     text = "1.本品经肝脏代谢。①西咪替丁可升高本品的血药浓度；②利福平可降低本品的血药浓度。2.禁与甲氨蝶呤合用"
     assert split_statements(text) == [
@@ -83,9 +97,24 @@ def test_a_numbered_item_with_several_sentences_stays_whole():
 
 @pytest.mark.parametrize("text", ["尚不明确。", "尚不明确", "本品与其他药物的相互作用尚不明确",
                                   "如与其他药物同时使用可能会发生药物相互作用，详情请咨询医师或药师。",
-                                  "未进行该项实验且无可靠参考文献。"])
+                                  "未进行该项实验且无可靠参考文献。", "尚无本品与其他药物相互作用的资料。",
+                                  "目前尚无相关研究资料。", "尚无本品药物相互作用的研究资料", "暂无相关数据",
+                                  "尚未进行本品与其他药物相互作用的研究。"])
 def test_boilerplate(text):
     assert is_boilerplate(text)
+
+
+@pytest.mark.parametrize("text", ["与奥美拉唑合用未见明显的药物相互作用", "未见明显相互作用",
+                                  "西咪替丁不改变本品的药代动力学参数", "尚无本品与华法林合用的资料，应谨慎"])
+def test_no_interaction_statements_are_not_boilerplate(text):
+    assert not is_boilerplate(text)
+
+
+def test_boilerplate_sentence_after_statements_is_flagged():
+    rec = RawDrugRecord(drug_id="1", name="某药片", url="http://x/1", sections={
+        "药物相互作用": "与A合用，出血风险增加。尚无本品与其他药物相互作用的资料。"})
+    assert [(r.text, r.meta.boilerplate) for r in segment_record(rec)] == [
+        ("某药片@与A合用,出血风险增加", False), ("某药片@尚无本品与其他药物相互作用的资料", True)]
 
 
 def test_boilerplate_is_split_from_a_numbered_item_and_flagged():

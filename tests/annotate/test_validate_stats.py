@@ -7,11 +7,12 @@ from importlib.resources import as_file
 
 from typer.testing import CliRunner
 
-from ddikg.annotate.sample import SAMPLE_TEST, SAMPLE_TRAIN
-from ddikg.annotate.stats import corpus_stats
+from ddikg.annotate.chddi import CHDDI_DEV, CHDDI_TEST, CHDDI_TRAIN
+from ddikg.annotate.stats import corpus_stats, masked_wording, wording_overlap
 from ddikg.annotate.validate import validate_file
 from ddikg.cli import app
 from ddikg.contracts import ChddiRecord
+from ddikg.jsonl import read_jsonl
 
 
 def _spo(subject, predicate="协同", obj="某药片", s_span=None, o_span=None, **extra):
@@ -24,9 +25,9 @@ def _spo(subject, predicate="协同", obj="某药片", s_span=None, o_span=None,
     return spo
 
 
-def test_sample_corpus_is_valid():
-    with as_file(SAMPLE_TRAIN) as train, as_file(SAMPLE_TEST) as test:
-        res = CliRunner().invoke(app, ["annotate", "validate", str(train), str(test)])
+def test_chddi_corpus_is_valid():
+    with as_file(CHDDI_TRAIN) as train, as_file(CHDDI_DEV) as dev, as_file(CHDDI_TEST) as test:
+        res = CliRunner().invoke(app, ["annotate", "validate", str(train), str(dev), str(test)])
     assert res.exit_code == 0, res.output
     assert "0 problems" in res.output
 
@@ -76,9 +77,37 @@ def test_stats_counts_and_chart(tmp_path):
     s = corpus_stats(records)
     assert (s.sentences, s.entities, s.relations, s.boilerplate, s.without_relations) == (3, 5, 3, 1, 1)
     assert s.per_type["协同"] == 2 and s.per_type["禁忌"] == 1 and s.per_type["相加"] == 0
-    with as_file(SAMPLE_TRAIN) as train, as_file(SAMPLE_TEST) as test:
+    with as_file(CHDDI_TRAIN) as train, as_file(CHDDI_TEST) as test:
         png = tmp_path / "rel.png"
         res = CliRunner().invoke(app, ["annotate", "stats", str(train), str(test), "--png", str(png)])
     assert res.exit_code == 0, res.output
     assert "Table 1" in res.output and "Table 2" in res.output and "synergy" in res.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _rec(text, *subjects):
+    prompt = text.split("@")[0]
+    spos = [_spo(s, obj=prompt, s_span=[text.index(s), text.index(s) + len(s)], o_span=[0, len(prompt)])
+            for s in subjects]
+    return ChddiRecord.model_validate({"text": text, "spo_list": spos})
+
+
+def test_masked_wording_hides_drugs_prompt_effects_and_numbers():
+    a = _rec("布美他尼片@与多巴胺合用,利尿作用加强", "多巴胺")
+    b = _rec("卡托普利片@与氢氯噻嗪合用,降压作用加强", "氢氯噻嗪")
+    assert masked_wording(a) == masked_wording(b) == "与<D>合用,<E>加强"
+    listed = _rec("某药片@酮康唑、伊曲康唑和克拉霉素可使本药的AUC增加2.5倍", "酮康唑", "伊曲康唑", "克拉霉素")
+    assert masked_wording(listed) == "<D>可使<P>的AUC增加#倍"  # a list of drugs is one <D>
+    other = _rec("某药片@与华法林合用,出血风险增加", "华法林")
+    ov = wording_overlap([a, other, ChddiRecord.model_validate({"text": "某药片@尚不明确", "meta": {"boilerplate": True}})],
+                         [b])
+    assert (ov.statements, ov.overlapping, ov.share) == (2, 1, 0.5) and ov.examples == ["与<D>合用,<E>加强"]
+
+
+def test_committed_split_keeps_test_wordings_out_of_train():
+    with as_file(CHDDI_TRAIN) as train, as_file(CHDDI_TEST) as test:
+        res = CliRunner().invoke(app, ["annotate", "stats", str(test), "--overlap-with", str(train)])
+        assert res.exit_code == 0, res.output
+        ov = wording_overlap(read_jsonl(test, ChddiRecord), read_jsonl(train, ChddiRecord))
+    assert ov.statements >= 150 and ov.share < 0.05
+    assert f"{ov.overlapping} of {ov.statements} statements" in res.output

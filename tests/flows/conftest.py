@@ -45,7 +45,7 @@ from tests.flows.support import (  # noqa: E402
 def e2e(tmp_path_factory):
     import torch
 
-    from ddikg.annotate.sample import SAMPLE_TEST, SAMPLE_TRAIN
+    from ddikg.annotate.chddi import CHDDI_DEV, CHDDI_TRAIN
     from ddikg.crawler.fixture_site.server import FixtureSite
     from ddikg.kg_loader.server import EmbeddedGraphServer
 
@@ -61,8 +61,8 @@ def e2e(tmp_path_factory):
     site = FixtureSite(test_site_content(root / "site.jsonl"), port=free_port()).start()
     try:
         yield E2E(root=root, graph_port=port, site=site, train_config=cfg_path,
-                  train_data=Path(str(SAMPLE_TRAIN)),
-                  dev_data=corpus_slice(SAMPLE_TEST, root / "dev.jsonl", 24))
+                  train_data=Path(str(CHDDI_TRAIN)),
+                  dev_data=corpus_slice(CHDDI_DEV, root / "dev.jsonl", 24))
     finally:
         site.stop()
         server.stop()

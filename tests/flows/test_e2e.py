@@ -1,6 +1,6 @@
 """build-kg end to end on CPU: the fixture site -> segment -> ISER -> the embedded graph.
 
-The graph server, the fixture site (cut to the sample test set's drugs) and the reference build are
+The graph server, the fixture site (cut to the test split's drugs) and the reference build are
 session fixtures (``conftest.py``); the reference build trains the test model because its home has none.
 """
 
@@ -24,17 +24,17 @@ pytestmark = pytest.mark.slow
 INTERACTIONS = "药物相互作用"
 
 
-def _correct_on_sample_test(model_dir: Path, tmp: Path) -> set[tuple[str, str, str, str]]:
-    """(subject, predicate, object, sentence) the model gets right on the repository's sample test set."""
-    from ddikg.annotate.sample import SAMPLE_TEST
+def _correct_on_test_split(model_dir: Path, tmp: Path) -> set[tuple[str, str, str, str]]:
+    """(subject, predicate, object, sentence) the model gets right on the repository's CH-DDI test split."""
+    from ddikg.annotate.chddi import CHDDI_TEST
     from ddikg.contracts import ChddiRecord
     from ddikg.iser_model.api import extract
 
-    out = tmp / "sample-test.triples.jsonl"
-    extract(model_dir, SAMPLE_TEST, None, out, batch_size=32, device="cpu")
+    out = tmp / "test-split.triples.jsonl"
+    extract(model_dir, CHDDI_TEST, None, out, batch_size=32, device="cpu")
     predicted = {(t.subject, t.predicate, t.object, t.evidence) for t in read_jsonl(out, Triple)}
     gold = {(s.subject, s.predicate, s.object_text, r.text)
-            for r in read_jsonl(SAMPLE_TEST, ChddiRecord) for s in r.spo_list}
+            for r in read_jsonl(CHDDI_TEST, ChddiRecord) for s in r.spo_list}
     return predicted & gold
 
 
@@ -70,9 +70,11 @@ def test_build_kg_holds_the_drugs_and_what_the_model_extracted(e2e, first_build,
     assert {(k[0], k[1], k[2]) for k in edges} == {
         (normalise_name(t.subject), graphview.graph_type(t.predicate), normalise_name(t.object)) for t in extracted}
 
-    # and, in particular, every relation of the sample test set the model gets right
-    correct = _correct_on_sample_test(Path(s.model.model_dir), tmp_path)
-    assert len(correct) >= 5, f"the test model got only {len(correct)} sample-test relations right"
+    # and, in particular, every relation of the test split the model gets right
+    # The test split's drugs and wordings are unseen in training: a 12-epoch scratch model gets a few of
+    # their relations right (2 in a run of 2026-12-03); one is enough for the edge check below to bite.
+    correct = _correct_on_test_split(Path(s.model.model_dir), tmp_path)
+    assert len(correct) >= 1, "the test model got no test-split relation right"
     missing = [c for c in correct if not _edge_has(edges, *c)]
     assert not missing, f"{len(missing)} of {len(correct)} correctly extracted relations are not in the graph"
 
@@ -127,6 +129,56 @@ def test_rerun_changes_nothing_then_one_edited_page_changes_only_its_edges(e2e, 
         assert third.load["removed"] >= 1
     assert third.load["added"] + third.load["removed"] + third.load["updated"] >= len(changed)
     assert graphview.drugs(settings) == first_build["drugs"]
+
+
+def test_a_worse_candidate_is_kept_out_and_the_current_model_keeps_serving(e2e, first_build, tmp_path):
+    """A retrain whose candidate scores lower on dev than the current model is not promoted: the registry
+    still points to the current model and the build extracts with it (the same triples as the reference)."""
+    import json
+
+    from ddikg.contracts import ChddiRecord
+    from ddikg.flows.build_kg import build_kg
+    from ddikg.flows.fingerprint import model_key
+    from ddikg.flows.model_registry import current_model, promote
+    from ddikg.iser_model.api import extract
+    from ddikg.jsonl import write_jsonl
+    from tests.flows.support import corpus_slice
+
+    reference = Path(first_build["summary"].model.model_dir).resolve()
+    # A dev file on which the current model is known to score above zero whatever its training budget
+    # bought it: its own predictions on training statements, as gold.
+    predicted = tmp_path / "predicted.jsonl"
+    extract(reference, corpus_slice(e2e.train_data, tmp_path / "train-slice.jsonl", 150), predicted,
+            tmp_path / "t.jsonl", device="cpu")
+    dev = [r for r in read_jsonl(predicted, ChddiRecord) if r.spo_list]
+    assert len(dev) >= 3, "the reference model predicts (almost) nothing on training statements"
+    write_jsonl(tmp_path / "dev.jsonl", [r.model_copy(update={"meta": None}) for r in dev])
+    home = e2e.root / "promotion"
+    flows = {"dev_data": str(tmp_path / "dev.jsonl")}
+    settings = e2e.settings(home, "promotion", flows=flows)
+    promote(settings, reference)  # this home serves the reference build's model
+    served = settings.model_dir.resolve()
+    # A candidate that cannot learn: one epoch at a learning rate of 1e-9 (dev RE F1 about 0).
+    worse = json.loads(e2e.train_config.read_text(encoding="utf-8")) | {"model_id": "iser-worse", "lr": 1e-9,
+                                                                         "epochs": 1, "max_seconds": 20.0}
+    worse_cfg = tmp_path / "worse.json"
+    worse_cfg.write_text(json.dumps(worse), encoding="utf-8")
+
+    flows["train_config"] = str(worse_cfg)
+    s = build_kg(home=str(home), retrain=True, overrides=e2e.overrides("promotion", flows=flows))
+    assert s.model.trained and s.model.current_f1 is not None and s.model.current_f1 > 0
+    assert s.model.candidate_f1 < s.model.current_f1 and not s.model.promoted
+    assert "<" in s.model.reason and "dev" in s.model.reason
+    assert settings.model_dir.resolve() == served == reference  # the registry still points to the old model
+    assert current_model(settings) is not None and model_key(current_model(settings)) == s.model.model_key
+    assert s.model.model_key == model_key(reference)
+    # Extraction used the current model: the triples are the reference build's, model id included.
+    (triples,) = (Path(s.home) / "triples").glob("*.triples.jsonl")
+    (ref_triples,) = (first_build["home"] / "triples").glob("*.triples.jsonl")
+    got, want = read_jsonl(triples, Triple), read_jsonl(ref_triples, Triple)
+    assert {t.model_id for t in got} == {t.model_id for t in want} != {"iser-worse"}
+    assert sorted((t.subject, t.predicate, t.object, t.evidence) for t in got) == \
+        sorted((t.subject, t.predicate, t.object, t.evidence) for t in want)
 
 
 def _wait_for_line(proc: subprocess.Popen, needle: str, seen: list[str], timeout: float) -> bool:

@@ -26,5 +26,5 @@ def test_wheel_installs_only_ddikg(tmp_path):
     assert top == {"ddikg", wheel.name.split("-py3")[0] + ".dist-info"}, top
     for stage in STAGES:  # the stages travel inside ddikg (the links are followed), with their data files
         assert f"ddikg/{stage}/__init__.py" in names, stage
-    assert "ddikg/progress.py" in names and "ddikg/annotate/data/sample/train.jsonl" in names
+    assert "ddikg/progress.py" in names and "ddikg/annotate/data/chddi/train.jsonl" in names
     assert not [n for n in names if n.startswith(("benchmarks/", "tests/")) or "/tests/" in n]
