@@ -186,8 +186,10 @@ class SpanContext(nn.Module):
             w_ih = torch.cat([c.weight_ih_l0 for c in cells]).float()  # (6H, d): both cells' input gates
             b_ih = torch.cat([c.bias_ih_l0 for c in cells]).float()  # (6H,)
             if self.attention:
-                fold = w_ih @ self.out.weight.float()  # (6H, d) = W_ih·W_o
-                b_ih = b_ih + w_ih @ self.out.bias.float()
+                # (6H, d) = W_ih·W_o, or W_ih itself without W_O (IserConfig.sea_out_proj off: Eq. 7-9)
+                fold = w_ih if self.out is None else w_ih @ self.out.weight.float()
+                if self.out is not None:
+                    b_ih = b_ih + w_ih @ self.out.bias.float()
                 stats = self._infer_stats(h, mask)
             g_h = torch.addmm(b_ih, h.reshape(B * n, d), w_ih.t()).view(B, n, -1)  # (B, n, 6H) H·W_ihᵀ + bias
             g_m = torch.addmm(b_ih, self.mask_vector.float()[None], w_ih.t())[0]  # (6H,) the [mask] vector's
@@ -217,7 +219,7 @@ class SpanContext(nn.Module):
         maxima; and V."""
         B, n, d = h.shape
         hh, dh = self.heads, d // self.heads
-        scale = dh ** -0.5
+        scale = self.scale  # Eq. 8: 1/√d (IserConfig.sea_scale)
         q, k, v = self.qkv(h).view(B, n, 3, hh, dh).permute(2, 0, 3, 1, 4)  # each (B, h, n, dh)
         qm, km, vm = self.qkv(self.mask_vector).view(3, hh, dh)  # each (h, dh)
         key_ok = mask[:, None, None, :]  # (B, 1, 1, n)
