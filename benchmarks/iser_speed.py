@@ -14,7 +14,9 @@ sentence by sentence length and by max span width k in {5, 10, 15}), ``variants`
 with each ablation of Table 6 switched, to show which module the time goes to).
 
 Fresh models have untrained heads: they call most spans entities, so the relation stage runs at its
-cap (``max_pairs``, about 1,000 candidate pairs per sentence) - worst-case figures for that stage. Every
+cap (:data:`ENTITY_CAP` = 32 entities paired per sentence, ``max_entities``: about 1,000 candidate pairs)
+- worst-case figures for that stage; uncapped, as evaluation decodes, every ordered pair of hundreds of
+spans would be scored. Every
 inference row records the entities and relations it produced; ``--model DIR`` times a trained checkpoint
 instead. Inference figures are the best of ``--repeat`` passes (a shared CPU only ever adds time);
 CPU training figures are extrapolated from the timed steps and say so.
@@ -202,6 +204,11 @@ def train_throughput(model, tok, items, batch_size: int, steps: int | None, devi
 # ---------------------------------------------------------------------------------------------- inference
 
 
+#: entities paired per sentence in the speed sections (predict's max_entities): the cap the decoding had
+#: before it paired every predicted entity, so that the worst case of untrained heads stays comparable
+ENTITY_CAP = 32
+
+
 def time_inference(model, tok, items, batch_size: int, device, warmup: bool = True, repeat: int = 1) -> dict:
     """All spans up to width k -> entities -> pairs -> relations, over ``items`` (results consumed).
 
@@ -210,7 +217,8 @@ def time_inference(model, tok, items, batch_size: int, device, warmup: bool = Tr
     from ddikg.iser_model.inference import predict
 
     if warmup:
-        for _ in predict(model, items[:batch_size], tok.pad_token_id, batch_size=batch_size, device=device):
+        for _ in predict(model, items[:batch_size], tok.pad_token_id, batch_size=batch_size, device=device,
+                         max_entities=ENTITY_CAP):
             pass
     _reset_peak(device)
     passes = []
@@ -218,7 +226,8 @@ def time_inference(model, tok, items, batch_size: int, device, warmup: bool = Tr
         _sync(device)
         t0 = time.perf_counter()
         n_ent = n_rel = 0
-        for _, p in predict(model, items, tok.pad_token_id, batch_size=batch_size, device=device):
+        for _, p in predict(model, items, tok.pad_token_id, batch_size=batch_size, device=device,
+                            max_entities=ENTITY_CAP):
             n_ent += len(p.entities)
             n_rel += len(p.relations)
         _sync(device)

@@ -12,9 +12,15 @@ settings on the full split and a name spelling out every deviation otherwise (``
 ``quick``), so a shortened run can never be mistaken for the paper table. After the runs the table is
 aggregated (mean ± std over seeds of NER/RE micro and macro figures) into ``summary.json`` beside them.
 
-Settings (paper §4.2): CoNLL04 - MiniLM-L6 (the paper: bert-base-cased), AdamW peak lr 2e-5 with linear
-warm-up (10 %) and decay, batch 2, 70 epochs, dropout 0.1, 100 negative entities and relations per
-sentence, relation threshold 0.4, max span width 10, best epoch by dev RE micro F1. CMeIE - a scratch
+Selection and report: the epoch is selected on a validation set carved from the training file (a fixed,
+seeded slice: ``--val-fraction``, default 0.1, ``IserConfig.val_seed`` 0, the same for every variant and
+seed); the table's test file (CoNLL04: the paper split's 231 sentences) is evaluated only after training,
+at the selected and at the last epoch, and never selects anything.
+
+Settings (paper §4.2): CoNLL04 - MiniLM-L6 (the paper: bert-base-cased), batch 2, 70 epochs, peak lr
+2e-5, dropout 0.1, 100 negative entities and relations per sentence, relation threshold 0.4, max span
+width 10. The optimiser is SpERT's (AdamW, weight decay 0.01, 10 % linear warm-up then linear decay,
+gradient clipping 1.0); the paper says only "Adam with a learning rate decay schedule". CMeIE - a scratch
 BERT (4 layers, hidden 256) over the bert-base-chinese tokenizer, character level; 50 negatives as the
 paper's Chinese set; lr 3e-4 and dropout 0.1 because the encoder starts from random weights.
 """
@@ -41,7 +47,7 @@ from benchmarks.common import (
     read_json,
     write_json,
 )
-from benchmarks.paper import TABLE_VARIANTS, VARIANTS, table_order
+from benchmarks.paper import TABLE_VARIANTS, VARIANTS, label, table_order
 
 #: the figures aggregated per variant: (name, path into the evaluation JSON)
 METRICS = {
@@ -86,7 +92,7 @@ def protocol_name(args: argparse.Namespace) -> str:
         return "quick"
     parts = [f"e{args.epochs}" if args.epochs else "", f"lr{args.lr:g}" if args.lr else "",
              f"hlr{args.head_lr:g}" if args.head_lr else "", f"b{args.batch_size}" if args.batch_size else "",
-             f"t{args.train_limit}" if args.train_limit else "",
+             f"t{args.train_limit}" if args.train_limit else "", f"v{args.val_fraction:g}" if args.val_fraction else "",
              f"d{args.dev_limit}" if args.dev_limit else ""]
     return "paper" if not any(parts) else "sanity-" + "-".join(p for p in parts if p)
 
@@ -126,18 +132,19 @@ def run_one(table: str, variant: str, seed: int, train: Path, dev: Path, cfg, de
     """
     from ddikg.iser_model import api
 
-    label, switches = VARIANTS[variant]
+    switches = VARIANTS[variant][1]
     cfg = cfg.model_copy(update=switches | {"seed": seed, "device": device,
                                             "model_id": f"{cfg.model_id}-{variant}-s{seed}"})
     work = Path(tempfile.mkdtemp(prefix=f"repro-{variant}-"))
     model_dir = (keep_models / table / variant / f"seed{seed}") if keep_models else work / "model"
     t0 = time.perf_counter()
     try:
-        res = api.train(train, dev, model_dir, config=cfg, progress=progress, on_error="skip")
+        # validation: a slice of the training file (cfg.val_fraction, cfg.val_seed); ``dev`` is only reported
+        res = api.train(train, None, model_dir, config=cfg, test_path=dev, progress=progress, on_error="skip")
         rows = [json.loads(t) for t in (model_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
                 if t.strip()]
         rejects = {}
-        for part in ("train", "dev"):
+        for part in ("train", "test"):
             src = model_dir / f"{part}.rejects.jsonl"
             n = sum(1 for t in src.read_text(encoding="utf-8").splitlines() if t.strip()) if src.exists() else 0
             rejects[part] = {"rows": n, "file": None}
@@ -149,16 +156,18 @@ def run_one(table: str, variant: str, seed: int, train: Path, dev: Path, cfg, de
     finally:
         shutil.rmtree(work, ignore_errors=True)
     wall = time.perf_counter() - t0
-    last = next((r for r in reversed(rows) if "dev_re_f1" in r), {})
     return {
-        "table": table, "variant": variant, "label": label, "seed": seed, "switches": switches,
-        "best_epoch": res.best_epoch, "epochs_run": res.epochs,
-        "metrics": {k: _pick(res.best_dev, p) for k, p in METRICS.items()},
-        "last_epoch_metrics": {"ner_micro_f1": last.get("dev_ner_f1"), "re_micro_f1": last.get("dev_re_f1"),
-                               "re_macro_f1": last.get("dev_re_macro_f1")},
-        "evaluation": res.best_dev, "epochs": rows,
+        "table": table, "variant": variant, "label": label(cfg), "seed": seed, "switches": switches,
+        "selection": f"validation: {res.validation}; the test file is reported only",
+        "decoding": "every ordered pair of predicted entities (SpERT), threshold relation_threshold",
+        "best_epoch": res.best_epoch, "last_epoch": res.last_epoch, "epochs_run": res.epochs,
+        "metrics": {k: _pick(res.test_selected or {}, p) for k, p in METRICS.items()},  # test, selected epoch
+        "last_epoch_metrics": {k: _pick(res.test_last or {}, p) for k, p in METRICS.items()},  # test, last epoch
+        "validation_metrics": {k: _pick(res.best_validation, p) for k, p in METRICS.items()},
+        "evaluation": res.test_selected, "evaluation_last": res.test_last, "epochs": rows,
         "seconds_per_epoch": statistics.fmean(res.seconds_per_epoch) if res.seconds_per_epoch else None,
-        "wall_seconds": round(wall, 1), "train_documents": res.train_documents, "rejected_spo": res.rejected_spo,
+        "wall_seconds": round(wall, 1), "train_documents": res.train_documents,
+        "validation_documents": res.validation_documents, "rejected_spo": res.rejected_spo,
         "rejects": rejects,
         "config": json.loads(cfg.to_json()), "model_dir": str(model_dir) if keep_models else None,
     }
@@ -167,13 +176,21 @@ def run_one(table: str, variant: str, seed: int, train: Path, dev: Path, cfg, de
 def aggregate(records: list[dict], variants: list[str]) -> list[dict]:
     """One row per variant (in table order): mean and sample std over seeds of every metric."""
     rows = []
+
+    def stat(vals: list[float]) -> dict:
+        return {"mean": statistics.fmean(vals) if vals else None,
+                "std": statistics.stdev(vals) if len(vals) > 1 else (0.0 if vals else None), "n": len(vals)}
+
     for v in variants:
         recs = [r for r in records if r["variant"] == v]
-        row: dict = {"variant": v, "label": VARIANTS[v][0], "seeds": sorted(r["seed"] for r in recs)}
+        # the label of what ran (a record's config), so a row run with a deviation carries its name
+        row: dict = {"variant": v, "label": label(recs[0]["config"]) if recs and "config" in recs[0] else VARIANTS[v][0],
+                     "seeds": sorted(r["seed"] for r in recs), "selected_epochs": [r.get("best_epoch") for r in recs]}
         for key in METRICS:
-            vals = [r["metrics"][key] for r in recs if r["metrics"].get(key) is not None]
-            row[key] = {"mean": statistics.fmean(vals) if vals else None,
-                        "std": statistics.stdev(vals) if len(vals) > 1 else (0.0 if vals else None), "n": len(vals)}
+            row[key] = stat([r["metrics"][key] for r in recs if r["metrics"].get(key) is not None])
+            # the last epoch's figures on the same (reported) set, beside the selected epoch's
+            row[f"last_{key}"] = stat([r["last_epoch_metrics"][key] for r in recs
+                                       if (r.get("last_epoch_metrics") or {}).get(key) is not None])
         spe = [r["seconds_per_epoch"] for r in recs if r.get("seconds_per_epoch")]
         row["seconds_per_epoch"] = statistics.fmean(spe) if spe else None
         rows.append(row)
@@ -200,13 +217,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--max-seconds", type=float, default=None,
                     help="stop each run's training after this wall time (evaluated at the epoch that crosses it)")
     ap.add_argument("--train-limit", type=int, default=None, help="first N training sentences only")
-    ap.add_argument("--dev-limit", type=int, default=None, help="first N dev sentences only")
+    ap.add_argument("--val-fraction", type=float, default=None,
+                    help="the validation slice carved from the training documents (default 0.1; seed val_seed=0)")
+    ap.add_argument("--dev-limit", type=int, default=None, help="first N sentences of the reported set only")
     ap.add_argument("--train", type=Path, default=None, help="training file (default: ../shared data of the table)")
-    ap.add_argument("--dev", type=Path, default=None)
+    ap.add_argument("--dev", type=Path, default=None,
+                    help="the reported set (default: the table's test file, CoNLL04: conll04_dev.json, 231 sentences)")
     ap.add_argument("--quick", action="store_true", help="tiny scratch model, 1 epoch (CI shape check)")
     ap.add_argument("--results", type=Path, default=RESULTS / "reproduce")
     ap.add_argument("--keep-models", type=Path, default=None, help="keep the checkpoints under this directory")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--eval-batch-size", type=int, default=None,
+                    help="sentences per evaluation batch (speed only: the figures do not depend on it)")
     ap.add_argument("--progress", action="store_true", help="progress bars")
     ap.add_argument("--force", action="store_true", help="rerun runs whose result exists")
     return ap.parse_args(argv)
@@ -233,6 +255,10 @@ def main(argv: list[str] | None = None) -> dict:
         cfg = cfg.model_copy(update={"batch_size": args.batch_size})
     if args.max_seconds:
         cfg = cfg.model_copy(update={"max_seconds": args.max_seconds})
+    if args.val_fraction:
+        cfg = cfg.model_copy(update={"val_fraction": args.val_fraction})
+    if args.eval_batch_size:
+        cfg = cfg.model_copy(update={"eval_batch_size": args.eval_batch_size})
     if args.threads:  # through the config: api.train sets the threads (on CUDA it would reset a bare setting to 1)
         cfg = cfg.model_copy(update={"threads": args.threads})
     from ddikg.iser_model.inference import resolve_device
@@ -245,7 +271,8 @@ def main(argv: list[str] | None = None) -> dict:
         for variant in variants:
             for seed in seeds:
                 path = out_dir / variant / f"seed{seed}.json"
-                if path.exists() and not args.force:
+                # a record from before held-out selection (no "selection") selected on the reported set: rerun
+                if path.exists() and not args.force and "selection" in read_json(path):
                     skipped += 1
                     continue
                 info = machine(device)
@@ -254,12 +281,14 @@ def main(argv: list[str] | None = None) -> dict:
                               rejects_to=path.with_suffix(""))
                 rec |= {"protocol": protocol, "machine": info, "data": {
                     "train": str(train_src), "dev": str(dev_src), "train_limit": args.train_limit,
-                    "dev_limit": args.dev_limit}}
+                    "dev_limit": args.dev_limit, "val_fraction": cfg.val_fraction, "val_seed": cfg.val_seed}}
                 write_json(path, rec)
                 ran += 1
                 m = rec["metrics"]
-                print(f"  NER micro F1 {m['ner_micro_f1']:.4f}  RE micro F1 {m['re_micro_f1']:.4f}  "
-                      f"({rec['epochs_run']} epochs, best {rec['best_epoch']}, {rec['wall_seconds']} s)", flush=True)
+                last = rec["last_epoch_metrics"]
+                print(f"  test at selected epoch {rec['best_epoch']}: NER micro F1 {m['ner_micro_f1']:.4f}  RE micro F1 "
+                      f"{m['re_micro_f1']:.4f}; at last epoch {rec['last_epoch']}: NER {last['ner_micro_f1']:.4f}  RE "
+                      f"{last['re_micro_f1']:.4f} ({rec['wall_seconds']} s)", flush=True)
     # every run of this protocol so far, not only this invocation's: gpu_session.sh runs one process per
     # variant, and each would otherwise leave a summary of its own variant alone
     records = load_records(out_dir)

@@ -168,7 +168,8 @@ def train_task(settings: Settings, train_path: Path, dev_path: Path, out_dir: Pa
     log.info("training %s on %s (dev %s) into %s", config.model_id, train_path, dev_path, out_dir)
     result = api.train(train_path, dev_path, out_dir, config=config, progress=progress)
     out = as_dict(result)
-    log.info("trained %s: best dev %s", out.get("model_id"), out.get("best_dev"))
+    log.info("trained %s: selected epoch %s, validation %s", out.get("model_id"), out.get("best_epoch"),
+             out.get("best_validation"))
     return out
 
 

@@ -51,7 +51,12 @@ class IserConfig(BaseModel):
     sea_heads: int = Field(default=4, ge=1)
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     relation_threshold: float = Field(default=0.4, gt=0.0, lt=1.0)
-    max_pairs: int = Field(default=1000, ge=1)  # inference: cap on candidate entity pairs per sentence
+    # inference: candidate pairs scored per forward pass (a chunk size, as SpERT's max_pairs: every pair is
+    # scored, in chunks of this many per sentence, which bounds the memory)
+    max_pairs: int = Field(default=1000, ge=1)
+    # inference: pair only the top-scoring `max_entities` entities of a sentence (None = every predicted
+    # entity, as the paper and SpERT). An extraction-speed option; `evaluate` never caps
+    max_entities: int | None = Field(default=None, ge=1)
     span_chunk: int = Field(default=65536, ge=256)  # SEA: spans x positions processed at once (memory bound)
     # inference: the spans SEA runs for (ddikg.iser_model.pruning, docs/model.md). "bound": only spans no SEA
     # output could make entities are skipped (exact); "margin": spans whose "no entity" logit, with the
@@ -60,20 +65,23 @@ class IserConfig(BaseModel):
     # --sections extract`); "off": all spans
     span_pruning: Literal["off", "bound", "margin"] = "bound"
     pruning_margin: float = Field(default=0.3, ge=0.0)  # for "margin"; from 2 on it is exact (skips no more than "bound")
+    # initialisation, which the paper leaves open: "default" = PyTorch's; "scaled" = the FFNs of Eq. 1-2
+    # keep the encoder's scale at initialisation (docs/model.md)
+    init: Literal["default", "scaled"] = "default"
 
     # ablation switches (paper Tables 5-6)
     fusion: bool = True  # False = "-interactive fusion": H is the encoder output X_b
-    # Not in the paper: feed X̃_e + X_e and X̃_r + X_r to the BiLSTM. The cross attention starts near uniform
-    # and washes out each token's identity; without the residual the model stayed on the class prior, with a
-    # scratch encoder and with pretrained MiniLM alike (docs/model.md). False = the paper's literal Eq. 5.
-    fusion_residual: bool = True
-    # Not in the paper: H = BiLSTM(...) + X_b. With the paper's H every head reads a BiLSTM that starts
-    # random (its outputs ~5x smaller than MiniLM's states); over 9 CoNLL04 epochs ISER fitted the training
-    # set more slowly than "-interactive fusion" and ended 3.4 RE F1 behind it (docs/results.md).
-    fusion_skip: bool = False
     entity_context: EntityContext = "sea"
     relation_context: RelationContext = "lc"
 
+    # deviations from the paper's equations: each off by default, named by display_name() when on
+    fusion_residual: bool = False  # BiLSTM(X̃_e + X_e ⊕ X̃_r + X_r) instead of Eq. 5's BiLSTM(X̃_e ⊕ X̃_r)
+    fusion_skip: bool = False  # H = BiLSTM(...) + X_b instead of Eq. 5's H
+    ffn_dropout: bool = False  # a Dropout(dropout) between the ReLU and W2 of Eq. 1-2
+    sea_scale: Literal["d", "d_head"] = "d"  # SEA's softmax temperature: Eq. 8's √d, or each head's √d_head
+    sea_out_proj: bool = False  # an output projection W_O after SEA's heads (Eq. 7 lists W_K, W_Q, W_V only)
+    # the relation BCE (Eq. 17) per pair: "mean" over types (BCEWithLogits' and SpERT's reduction) or "sum"
+    relation_loss: Literal["mean", "sum"] = "mean"
     # training (paper §4.2)
     neg_entities: int = Field(default=100, ge=0)
     neg_relations: int = Field(default=100, ge=0)
@@ -86,7 +94,11 @@ class IserConfig(BaseModel):
     eval_batch_size: int = Field(default=8, ge=1)
     grad_clip: float = Field(default=1.0, gt=0.0)
     seed: int = 42
-    eval_every: int = Field(default=1, ge=1)  # epochs between dev evaluations
+    eval_every: int = Field(default=1, ge=1)  # epochs between validation evaluations
+    # without a validation file, this fraction of the training documents (whole groups: the source drug of
+    # CH-DDI/CMeIE statements, else each document), drawn with val_seed, is the validation set
+    val_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
+    val_seed: int = 0
     device: str = "auto"
     # CPU threads for torch (None = torch's default). On a shared 2-core machine 1 is much faster: two
     # threads spin-wait on each other in the small recurrent kernels.
@@ -109,6 +121,16 @@ class IserConfig(BaseModel):
     entity_types: list[str] = Field(default_factory=list)
     relation_types: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data):
+        """A config saved before the deviation switches existed (a complete dump: it holds every field of
+        :data:`_DUMP_FIELDS`) ran with what the code did then: fill those in, so that an old checkpoint
+        rebuilds the model it holds and an old result row is named by what it ran."""
+        if isinstance(data, dict) and _DUMP_FIELDS <= data.keys():
+            return {**{k: v for k, v in _BEFORE_SWITCHES.items() if k not in data}, **data}
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> IserConfig:
         if self.scratch is not None and self.scratch.hidden_size % 2:
@@ -118,6 +140,11 @@ class IserConfig(BaseModel):
                              "positions past the encoder's last position embedding cannot be encoded; lower "
                              "max_length (longer input is cut) or raise max_position")
         return self
+
+    def display_name(self) -> str:
+        """The name of the model this config builds, for tables, plots, model cards and docs: "ISER" only
+        for the paper's equations as written; every ablation and deviation is spelt out."""
+        return display_name(self)
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
@@ -132,3 +159,41 @@ class IserConfig(BaseModel):
     @classmethod
     def load(cls, path: str | Path) -> IserConfig:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+#: fields every saved config (``model_dump``) has held since the first checkpoint
+_DUMP_FIELDS = frozenset({"model_id", "encoder", "max_length", "max_span_width", "span_chunk", "fusion",
+                          "entity_context", "relation_context", "neg_entities", "epochs", "entity_types",
+                          "relation_types"})
+#: what the code computed before each switch existed (commit 0b57e21 and earlier)
+_BEFORE_SWITCHES = {"ffn_dropout": True, "sea_scale": "d_head", "sea_out_proj": True, "relation_loss": "sum",
+                    "fusion_residual": False}
+
+#: names of the paper's ablations (Tables 4-6) and of our deviations, in the order they are spelt
+_ENTITY_CONTEXT = {"sea": "", "cls": "SEA→CLS", "gru": "SEA→GRU"}
+_RELATION_CONTEXT = {"lc": "", "lc_att": "LC→LC_att", "lc_bert": "LC→LC_BERT", "cls": "LC→CLS",
+                     "gc_bert": "LC→GC_BERT", "gc": "LC→GC"}
+
+
+def display_name(cfg: IserConfig) -> str:
+    """"ISER", "ISER + residual", "ISER − interactive fusion", "ISER_GRU", "SpERT (same encoder)", ...
+
+    SpERT is ISER without interactive fusion, with [CLS] as the entity context and the max-pooled local
+    context between the spans (H = X_b then): the same encoder in the same harness."""
+    extras = [name for on, name in (
+        (cfg.init != "default", f"{cfg.init} init"),
+        (cfg.fusion and cfg.fusion_residual, "residual"), (cfg.fusion and cfg.fusion_skip, "skip"),
+        (cfg.fusion and cfg.ffn_dropout, "FFN dropout"),
+        (cfg.entity_context == "sea" and cfg.sea_scale != "d", "SEA √d_head"),
+        (cfg.entity_context == "sea" and cfg.sea_out_proj, "SEA W_O"),
+        (cfg.relation_loss != "mean", "BCE summed over types")) if on]
+    if not cfg.fusion and cfg.entity_context == "cls" and cfg.relation_context in ("lc", "lc_bert"):
+        base = "SpERT (same encoder)"  # lc and lc_bert coincide without fusion (H = X_b)
+    else:
+        ablations = ([] if cfg.fusion else ["interactive fusion"])
+        swaps = [n for n in (_ENTITY_CONTEXT[cfg.entity_context], _RELATION_CONTEXT[cfg.relation_context]) if n]
+        if cfg.entity_context == "gru" and cfg.fusion and cfg.relation_context == "lc":
+            base = "ISER_GRU"  # the paper's name (Tables 3-4)
+        else:
+            base = "ISER" + "".join(f" − {a}" for a in ablations) + "".join(f", {s}" for s in swaps)
+    return base + "".join(f" + {e}" for e in extras)

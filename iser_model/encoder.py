@@ -39,7 +39,8 @@ def transformer_from_config(config_dir: str | Path) -> PreTrainedModel:
 
 
 class FFN(nn.Module):
-    """FFN(x) = ReLU(x W1 + b1) W2 + b2, width d -> d (Eq. 1-2)."""
+    """FFN(x) = ReLU(x W1 + b1) W2 + b2, width d -> d (Eq. 1-2). ``dropout`` > 0 puts a Dropout between the
+    ReLU and W2 (IserConfig.ffn_dropout; not in Eq. 1-2); 0 leaves the equation as written."""
 
     def __init__(self, d: int, dropout: float):
         super().__init__()
@@ -47,6 +48,18 @@ class FFN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    @torch.no_grad()
+    def init_scaled(self) -> None:
+        """Initialise so that FFN(x) has about the scale of x (IserConfig.init="scaled"): W1 with He's
+        variance 2/d (ReLU keeps half), W2 with 1/d, zero biases. PyTorch's default (uniform ±1/√d) shrinks
+        each layer's output by √3 and the ReLU by √2 more: X_e, X_r start ~4x smaller than X_b."""
+        first, last = self.net[0], self.net[-1]
+        d = first.in_features
+        nn.init.normal_(first.weight, std=(2.0 / d) ** 0.5)
+        nn.init.normal_(last.weight, std=(1.0 / d) ** 0.5)
+        nn.init.zeros_(first.bias)
+        nn.init.zeros_(last.bias)
 
 
 class Encoder(nn.Module):

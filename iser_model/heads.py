@@ -44,14 +44,16 @@ def between(spans_a: torch.Tensor, spans_b: torch.Tensor) -> tuple[torch.Tensor,
 
 class RelationContext(nn.Module):
     """c(s1, s2) by variant: lc (max-pool of H between the spans, the paper's choice), lc_att
-    (attention-pooled H between), lc_bert (max-pool of the encoder output X_b between), cls (X_b[CLS]),
-    gc_bert (max-pool of X_b over the sentence), gc (max-pool of H over the sentence)."""
+    (self-attention over the words of H between the spans, averaged over them: "LC -> LC_att"),
+    lc_bert (max-pool of the encoder output X_b between), cls (X_b[CLS]), gc_bert (max-pool of X_b over
+    the sentence), gc (max-pool of H over the sentence). An empty context (adjacent or overlapping spans)
+    is the zero vector in every local variant."""
 
     def __init__(self, d: int, mode: str):
         super().__init__()
         self.mode = mode
         if mode == "lc_att":
-            self.score = nn.Linear(d, 1)
+            self.qkv = nn.Linear(d, 3 * d)  # one head; the paper does not say more than "self-attention"
 
     def forward(self, ctx, head_spans: torch.Tensor, tail_spans: torch.Tensor) -> torch.Tensor:
         # head_spans, tail_spans: (B, P, 2) word ranges -> (B, P, d)
@@ -60,12 +62,7 @@ class RelationContext(nn.Module):
             table: RangeMax = ctx.h_words_max if self.mode == "lc" else ctx.xb_words_max
             return table.query(*between(head_spans, tail_spans))
         if self.mode == "lc_att":
-            start, end = between(head_spans, tail_spans)
-            pos = torch.arange(ctx.h_words.shape[1], device=start.device)
-            inside = (pos[None, None] >= start[..., None]) & (pos[None, None] < end[..., None])  # (B, P, W)
-            score = self.score(ctx.h_words).squeeze(-1)[:, None, :].expand(-1, P, -1)  # (B, P, W)
-            weight = score.masked_fill(~inside, float("-inf")).softmax(-1).nan_to_num(0.0)  # empty -> 0
-            return weight.to(ctx.h_words.dtype) @ ctx.h_words  # (B, P, d)
+            return self._self_attention(ctx.h_words, *between(head_spans, tail_spans))
         if self.mode == "cls":
             return ctx.x_b[:, :1].expand(-1, P, -1)
         if self.mode == "gc_bert":
@@ -73,3 +70,16 @@ class RelationContext(nn.Module):
         if self.mode == "gc":
             return ctx.h_global[:, None].expand(-1, P, -1)
         raise ValueError(f"unknown relation_context {self.mode!r}")
+
+    def _self_attention(self, hw: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+        """mean over i in [start, end) of softmax_j(q_i k_jᵀ/√d, j in [start, end)) v_j, per pair.
+        hw: (B, W, d) words of H; start, end: (B, P) -> (B, P, d), zero for an empty range."""
+        W, d = hw.shape[1], hw.shape[2]
+        q, k, v = self.qkv(hw).chunk(3, -1)  # (B, W, d) each, once per sentence
+        scores = q @ k.transpose(1, 2) / d ** 0.5  # (B, W, W)
+        pos = torch.arange(W, device=start.device)
+        inside = (pos[None, None] >= start[..., None]) & (pos[None, None] < end[..., None])  # (B, P, W)
+        # keys outside the pair's range masked per pair: (B, P, W query, W key); query rows outside it -> NaN -> 0
+        att = scores[:, None].masked_fill(~inside[:, :, None, :], float("-inf")).softmax(-1).nan_to_num(0.0)
+        weight = (att * inside[..., None]).sum(2) / inside.sum(-1, keepdim=True).clamp(min=1)  # (B, P, W)
+        return weight.to(v.dtype) @ v  # (B, P, d)

@@ -75,16 +75,19 @@ def configure_host(device: torch.device, threads: int | None, reuse_memory: bool
 def predict(model: IserModel, items: list[Prepared], pad_id: int, *, batch_size: int,
             device: torch.device, allowed_pair_types: set[tuple[str, str]] | None = None,
             non_overlapping: bool = False, span_pruning: SpanPruning | None = None,
-            pruning_margin: float | None = None, stats: dict | None = None) -> Iterator[tuple[int, Prediction]]:
+            pruning_margin: float | None = None, stats: dict | None = None,
+            max_entities: int | None = None) -> Iterator[tuple[int, Prediction]]:
     """Yield (index into ``items``, Prediction), in length-sorted batch order.
 
-    ``allowed_pair_types``: if given, only pairs whose (head type, tail type) is in it are scored
-    (e.g. DDI: only drug-drug pairs). ``non_overlapping``: drop every predicted entity that overlaps a
-    higher-scoring one (flat mentions, as drug names in CH-DDI are); off for evaluation, which scores
-    the model as the paper does. ``span_pruning``, ``pruning_margin``: which spans SEA runs for
-    (:mod:`ddikg.iser_model.pruning`; default ``cfg.span_pruning``, ``cfg.pruning_margin``).
-    ``stats``: if given, receives the counts of candidate spans (``spans``) and of those SEA ran for
-    (``sea_spans``).
+    Every ordered pair (i, j), i != j, of predicted entities is scored, as SpERT decodes (overlapping
+    spans included), in chunks of ``cfg.max_pairs`` pairs. ``allowed_pair_types``: if given, only pairs
+    whose (head type, tail type) is in it are scored (e.g. DDI: only drug-drug pairs). ``non_overlapping``:
+    drop every predicted entity that overlaps a higher-scoring one (flat mentions, as drug names in
+    CH-DDI are). ``max_entities``: pair only each sentence's top-scoring entities (an extraction-speed
+    cap). Evaluation uses neither: it scores the model as the paper does. ``span_pruning``,
+    ``pruning_margin``: which spans SEA runs for (:mod:`ddikg.iser_model.pruning`; default
+    ``cfg.span_pruning``, ``cfg.pruning_margin``). ``stats``: if given, receives the counts of candidate
+    spans (``spans``) and of those SEA ran for (``sea_spans``).
     """
     cfg = model.cfg
     rule = cfg.span_pruning if span_pruning is None else span_pruning
@@ -113,11 +116,12 @@ def predict(model: IserModel, items: list[Prepared], pad_id: int, *, batch_size:
             is_ent = (label > 0) & sea  # (B, S): a span skipped by the pruning rule is no entity
             if non_overlapping:
                 is_ent = suppress_overlaps(batch["spans"], is_ent, score)
-            # candidate pairs per sentence: the top-scoring entities, all ordered non-overlapping pairs
-            pairs, pair_mask = _pairs(batch["spans"], is_ent, score, label, allowed, cfg.max_pairs)
+            # candidate pairs per sentence: every ordered pair of (the top max_entities) entities
+            pairs, pair_mask = _pairs(is_ent, score, label, allowed, max_entities)
             rel = torch.zeros(*pairs.shape[:2], len(rels), device=device)
-            if pair_mask.any():
-                rel = model.relation_logits(enc, batch["spans"], s, w, pairs).float().sigmoid()
+            if pair_mask.any():  # in chunks of max_pairs pairs per sentence: bounded memory, as SpERT
+                rel = torch.cat([model.relation_logits(enc, batch["spans"], s, w, pairs[:, c:c + cfg.max_pairs])
+                                 .float().sigmoid() for c in range(0, pairs.shape[1], cfg.max_pairs)], 1)
         spans = batch["spans"].cpu().numpy()
         is_ent, score, label = is_ent.cpu().numpy(), score.float().cpu().numpy(), label.cpu().numpy()
         pairs, pair_mask, rel = pairs.cpu().numpy(), pair_mask.cpu().numpy(), rel.cpu().numpy()
@@ -157,18 +161,17 @@ def suppress_overlaps(spans: torch.Tensor, is_ent: torch.Tensor, score: torch.Te
     return is_ent & ~(overlap & beaten_by & is_ent[:, None, :]).any(-1)
 
 
-def _pairs(spans, is_ent, score, label, allowed, max_pairs: int):
-    """Ordered pairs (i, j), i != j, of predicted entity spans that do not overlap.  -> (B, P, 2), (B, P)"""
+def _pairs(is_ent, score, label, allowed, max_entities: int | None = None):
+    """Ordered pairs (i, j), i != j, of predicted entity spans (SpERT's candidates), of the top
+    ``max_entities`` entities by score when given.  is_ent, score, label: (B, S) -> (B, P, 2), (B, P)"""
     B, S = is_ent.shape
-    n_keep = int(max(1, min(S, int(max_pairs ** 0.5) + 1)))
-    top = score.masked_fill(~is_ent, -1.0).topk(min(n_keep, S), dim=1).indices  # (B, T)
+    n_ent = int(is_ent.sum(1).max()) if S else 0  # the one host read of the decoding step
+    T = max(1, min(S, n_ent if max_entities is None else min(n_ent, max_entities)))
+    top = score.masked_fill(~is_ent, -1.0).topk(T, dim=1).indices  # (B, T) entities first, by score
     ok = is_ent.gather(1, top)  # (B, T)
-    T = top.shape[1]
     hi = top[:, :, None].expand(B, T, T)
     ti = top[:, None, :].expand(B, T, T)
-    sp = spans.gather(1, top[..., None].expand(-1, -1, 2))  # (B, T, 2)
-    overlap = (sp[:, :, None, 0] < sp[:, None, :, 1]) & (sp[:, None, :, 0] < sp[:, :, None, 1])
-    valid = ok[:, :, None] & ok[:, None, :] & ~overlap  # overlap also excludes i == j
+    valid = ok[:, :, None] & ok[:, None, :] & ~torch.eye(T, dtype=torch.bool, device=top.device)  # i != j
     if allowed is not None:
         lab = label.gather(1, top)
         valid &= allowed[lab[:, :, None], lab[:, None, :]]

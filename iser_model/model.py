@@ -82,10 +82,15 @@ class IserModel(nn.Module):
         d = encoder.d
         if d % 2:
             raise ValueError(f"encoder hidden size {d} must be even")
+        for ffn in (encoder.ffn_e, encoder.ffn_r):
+            ffn.net[2].p = cfg.dropout if cfg.ffn_dropout else 0.0  # IserConfig.ffn_dropout (not in Eq. 1-2)
+            if cfg.init == "scaled":
+                ffn.init_scaled()
         self.fusion = InteractiveFusion(d, cfg.fusion_residual, cfg.fusion_skip) if cfg.fusion else None
         self.width = nn.Embedding(cfg.max_span_width + 1, cfg.width_embedding)
         self.span_context = None if cfg.entity_context == "cls" else SpanContext(
-            d, cfg.sea_heads, cfg.dropout, attention=cfg.entity_context == "sea", chunk=cfg.span_chunk)
+            d, cfg.sea_heads, cfg.dropout, attention=cfg.entity_context == "sea", chunk=cfg.span_chunk,
+            scale=cfg.sea_scale, out_proj=cfg.sea_out_proj)
         self.relation_context = RelationContext(d, cfg.relation_context)
         self.entity_head = EntityHead(d, cfg.width_embedding, len(cfg.entity_types), cfg.dropout)
         self.relation_head = RelationHead(d, cfg.width_embedding, len(cfg.relation_types), cfg.dropout)
@@ -170,7 +175,9 @@ class IserModel(nn.Module):
 
     def loss(self, batch: dict[str, torch.Tensor], denominators: tuple[torch.Tensor, torch.Tensor] | None = None,
              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """L = L_e + L_r (Eq. 15-17): CE over sampled spans, BCE-with-logits over sampled pairs.
+        """L = L_e + L_r (Eq. 15-17): CE averaged over the sampled spans; BCE-with-logits averaged over the
+        relation types (``relation_loss="mean"``, as BCEWithLogits and SpERT reduce; "sum" adds them) and
+        then over the sampled pairs.
 
         Returns the loss and its parts (detached tensors: reading them is the caller's sync to spend).
         Padding is masked out rather than indexed away: the same sums, without index_put in backward.
@@ -183,7 +190,8 @@ class IserModel(nn.Module):
         l_e = nn.functional.cross_entropy(ent.flatten(0, 1).float(), labels.flatten(), ignore_index=-100,
                                           reduction="sum") / n_spans
         bce = nn.functional.binary_cross_entropy_with_logits(
-            rel.float(), batch["relation_labels"].float(), reduction="none").sum(-1)  # (B, P) summed over types
+            rel.float(), batch["relation_labels"].float(), reduction="none")  # (B, P, R)
+        bce = bce.mean(-1) if self.cfg.relation_loss == "mean" else bce.sum(-1)  # (B, P)
         # averaged over the real pairs; 0 for a batch without any (where, not *: no 0 * inf of a padded pair)
         l_r = torch.where(pair_mask, bce, 0.0).sum() / n_pairs
         return l_e + l_r, {"loss_entity": l_e.detach(), "loss_relation": l_r.detach()}

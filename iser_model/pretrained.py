@@ -5,7 +5,8 @@
     encoder/config.json  the transformer's architecture (HF config), rebuilt with from_config
     tokenizer files      tokenizer.json, vocab.txt, tokenizer_config.json, ... (when a tokenizer is saved)
     README.md            model card: Hugging Face YAML metadata, then the evaluation tables
-    metrics.json         dev/test figures of the saved weights (when known)
+    metrics.json         validation figures of the saved (selected) weights
+    training_metrics.json   (written by training) the selected and the last epoch, validation and test
 
 ``IserModel.save_pretrained`` / ``IserModel.from_pretrained`` use these functions; this module does not
 import the model class (the model imports it).
@@ -96,6 +97,16 @@ def deviations(cfg: IserConfig) -> list[str]:
         out.append("fusion_residual: BiLSTM input X̃ + X (not in the paper)")
     if cfg.fusion and cfg.fusion_skip:
         out.append("fusion_skip: H = BiLSTM(...) + X_b (not in the paper)")
+    if cfg.fusion and cfg.ffn_dropout:
+        out.append("ffn_dropout: a Dropout inside the FFN of Eq. 1-2 (not in the paper)")
+    if cfg.init != paper.init:
+        out.append(f"init={cfg.init}: FFNs initialised at the encoder's scale (the paper leaves it open)")
+    if cfg.entity_context == "sea" and cfg.sea_scale != paper.sea_scale:
+        out.append("sea_scale: SEA softmax at 1/sqrt(d_head) (Eq. 8: 1/sqrt(d))")
+    if cfg.entity_context == "sea" and cfg.sea_out_proj:
+        out.append("sea_out_proj: an output projection W_O after SEA's heads (not in Eq. 7)")
+    if cfg.relation_loss != paper.relation_loss:
+        out.append("relation_loss=sum: the relation BCE summed over types (the paper: BCEWithLogits, a mean)")
     if cfg.entity_context != paper.entity_context:
         out.append(f"entity context {cfg.entity_context} instead of SEA")
     if cfg.relation_context != paper.relation_context:
@@ -143,8 +154,9 @@ def model_card(cfg: IserConfig, metrics: dict | None, note: str = "", datasets: 
                     f1 = metrics[task][avg]["f1"]
                     y += ["    - type: f1", f"      value: {round(100 * f1, 2)}", f"      name: {label} {avg} F1"]
     y.append("---")
-    lines = [*y, "", f"# ISER model `{cfg.model_id}`", "",
-             "Joint entity-relation extraction (span + interactive fusion representation, ISER).", "",
+    lines = [*y, "", f"# {cfg.display_name()} model `{cfg.model_id}`", "",
+             "Joint entity-relation extraction (span + interactive fusion representation, ISER; the title names "
+             "every ablation and deviation from the paper's equations, `IserConfig.display_name()`).", "",
              f"- encoder: {encoder}",
              f"- entity types: {', '.join(cfg.entity_types)}",
              f"- relation types: {', '.join(cfg.relation_types)}",

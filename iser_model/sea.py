@@ -1,15 +1,17 @@
 """SEA, the semantic enhancement attention (paper Eq. 7-9), computed for all spans at once.
 
 For a span [i, j) SEA reads H_mask (H with positions i..j-1 replaced by a learned [mask] vector m),
-applies multi-head self-attention with a residual connection, then a BiGRU; the span's context c is
+applies multi-head self-attention (scale 1/√d as Eq. 8, heads concatenated; IserConfig.sea_scale and
+sea_out_proj switch to 1/√d_head and an output projection W_O) with a residual connection, then a BiGRU; the
+span's context c is
 the BiGRU's final forward and backward states concatenated (width d).
 
 Efficiency: Q/K/V of H (and of m) are projected once per sentence. Masking a span only changes the
 span's own key columns (they all become K_m, V_m) and its own query rows (they all become Q_m). With
-per-row maxima M and prefix and suffix sums over key positions of E = exp(QKᵀ/√d_h - M) and of E·V,
+per-row maxima M and prefix and suffix sums over key positions of E = exp(QKᵀ·scale - M) and of E·V,
 a span's attention for every query row is
 
-    (prefix_i(E·V) + suffix_j(E·V) + w·exp(q·k_m/√d_h - M)·v_m) / (prefix_i(E) + suffix_j(E) + w·exp(…))
+    (prefix_i(E·V) + suffix_j(E·V) + w·exp(q·k_m·scale - M)·v_m) / (prefix_i(E) + suffix_j(E) + w·exp(…))
 
 (sums of non-negative terms only: no cancellation when the attention peaks inside the span)
 
@@ -31,15 +33,19 @@ from ddikg.iser_model.rnn import BiRNN
 class SpanContext(nn.Module):
     """SEA (``attention=True``) or the ISER_GRU variant (BiGRU over H_mask, no attention)."""
 
-    def __init__(self, d: int, heads: int, dropout: float, attention: bool = True, chunk: int = 65536):
+    def __init__(self, d: int, heads: int, dropout: float, attention: bool = True, chunk: int = 65536,
+                 scale: str = "d", out_proj: bool = False):
         super().__init__()
         if d % heads:
             raise ValueError(f"hidden size {d} is not divisible by sea_heads={heads}")
         self.d, self.heads, self.attention, self.chunk = d, heads, attention, chunk
+        # Eq. 8 divides by √d; IserConfig.sea_scale="d_head" uses each head's √(d/heads), as Vaswani et al.
+        self.scale = (d if scale == "d" else d // heads) ** -0.5
         self.mask_vector = nn.Parameter(torch.randn(d) * 0.02)  # the learned [mask]
         if attention:
-            self.qkv = nn.Linear(d, 3 * d)
-            self.out = nn.Linear(d, d)
+            self.qkv = nn.Linear(d, 3 * d)  # W_Q, W_K, W_V of Eq. 7
+            # IserConfig.sea_out_proj: W_O after the heads (not among Eq. 7's weights)
+            self.out = nn.Linear(d, d) if out_proj else None
             self.drop = nn.Dropout(dropout)
         self.gru = BiRNN("gru", d, d // 2)
         self.fast_inference = True  # False: inference runs :meth:`reference` too (the before of benchmarks)
@@ -80,7 +86,7 @@ class SpanContext(nn.Module):
     def _prefix_stats(self, h: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         B, n, d = h.shape
         hh, dh = self.heads, d // self.heads
-        scale = dh ** -0.5
+        scale = self.scale
         q, k, v = self.qkv(h).view(B, n, 3, hh, dh).permute(2, 0, 3, 1, 4)  # each (B, h, n, dh)
         qm, km, vm = self.qkv(self.mask_vector).view(3, hh, dh)  # each (h, dh)
         key_ok = mask[:, None, None, :]  # (B, 1, 1, n)
@@ -140,7 +146,7 @@ class SpanContext(nn.Module):
             m_row = _safe_div(out_m[..., 1:] + e_mm[..., None] * st["vm"][None], out_m[..., 0] + e_mm)
             rows = torch.where(in_span[:, None, :, None], m_row[:, :, None, :], rows)  # masked query rows
             att = rows.transpose(1, 2).reshape(N, n, d)  # (N, n, d) heads concatenated
-            x = h_mask + self.drop(self.out(att))  # residual
+            x = h_mask + self.drop(att if self.out is None else self.out(att))  # residual
         return x
 
     def _bigru(self, x: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
@@ -180,8 +186,10 @@ class SpanContext(nn.Module):
             w_ih = torch.cat([c.weight_ih_l0 for c in cells]).float()  # (6H, d): both cells' input gates
             b_ih = torch.cat([c.bias_ih_l0 for c in cells]).float()  # (6H,)
             if self.attention:
-                fold = w_ih @ self.out.weight.float()  # (6H, d) = W_ih·W_o
-                b_ih = b_ih + w_ih @ self.out.bias.float()
+                # (6H, d) = W_ih·W_o, or W_ih itself without W_O (IserConfig.sea_out_proj off: Eq. 7-9)
+                fold = w_ih if self.out is None else w_ih @ self.out.weight.float()
+                if self.out is not None:
+                    b_ih = b_ih + w_ih @ self.out.bias.float()
                 stats = self._infer_stats(h, mask)
             g_h = torch.addmm(b_ih, h.reshape(B * n, d), w_ih.t()).view(B, n, -1)  # (B, n, 6H) H·W_ihᵀ + bias
             g_m = torch.addmm(b_ih, self.mask_vector.float()[None], w_ih.t())[0]  # (6H,) the [mask] vector's
@@ -211,7 +219,7 @@ class SpanContext(nn.Module):
         maxima; and V."""
         B, n, d = h.shape
         hh, dh = self.heads, d // self.heads
-        scale = dh ** -0.5
+        scale = self.scale  # Eq. 8: 1/√d (IserConfig.sea_scale)
         q, k, v = self.qkv(h).view(B, n, 3, hh, dh).permute(2, 0, 3, 1, 4)  # each (B, h, n, dh)
         qm, km, vm = self.qkv(self.mask_vector).view(3, hh, dh)  # each (h, dh)
         key_ok = mask[:, None, None, :]  # (B, 1, 1, n)

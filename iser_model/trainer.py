@@ -4,6 +4,7 @@ micro F1, metrics JSONL + PNG curves."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -37,18 +38,32 @@ def seed_everything(seed: int) -> None:
 @dataclass
 class History:
     epochs: list[dict] = field(default_factory=list)
-    best: dict | None = None
+    best: dict | None = None  # validation figures of the selected epoch
     best_epoch: int = 0
+    last: dict | None = None  # validation figures of the last evaluated epoch
+    last_epoch: int = 0
+    test_selected: dict | None = None  # the reported set, at the selected and at the last epoch
+    test_last: dict | None = None
+
+    def summary(self) -> dict:
+        """The figures training reports (``training_metrics.json``): the selected and the last epoch,
+        each on validation and, when given, on the test set."""
+        return {"selected": {"epoch": self.best_epoch, "validation": self.best, "test": self.test_selected},
+                "last": {"epoch": self.last_epoch, "validation": self.last, "test": self.test_last}}
 
 
 def evaluate_documents(model: IserModel, tokenizer: PreTrainedTokenizerBase, docs: list[SpanDocument],
-                       device: torch.device, batch_size: int, progress: bool = False) -> dict:
-    """Predict every document and score against its gold entities/relations (word level)."""
+                       device: torch.device, batch_size: int, progress: bool = False,
+                       max_entities: int | None = None) -> dict:
+    """Predict every document and score against its gold entities/relations (word level), decoding as the
+    paper and SpERT (every ordered pair of predicted entities; ``max_entities`` caps them, for measuring
+    that cap only)."""
     cfg = model.cfg
     items, _ = prepare(docs, tokenizer, cfg.max_length, cfg.max_span_width, cfg.entity_types, cfg.relation_types)
     pred_e: list[set] = [set() for _ in docs]
     pred_r: list[set] = [set() for _ in docs]
-    for i, p in track(predict(model, items, tokenizer.pad_token_id, batch_size=batch_size, device=device),
+    for i, p in track(predict(model, items, tokenizer.pad_token_id, batch_size=batch_size, device=device,
+                              max_entities=max_entities),
                       "evaluate", total=len(items), enabled=progress, unit="sentences", transient=True):
         ents = [(s, e, t) for s, e, t, _ in p.entities]
         pred_e[i] = set(ents)
@@ -58,7 +73,10 @@ def evaluate_documents(model: IserModel, tokenizer: PreTrainedTokenizerBase, doc
 
 
 def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[SpanDocument],
-        dev_docs: list[SpanDocument], out_dir: Path, device: torch.device, progress: bool = True) -> History:
+        val_docs: list[SpanDocument], out_dir: Path, device: torch.device, progress: bool = True,
+        test_docs: list[SpanDocument] | None = None) -> History:
+    """Train; keep the checkpoint of the best validation epoch (``val_docs``); evaluate ``test_docs`` (never
+    used to select) with the last epoch's weights and with the selected checkpoint's."""
     cfg = model.cfg
     ctx = distributed.context()  # under torchrun: this process's rank; rank 0 alone evaluates and writes
     progress = progress and ctx.is_main
@@ -110,20 +128,33 @@ def fit(model: IserModel, tokenizer: PreTrainedTokenizerBase, train_docs: list[S
         out_of_time = distributed.any_rank(
             cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds, ctx)
         if ctx.is_main and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs or out_of_time):
-            m = evaluate_documents(model, tokenizer, dev_docs, device, cfg.eval_batch_size, progress)
-            row |= {"dev_ner_f1": m["ner"]["micro"]["f1"], "dev_re_f1": m["re"]["micro"]["f1"],
-                    "dev_re_macro_f1": m["re"]["macro"]["f1"]}
+            m = evaluate_documents(model, tokenizer, val_docs, device, cfg.eval_batch_size, progress)
+            row |= {"val_ner_f1": m["ner"]["micro"]["f1"], "val_re_f1": m["re"]["micro"]["f1"],
+                    "val_re_macro_f1": m["re"]["macro"]["f1"]}
+            hist.last, hist.last_epoch = m, epoch
             better = hist.best is None or (m["re"]["micro"]["f1"], m["ner"]["micro"]["f1"]) > (
                 hist.best["re"]["micro"]["f1"], hist.best["ner"]["micro"]["f1"])
             if better:
                 hist.best, hist.best_epoch = m, epoch
-                save_checkpoint(out_dir, model, tokenizer, m, note=f"Best dev epoch {epoch} of {cfg.epochs}.")
+                save_checkpoint(out_dir, model, tokenizer, m,
+                                note=f"Selected epoch {epoch} of {cfg.epochs} (best validation RE micro F1).")
         hist.epochs.append(row)
         if ctx.is_main:
             append_jsonl(metrics_path, [row])
         if out_of_time:
             break
+    if ctx.is_main and test_docs is not None and hist.best is not None:
+        hist.test_last = evaluate_documents(model, tokenizer, test_docs, device, cfg.eval_batch_size, progress)
+        if hist.best_epoch == hist.last_epoch:
+            hist.test_selected = hist.test_last
+        else:  # the selected epoch's weights, as saved
+            from safetensors.torch import load_file
+
+            model.load_state_dict(load_file(str(out_dir / "model.safetensors")))
+            hist.test_selected = evaluate_documents(model, tokenizer, test_docs, device, cfg.eval_batch_size, progress)
     if ctx.is_main:
+        (out_dir / "training_metrics.json").write_text(json.dumps(hist.summary(), indent=2, ensure_ascii=False)
+                                                       + "\n", encoding="utf-8")
         plot_curves(hist.epochs, out_dir / "training_curves.png", hist.best_epoch)
     return hist
 
@@ -209,11 +240,11 @@ def curves_figure(rows: list[dict], best_epoch: int | None = None):
     ep = [r["epoch"] for r in rows]
     ax[0].plot(ep, [r["loss"] for r in rows], marker="o")
     ax[0].set(title="training loss", xlabel="epoch", ylabel="mean loss per step")
-    for key, name in (("dev_ner_f1", "NER micro F1"), ("dev_re_f1", "RE micro F1")):
+    for key, name in (("val_ner_f1", "NER micro F1"), ("val_re_f1", "RE micro F1")):
         pts = [(r["epoch"], r[key]) for r in rows if key in r]
         if pts:
             ax[1].plot(*zip(*pts, strict=True), marker="o", label=name)
-    ax[1].set(title="dev", xlabel="epoch", ylabel="micro F1 (0-1)", ylim=(0, 1))
+    ax[1].set(title="validation", xlabel="epoch", ylabel="micro F1 (0-1)", ylim=(0, 1))
     for a in ax:
         a.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         if best_epoch:

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from benchmarks import reproduce
-from benchmarks.paper import TABLE_VARIANTS, VARIANTS
+from benchmarks.paper import TABLE_VARIANTS, VARIANTS, label
 
 
 @pytest.mark.parametrize("table", ["conll04", "cmeie"])
@@ -19,13 +19,16 @@ def test_one_result_per_variant(repro_results, table):
     for p in files:
         rec = json.loads(p.read_text(encoding="utf-8"))
         assert rec["table"] == table and rec["protocol"] == "quick" and rec["seed"] == 1
-        assert rec["label"] == VARIANTS[rec["variant"]][0]
+        assert rec["label"] == label(rec["config"])  # named by what ran (the quick model has the residual)
         for key, value in VARIANTS[rec["variant"]][1].items():
             assert rec["config"][key] == value  # the ablation switch reached the trained model
         for key in reproduce.METRICS:
             assert 0.0 <= rec["metrics"][key] <= 1.0
-        assert rec["epochs_run"] == 1 and rec["seconds_per_epoch"] > 0
+            assert 0.0 <= rec["last_epoch_metrics"][key] <= 1.0
+        assert rec["epochs_run"] == 1 and rec["seconds_per_epoch"] > 0 and rec["best_epoch"] == rec["last_epoch"] == 1
         assert set(rec["evaluation"]) >= {"ner", "re", "re_no_nec"}
+        # selected on a slice of the training file; the reported file only evaluated
+        assert "validation:" in rec["selection"] and rec["validation_documents"] >= 1
         assert rec["machine"]["device"] == "cpu"
 
 
@@ -42,7 +45,7 @@ def test_cmeie_unalignable_spo_are_counted(repro_results):
     rec = json.loads((repro_results / "reproduce" / "cmeie" / "quick" / "iser" / "seed1.json").read_text())
     assert rec["rejected_spo"] == 8  # one invented object string per training record, never silently dropped
     # the rows set aside, with their reasons, are kept beside the result (train and dev)
-    assert rec["rejects"]["train"]["rows"] == 8 and rec["rejects"]["dev"]["rows"] == 4
+    assert rec["rejects"]["train"]["rows"] == 8 and rec["rejects"]["test"]["rows"] == 4
     rows = [json.loads(t) for t in open(rec["rejects"]["train"]["file"], encoding="utf-8")]
     assert len(rows) == 8 and all("不存在的药" in json.dumps(r, ensure_ascii=False) for r in rows)
 
@@ -69,11 +72,13 @@ def test_a_run_of_one_variant_keeps_the_others_in_the_summary(repro_results, cme
 
 
 def test_aggregate_mean_and_std():
-    recs = [{"variant": "iser", "seed": s, "metrics": {k: v for k in reproduce.METRICS}, "seconds_per_epoch": 2.0}
-            for s, v in ((1, 0.5), (2, 0.7), (3, 0.6))]
+    recs = [{"variant": "iser", "seed": s, "metrics": {k: v for k in reproduce.METRICS},
+             "last_epoch_metrics": {k: v / 2 for k in reproduce.METRICS}, "seconds_per_epoch": 2.0,
+             "config": {"fusion_residual": True}} for s, v in ((1, 0.5), (2, 0.7), (3, 0.6))]
     (row,) = reproduce.aggregate(recs, ["iser"])
-    assert row["seeds"] == [1, 2, 3]
+    assert row["seeds"] == [1, 2, 3] and row["label"] == "ISER + residual"
     assert row["re_micro_f1"]["mean"] == pytest.approx(0.6) and row["re_micro_f1"]["std"] == pytest.approx(0.1)
+    assert row["last_re_micro_f1"]["mean"] == pytest.approx(0.3)
 
 
 def test_protocol_names_spell_out_deviations():
@@ -83,6 +88,8 @@ def test_protocol_names_spell_out_deviations():
     assert reproduce.protocol_name(reproduce.parse(base + ["--quick"])) == "quick"
     assert reproduce.protocol_name(reproduce.parse(base + ["--epochs", "12", "--lr", "1e-3", "--batch-size", "32"])
                                    ) == "sanity-e12-lr0.001-b32"
+    assert reproduce.protocol_name(reproduce.parse(base + ["--epochs", "5", "--train-limit", "200", "--val-fraction",
+                                                           "0.25"])) == "sanity-e5-t200-v0.25"
 
 
 def test_unknown_variant_is_refused():
@@ -99,7 +106,7 @@ def test_our_own_variant_runs_when_named_and_follows_the_paper_rows(tmp_path, re
     assert summary["ran"] == 1
     assert [r["variant"] for r in summary["rows"]] == TABLE_VARIANTS["conll04"] + ["iser_skip"]
     rec = json.loads((results / "conll04" / "quick" / "iser_skip" / "seed1.json").read_text())
-    assert rec["config"]["fusion_skip"] is True and rec["label"] == VARIANTS["iser_skip"][0]
+    assert rec["config"]["fusion_skip"] is True and " + skip" in rec["label"]
     train, dev = cmeie_like
     with pytest.raises(SystemExit, match="not in table cmeie: \\['lc_att'\\]"):
         reproduce.main(["--table", "cmeie", "--quick", "--variants", "lc_att", "--train", str(train), "--dev",

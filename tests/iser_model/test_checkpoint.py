@@ -63,7 +63,11 @@ def test_model_card_metadata(tmp_path):
     meta = _front_matter(text)
     assert meta["language"] == ["zh"] and meta["library_name"] == "ddikg"
     assert "relation-extraction" in meta["tags"] and meta["datasets"] == ["ddikg-chddi-sample"]
-    assert meta["deviations"] == ["-interactive fusion (H = X_b)", "randomly initialised encoder (no pretrained weights)"]
+    # the tiny preset's own deviations (presets.PRESET_DEVIATIONS) are named too
+    assert meta["deviations"] == ["-interactive fusion (H = X_b)", "sea_scale: SEA softmax at 1/sqrt(d_head) (Eq. 8: 1/sqrt(d))",
+                                  "sea_out_proj: an output projection W_O after SEA's heads (not in Eq. 7)",
+                                  "relation_loss=sum: the relation BCE summed over types (the paper: BCEWithLogits, a mean)",
+                                  "randomly initialised encoder (no pretrained weights)"]
     assert "base_model" not in meta  # a scratch encoder has none
     result = meta["model-index"][0]["results"][0]
     assert result["dataset"]["split"] == "validation" and result["dataset"]["name"] == "ddikg-chddi-sample"
@@ -81,5 +85,5 @@ def test_card_of_a_pretrained_english_encoder_names_its_base_model_and_the_test_
     meta = _front_matter(model_card(cfg, METRICS, datasets=["conll04"], split="test"))
     assert meta["language"] == ["en"] and meta["base_model"] == "nreimers/MiniLM-L6-H384-uncased"
     assert meta["model-index"][0]["results"][0]["dataset"]["split"] == "test"
-    assert meta["deviations"] == deviations(cfg) == ["fusion_residual: BiLSTM input X̃ + X (not in the paper)",
-                                                     "head learning rate 0.0005 (encoder 2e-05)"]
+    # the defaults are the paper's equations: only the head learning rate deviates
+    assert meta["deviations"] == deviations(cfg) == ["head learning rate 0.0005 (encoder 2e-05)"]

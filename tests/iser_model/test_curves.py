@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 
 from ddikg.iser_model.trainer import curves_figure, plot_curves
 
-ROWS = [{"epoch": e, "loss": 1.0 / e} | ({"dev_ner_f1": 0.1 * e, "dev_re_f1": 0.05 * e} if e % 2 == 0 else {})
+ROWS = [{"epoch": e, "loss": 1.0 / e} | ({"val_ner_f1": 0.1 * e, "val_re_f1": 0.05 * e} if e % 2 == 0 else {})
         for e in range(1, 8)]
 
 

@@ -92,11 +92,14 @@ def test_word_pool_respects_subword_ranges():
     assert torch.equal(got[1, 2], torch.zeros(2))  # a padded word is a zero vector
 
 
-def reference_sea(sea: SpanContext, h, mask, b, i, j):
-    """Loop per span: build H_mask, full multi-head self-attention + residual, BiGRU final states."""
+def reference_sea(sea: SpanContext, h, mask, b, i, j, scale: str = "d"):
+    """Loop per span: build H_mask, full multi-head self-attention (Eq. 8: softmax(QKᵀ/√d)V, or √d_head
+    with ``scale="d_head"``; heads concatenated, then W_O if the module has one) + residual, BiGRU final
+    states (Eq. 9)."""
     out = []
     d, heads = sea.d, sea.heads
     dh = d // heads
+    temperature = (d if scale == "d" else dh) ** 0.5
     for bb, ii, jj in zip(b.tolist(), i.tolist(), j.tolist(), strict=True):
         n = int(mask[bb].sum())
         hm = h[bb, :n].clone()
@@ -104,19 +107,24 @@ def reference_sea(sea: SpanContext, h, mask, b, i, j):
         x = hm
         if sea.attention:
             q, k, v = sea.qkv(hm).view(n, 3, heads, dh).permute(1, 2, 0, 3)  # (heads, n, dh)
-            att = torch.softmax(q @ k.transpose(-1, -2) / dh ** 0.5, -1) @ v
-            x = hm + sea.out(att.transpose(0, 1).reshape(n, d))
+            att = torch.softmax(q @ k.transpose(-1, -2) / temperature, -1) @ v
+            att = att.transpose(0, 1).reshape(n, d)
+            x = hm + (att if sea.out is None else sea.out(att))
         _, fwd = sea.gru.fwd(x[None])  # final states of each direction over the unpadded row
         _, bwd = sea.gru.bwd(x.flip(0)[None])
         out.append(torch.cat([fwd[0, 0], bwd[0, 0]]))
     return torch.stack(out)
 
 
-@pytest.mark.parametrize("attention", [True, False])
-def test_fast_sea_matches_reference(attention):
+@pytest.mark.parametrize("attention,scale,out_proj", [(True, "d", False), (False, "d", False),
+                                                     (True, "d_head", True), (True, "d_head", False)])
+def test_fast_sea_matches_reference(attention, scale, out_proj):
+    """The fast path computes Eq. 7-9 as written (√d, no W_O) and each switch (IserConfig.sea_scale,
+    sea_out_proj) as its reference says; a wrong temperature or a W_O left in fails against the loop."""
     torch.manual_seed(2)
     B, n, d = 3, 11, 8
-    sea = SpanContext(d, heads=2, dropout=0.0, attention=attention, chunk=40).eval()
+    sea = SpanContext(d, heads=2, dropout=0.0, attention=attention, chunk=40, scale=scale, out_proj=out_proj).eval()
+    assert (getattr(sea, "out", None) is not None) == (attention and out_proj)
     h = torch.randn(B, n, d) * 2.0
     lengths = torch.tensor([11, 7, 4])
     mask = torch.arange(n)[None] < lengths[:, None]
@@ -131,9 +139,12 @@ def test_fast_sea_matches_reference(attention):
     b, i, j = torch.tensor(b), torch.tensor(i), torch.tensor(j)
     with torch.no_grad():
         fast = sea(h, mask, b, i, j)
-        ref = reference_sea(sea, h, mask, b, i, j)
+        ref = reference_sea(sea, h, mask, b, i, j, scale)
+        other = reference_sea(sea, h, mask, b, i, j, "d_head" if scale == "d" else "d")
     assert fast.shape == (len(b), d)
     torch.testing.assert_close(fast, ref, atol=2e-5, rtol=1e-4)
+    if attention:  # the reference with the other temperature is not what the module computes
+        assert not torch.allclose(fast, other, atol=1e-3)
 
 
 def test_fast_sea_is_stable_with_a_dominant_key_inside_the_span():

@@ -34,8 +34,8 @@ def trained(tmp_path_factory):
 def test_model_overfits_20_sentences(trained):
     _, _, result = trained
     assert result.epochs == 80 and len(result.seconds_per_epoch) == 80
-    assert result.best_dev["ner"]["micro"]["f1"] >= 0.9, result.best_dev["ner"]["micro"]
-    assert result.best_dev["re"]["micro"]["f1"] >= 0.9, result.best_dev["re"]["micro"]
+    assert result.best_validation["ner"]["micro"]["f1"] >= 0.9, result.best_validation["ner"]["micro"]
+    assert result.best_validation["re"]["micro"]["f1"] >= 0.9, result.best_validation["re"]["micro"]
 
 
 def test_checkpoint_directory_and_reload(trained):
@@ -48,12 +48,12 @@ def test_checkpoint_directory_and_reload(trained):
     assert cfg["model_id"] == result.model_id and cfg["relation_types"][0] == "拮抗" and cfg["epochs"] == 80
     assert "ner" in (d / "README.md").read_text(encoding="utf-8")
     rows = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == list(range(1, 81)) and "dev_re_f1" in rows[39]
+    assert [r["epoch"] for r in rows] == list(range(1, 81)) and "val_re_f1" in rows[39]
     model, _ = load_checkpoint(d)
     assert not model.training
     # the reloaded weights give exactly the saved dev figures
     again = api.evaluate(d, data, device="cpu")
-    assert again["re"]["micro"] == result.best_dev["re"]["micro"]
+    assert again["re"]["micro"] == result.best_validation["re"]["micro"]
     assert again["data"]["documents"] == 20 and again["data"]["rejected_spo"] == 0
 
 
@@ -130,5 +130,5 @@ def test_time_budget_stops_mid_epoch_and_still_evaluates(tmp_path):
     result = api.train(data, data, tmp_path / "m", config=cfg, progress=False)
     rows = [json.loads(t) for t in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
     assert result.epochs == 1 and result.seconds_per_epoch == []  # the partial epoch is not an epoch time
-    assert len(rows) == 1 and rows[0]["partial_epoch"] < 1 and "dev_re_f1" in rows[0]
+    assert len(rows) == 1 and rows[0]["partial_epoch"] < 1 and "val_re_f1" in rows[0]
     assert (tmp_path / "m" / "config.json").exists()
