@@ -75,14 +75,13 @@ SETTINGS = {
         "CoNLL04 paper split: the 231 test sentences (`conll04_dev.json`) are only reported; the epoch is selected "
         "on a validation slice of the 922 training sentences (10 %, seed 0: `IserConfig.val_fraction`, `val_seed`), "
         "trained on the other 90 %. Encoder MiniLM-L6-H384-uncased (the paper: bert-base-cased). The paper's settings "
-        "(§4.2): batch 2, 70 epochs, lr 2e-5, dropout 0.1, 100 negative entities and relations, threshold 0.4. Ours "
-        "beyond them: span width ≤ 10, 4 SEA heads, SpERT's optimiser (AdamW, 10 % linear warm-up then decay, "
-        "clipping 1.0) where the paper says Adam with a decaying learning rate. Rows are named by each run's config "
+        "(§4.2): batch 2, 70 epochs, lr 2e-5, dropout 0.1, 100 negatives, threshold 0.4; ours adds span width ≤ 10, "
+        "4 SEA heads and SpERT's AdamW schedule (the paper: Adam, decaying lr). Rows are named by each run's config "
         "(`IserConfig.display_name`): \"ISER\" is the paper's equations as written.",
         "python -m benchmarks.reproduce --table conll04 --seeds 3"),
     "cmeie": (
-        "CMeIE (train 3085, 10 % of it the validation slice → 500 reported, characters, the text before `@` is the "
-        "prompt entity; spo that cannot be placed on a span are set aside and counted). Encoder: a randomly "
+        "CMeIE (train 3085, 10 % of it validation → 500 reported; spo that cannot be placed on a span are set "
+        "aside and counted). Encoder: a randomly "
         "initialised BERT (4 layers, hidden 256) over the bert-base-chinese tokenizer; lr 3e-4 and dropout 0.1 "
         "instead of the paper's 2e-5 and 0.75. The paper reports no CMeIE figures: its CH-DDI figures (Bio-BERT) "
         "stand beside ours for orientation.",
@@ -250,8 +249,7 @@ def speed_block(results: Path, include_quick: bool) -> str:
              f"{ANCHOR['seconds_per_epoch']:.0f} (~{ANCHOR['sentences_per_second']:.0f}/s)")
     training("cuda", 32, "training, batch 32: sentences/s", f"≥ {TARGETS['train_b32_sentences_per_second']:.0f}/s",
              "-")
-    for section, what in (("inference_trained", "inference, spans ≤ 10, trained checkpoint, best batch"),
-                          ("inference", "inference, spans ≤ 10, untrained heads (worst case), best batch")):
+    for section, what in (("inference_trained", "inference, spans ≤ 10, trained checkpoint, best batch"),):
         d = res.get(("cuda", section))
         target = f"≥ {TARGETS['infer_sentences_per_second']:.0f}/s" if section == "inference_trained" else "-"
         if not d:
@@ -260,8 +258,6 @@ def speed_block(results: Path, include_quick: bool) -> str:
         b = max(d[section]["curve"], key=lambda r: r["sentences_per_second"] or 0)
         rows.append([what, target, "-", f"{num(b['sentences_per_second'])}/s (batch {b['batch_size']})",
                      d["precision"], _where(d), rel(d["_path"], results)])
-    training("cpu", 2, "CPU training, batch 2: s/epoch (sentences/s)", "-", "-")
-    training("cpu", 32, "CPU training, batch 32: sentences/s", "-", "-")
     d = res.get(("cpu", "cpu_inference"))
     if d:
         for enc in dict.fromkeys(r["encoder"] for r in d["cpu_inference"]["rows"]):  # best batch per encoder
@@ -272,29 +268,8 @@ def speed_block(results: Path, include_quick: bool) -> str:
                          rel(d["_path"], results)])
     out = [f"Targets for an NVIDIA H100; anchor: {ANCHOR['system']} on an H100 ({ANCHOR['encoder']}, batch "
            f"{ANCHOR['batch_size']}). CoNLL04 train (922 sentences, 100 negative entities and relations each) and "
-           "dev (231), MiniLM-L6. Extrapolated: from timed steps. µs/op: the host's time per small CPU operator "
-           "(a batch-2 GPU step is bound by it).\n",
+           "dev (231), MiniLM-L6. µs/op: the host's time per small CPU operator (bounds a batch-2 GPU step).\n",
            table(["figure", "target", "anchor", "ISER", "setting", "device, commit", "JSON"], rows)]
-    out += ab_blocks(results)
-    for kind in ("cuda", "cpu"):
-        d = res.get((kind, "growth"))
-        if d:
-            g = d["growth"]
-            by_len, by_k = g["by_length"], g["by_width"]
-            out.append(f"\nCost growth ({device_label(d['machine'], load=False)}, batch {g['batch_size']}, "
-                       f"{rel(d['_path'], results)}): {num(by_len[0]['ms_per_sentence'])} ms per sentence of "
-                       f"{by_len[0]['mean_words']} words → {num(by_len[-1]['ms_per_sentence'])} ms at "
-                       f"{by_len[-1]['mean_words']} words; by max span width k "
-                       + " / ".join(f"{r['k']}: {num(r['ms_per_sentence'])} ms" for r in by_k) + ".")
-        d = res.get((kind, "variants"))
-        if d:
-            v = d["variants"]
-            base = next((r for r in v["rows"] if r["variant"] == "iser"), None)
-            if base and base["ms_per_sentence"]:
-                out.append(f"\nInference cost of each ablation relative to ISER "
-                           f"({device_label(d['machine'], load=False)}, {rel(d['_path'], results)}): "
-                           + ", ".join(f"{r['label']} {r['ms_per_sentence'] / base['ms_per_sentence']:.2f}"
-                                       for r in v["rows"] if r is not base) + ".")
     out.append("\nRerun: `bash benchmarks/gpu_session.sh` (GPU) or `python -m benchmarks.iser_speed --device cpu "
                "--threads 2` (CPU), then `python -m benchmarks.make_results`.")
     return "\n".join(out)
@@ -327,12 +302,21 @@ def _paper(fig: dict | None, task: str) -> str:
     return "-" if not fig or task not in fig else f"{fig[task][2]:.2f}"
 
 
-def _f1s(row: dict | None, variant: str | None = None) -> str:
-    """'NER / RE' micro F1 of one variant's row, in %, mean ± std over its seeds; named by what ran when
-    that is not the row's model (e.g. an old run with the residual in the "ISER" row)."""
+def _f1s(row: dict | None, variant: str | None = None, marks: dict[str, str] | None = None) -> str:
+    """'NER / RE' micro F1 of one variant's row, in %, mean ± std over its seeds; marked when that is not the
+    row's model (e.g. an old run with the residual in the "ISER" row): ``marks`` collects the deviations
+    a mark stands for, listed under the table."""
     if row is None:
         return "-"
-    ran = "" if variant is None or row.get("label") in (None, VARIANTS[variant][0]) else f" ({row['label']})"
+    name = VARIANTS[variant][0] if variant else None
+    ran = ""
+    if name is not None and row.get("label") not in (None, name):
+        label = row["label"]
+        extra = label[len(name):].strip() if label.startswith(name) else label
+        if marks is None:
+            ran = f" ({label})"
+        else:
+            ran = " " + marks.setdefault(extra, "*" * (len(marks) + 1))
     return f"{pm(row['ner_micro_f1'], 1)} / {pm(row['re_micro_f1'], 1)}{ran}"
 
 
@@ -377,8 +361,7 @@ def _notes(name: str, proto: str, recs: list[dict]) -> list[str]:
     cfg = recs[0]["config"]
     notes = []
     if any("selection" not in r for r in recs):
-        notes.append("epoch selected on the reported sentences (before held-out selection): optimistic; pairs "
-                     "decoded from the top 32 entities without overlapping spans")
+        notes.append("epoch selected on the reported sentences (optimistic); top-32, non-overlapping pair decoding")
     if cfg.get("head_lr"):
         notes.append(f"encoder lr {cfg['lr']:g}, head lr {cfg['head_lr']:g}")
     elif "-lr" in proto:
@@ -422,14 +405,15 @@ def reproduction_block(results: Path, name: str, include_quick: bool) -> str:
     measured = {v for rows in cols.values() for v in rows}
     header = ["variant", f"paper NER / RE F1 ({source.split(' (')[0]})", "ours: paper protocol"]
     header += [f"ours: `{p}` ({_epochs(found[p])} epochs)" for p in shortened]
-    rows = []
+    rows, marks = [], {}
     for v in shown(name, measured):
         fig = published.get(v)
         row = [VARIANTS[v][0], f"{_paper(fig, 'ner')} / {_paper(fig, 're')}",
-               _f1s(cols["paper"].get(v), v) if paper and v in cols["paper"] else NOT_MEASURED]
-        rows.append(row + [_f1s(cols[p].get(v), v) for p in shortened])
-    out = [f"Micro F1 in % on the reported sentences, ours as mean ± std over seeds; a cell that ran another model "
-           f"than its row names it. Paper column: {source}.\n", table(header, rows), ""]
+               _f1s(cols["paper"].get(v), v, marks) if paper and v in cols["paper"] else NOT_MEASURED]
+        rows.append(row + [_f1s(cols[p].get(v), v, marks) for p in shortened])
+    out = [f"Micro F1 in % on the reported sentences, ours as mean ± std over seeds; a marked cell ran its row's "
+           f"model with the deviations listed under the table. Paper column: {source}.\n", table(header, rows), ""]
+    out += [f"`{m}` ran with: {extra}. " for extra, m in marks.items()]
     for v, fig in published_macro.items():
         out.append(f"Paper, {VARIANTS[v][0]} macro F1: NER {fig['ner'][2]:.2f}, RE {fig['re'][2]:.2f}. ")
     out += [f"Note: {n}" for n in NOTES if ("CoNLL04" in n) == (name == "conll04")]

@@ -57,12 +57,12 @@ def build_corpus(path: Path, copies: int) -> int:
 
 
 def train_model(out: Path, seconds: float) -> Path:
-    from ddikg.annotate.sample import SAMPLE_TEST, SAMPLE_TRAIN
+    from ddikg.annotate.chddi import CHDDI_DEV, CHDDI_TRAIN
     from ddikg.iser_model import api
     from ddikg.iser_model.presets import demo_config
 
     cfg = demo_config().model_copy(update={"max_seconds": seconds, "device": "cpu", "model_id": "iser-bench"})
-    api.train(str(SAMPLE_TRAIN), str(SAMPLE_TEST), out, config=cfg, progress=False)
+    api.train(str(CHDDI_TRAIN), str(CHDDI_DEV), out, config=cfg, progress=False)
     return out
 
 
@@ -184,7 +184,7 @@ def command() -> str:
 def bench_train(args) -> None:
     import subprocess
 
-    from ddikg.annotate.sample import SAMPLE_TEST, SAMPLE_TRAIN
+    from ddikg.annotate.chddi import CHDDI_DEV, CHDDI_TRAIN
     from ddikg.iser_model.presets import demo_config
 
     root = Path(tempfile.mkdtemp(prefix="ddikg-scale-train-"))
@@ -203,8 +203,8 @@ def bench_train(args) -> None:
                         "-m"] if procs > 1 else [sys.executable, "-m"]
             load0 = os.getloadavg()[0]
             t0 = time.perf_counter()
-            proc = subprocess.run([*launcher, "ddikg.cli", "train", "--train", str(SAMPLE_TRAIN), "--dev",
-                                   str(SAMPLE_TEST), "--out", str(out), "--config", str(cfg_path), "--no-progress"],
+            proc = subprocess.run([*launcher, "ddikg.cli", "train", "--train", str(CHDDI_TRAIN), "--dev",
+                                   str(CHDDI_DEV), "--out", str(out), "--config", str(cfg_path), "--no-progress"],
                                   env=env, capture_output=True, text=True)
             seconds = time.perf_counter() - t0
             if proc.returncode:

@@ -15,16 +15,16 @@ pytestmark = pytest.mark.slow
 
 
 def _overfit_model(out):
-    """A tiny model fitted to the sample test statements, which the test site's drug pages hold: it finds
+    """A tiny model fitted to CH-DDI test statements, which the test site's drug pages hold: it finds
     their drugs whatever the machine's load (a step budget, not a time budget), so the graphs compared
     are not empty. It keeps every scored drug pair as a relation (threshold 1e-6), so the edges follow
     its entity predictions on every shard."""
-    from ddikg.annotate.sample import SAMPLE_TEST
+    from ddikg.annotate.chddi import CHDDI_TEST
     from ddikg.iser_model import api
     from ddikg.iser_model.presets import tiny_config
     from tests.flows.support import corpus_slice
 
-    data = corpus_slice(SAMPLE_TEST, out.parent / "overfit.jsonl", 40)
+    data = corpus_slice(CHDDI_TEST, out.parent / "overfit.jsonl", 40)
     cfg = tiny_config(epochs=40, eval_every=40, batch_size=4, seed=1, lr=2e-3, threads=1, relation_threshold=1e-6,
                       model_id="iser-scale-test")
     api.train(data, data, out, config=cfg, progress=False)

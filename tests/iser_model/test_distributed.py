@@ -35,10 +35,10 @@ def _train_cli(args: list[str], env: dict[str, str], torchrun: int | None = None
 
 
 def test_torchrun_two_processes_update_like_one_process_with_the_doubled_batch(tmp_path):
-    from ddikg.annotate.sample import SAMPLE_TEST, SAMPLE_TRAIN
+    from ddikg.annotate.chddi import CHDDI_DEV, CHDDI_TRAIN
 
-    train = _slice(SAMPLE_TRAIN, tmp_path / "train.jsonl", 12)  # 3 global batches of 4 sentences
-    dev = _slice(SAMPLE_TEST, tmp_path / "dev.jsonl", 6)
+    train = _slice(CHDDI_TRAIN, tmp_path / "train.jsonl", 12)  # 3 global batches of 4 sentences
+    dev = _slice(CHDDI_DEV, tmp_path / "dev.jsonl", 6)
     env = {**os.environ, "PYTHONPATH": str(REPO), "DDIKG_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
 
     def run(name: str, batch: int, torchrun: int | None = None) -> Path:
