@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import unicodedata
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -27,6 +29,17 @@ ChangeStatus = Literal["new", "changed", "unchanged"]
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def normalise_name(name: str) -> str:
+    """The node key of a drug or disease: NFKC (full-width -> half-width), trimmed, inner spaces collapsed.
+
+    Case is kept: Chinese names have none and Latin drug names are usually written one way per source.
+    """
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", name)).strip()
 
 
 class _Record(BaseModel):

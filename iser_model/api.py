@@ -38,6 +38,7 @@ class ExtractSummary(BaseModel):
     triples: int
     seconds: float
     model_id: str
+    self_loops: int = 0  # relations between two mentions of one drug: not a DDI, left out of the triples
 
 
 def split_validation(ds, fraction: float, seed: int) -> tuple[list, list, str]:
@@ -210,7 +211,7 @@ def extract(model_dir: str | Path, in_path: str | Path, out_records: str | Path 
     ``require_records``: an input with no valid record raises :class:`ddikg.jsonl.NoRecordsError`.
     ``max_entities`` (default: the checkpoint's ``max_entities``, None = all) pairs only each statement's
     top-scoring entities: faster where a model predicts many."""
-    from ddikg.contracts import ChddiMeta, ChddiRecord, SpanDocument, Spo, Triple, TypedValue
+    from ddikg.contracts import ChddiMeta, ChddiRecord, SpanDocument, Spo, Triple, TypedValue, normalise_name
     from ddikg.iser_model.batching import prepare
     from ddikg.iser_model.inference import configure_host, predict, resolve_device
     from ddikg.iser_model.model_cache import cached_checkpoint
@@ -235,7 +236,7 @@ def extract(model_dir: str | Path, in_path: str | Path, out_records: str | Path 
                                max_entities=max_entities or cfg.max_entities),
                        "extract", total=len(items), enabled=progress, unit="statements"))
     now = datetime.now(timezone.utc)
-    out_recs, triples = [], []
+    out_recs, triples, self_loops = [], [], 0
     for i, rec in enumerate(todo):
         p, text = preds[i], rec.text
         spo = []
@@ -248,6 +249,9 @@ def extract(model_dir: str | Path, in_path: str | Path, out_records: str | Path 
         meta = (rec.meta or ChddiMeta()).model_copy(update={"model_id": cfg.model_id})
         out_recs.append(ChddiRecord(text=text, spo_list=spo, meta=meta))
         for s in spo:
+            if normalise_name(s.subject) == normalise_name(s.object_text):
+                self_loops += 1
+                continue
             triples.append(Triple(subject=s.subject, subject_type=s.subject_type, predicate=s.predicate,
                                   object=s.object_text, object_type=s.object_type_text, score=s.score, evidence=text,
                                   source_url=meta.source_url, source_drug=meta.source_drug or rec.prompt,
@@ -258,4 +262,4 @@ def extract(model_dir: str | Path, in_path: str | Path, out_records: str | Path 
     write_jsonl(out_triples, triples)
     return ExtractSummary(records=len(out_recs), skipped_boilerplate=len(records) - len(todo),
                           rejected_lines=reader.n_bad, truncated=stats.truncated_documents, triples=len(triples),
-                          seconds=time.perf_counter() - t0, model_id=cfg.model_id)
+                          seconds=time.perf_counter() - t0, model_id=cfg.model_id, self_loops=self_loops)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 
+from ddikg.contracts import normalise_name  # the node key, shared with extraction
 from ddikg.labels import CHRONIC_DISEASES, RELATION_TYPES, RelationType, relation
 
 DRUG_LABEL = "Drug"
@@ -17,15 +17,6 @@ DISEASE_LABEL = "Disease"
 INDICATED_FOR = "INDICATED_FOR"
 DDI_TYPES: tuple[str, ...] = tuple(r.graph for r in RELATION_TYPES)
 
-_SPACE = re.compile(r"\s+")
-
-
-def normalise_name(name: str) -> str:
-    """The node key of a drug or disease: NFKC (full-width -> half-width), trimmed, inner spaces collapsed.
-
-    Case is kept: Chinese names have none and Latin drug names are usually written one way per source.
-    """
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", name)).strip()
 
 
 # Control (Cc), surrogate (Cs) and private-use (Co) characters, and the Unicode line/paragraph
