@@ -24,9 +24,13 @@ pytestmark = pytest.mark.slow
 INTERACTIONS = "药物相互作用"
 
 
-def _correct_on_test_split(model_dir: Path, tmp: Path) -> set[tuple[str, str, str, str]]:
-    """(subject, predicate, object, sentence) the model gets right on the repository's CH-DDI test split."""
-    from ddikg.annotate.chddi import CHDDI_TEST
+def _correct_on_split(model_dir: Path, tmp: Path) -> set[tuple[str, str, str, str]]:
+    """(subject, predicate, object, sentence) the model gets right on the repository's CH-DDI train split.
+
+    The train split, not test: what this checks is that every relation the model gets right on a page
+    reaches the graph, which needs some right relations whatever the model's held-out quality (a 12-epoch
+    scratch model may get none of the held-out drugs right); the fixture site serves every split's pages."""
+    from ddikg.annotate.chddi import CHDDI_TRAIN as CHDDI_TEST
     from ddikg.contracts import ChddiRecord
     from ddikg.iser_model.api import extract
 
@@ -73,8 +77,8 @@ def test_build_kg_holds_the_drugs_and_what_the_model_extracted(e2e, first_build,
     # and, in particular, every relation of the test split the model gets right
     # The test split's drugs and wordings are unseen in training: a 12-epoch scratch model gets a few of
     # their relations right (2 in a run of 2026-12-03); one is enough for the edge check below to bite.
-    correct = _correct_on_test_split(Path(s.model.model_dir), tmp_path)
-    assert len(correct) >= 1, "the test model got no test-split relation right"
+    correct = _correct_on_split(Path(s.model.model_dir), tmp_path)
+    assert len(correct) >= 5, f"the test model got only {len(correct)} train-split relations right"
     missing = [c for c in correct if not _edge_has(edges, *c)]
     assert not missing, f"{len(missing)} of {len(correct)} correctly extracted relations are not in the graph"
 
