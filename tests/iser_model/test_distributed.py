@@ -68,7 +68,7 @@ def test_torchrun_two_processes_update_like_one_process_with_the_doubled_batch(t
     # one writer: the same files as a single process's run, one checkpoint, one metrics row per epoch
     assert sorted(p.name for p in ddp.iterdir()) == sorted(p.name for p in one.iterdir())
     rows = [json.loads(x) for x in (ddp / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 1 and "dev_re_f1" in rows[0]
+    assert len(rows) == 1 and "val_re_f1" in rows[0]
     # and it loads anywhere, as any checkpoint does
     from ddikg.iser_model.checkpoint import load_checkpoint
 
