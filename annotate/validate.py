@@ -118,28 +118,6 @@ def validate_file(path: str | os.PathLike) -> ValidationReport:
     if not lines:
         report.issues.append(Issue(file=str(path), line=0, field="<file>", message="no records (empty file)"))
     return report
-    first_seen: dict[str, int] = {}
-    try:
-        with path.open(encoding="utf-8") as fh:
-            for line_no, raw in enumerate(fh, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    rec = parse_line(path, line_no, raw, ChddiRecord)
-                except RecordError as err:
-                    report.issues.append(Issue(file=str(path), line=line_no, field=err.field, message=err.message))
-                    continue
-                report.records += 1
-                for field, message in check_record(rec):
-                    report.issues.append(Issue(file=str(path), line=line_no, field=field, message=message))
-                if rec.text in first_seen:
-                    report.issues.append(Issue(file=str(path), line=line_no, field="text",
-                                               message=f"duplicate statement (first at line {first_seen[rec.text]})"))
-                else:
-                    first_seen[rec.text] = line_no
-    except UnicodeDecodeError as exc:
-        report.issues.append(Issue(file=str(path), line=0, field="<encoding>", message=f"not UTF-8: {exc.reason}"))
-    return report
 
 
 def spo_entities(rec: ChddiRecord) -> set[tuple]:
