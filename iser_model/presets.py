@@ -7,6 +7,10 @@ from ddikg.iser_model.config import IserConfig, ScratchEncoder
 #: deviations from the paper the presets were tuned and measured with (scratch encoders; docs/model.md):
 #: each is named by IserConfig.display_name(), so a preset model is never called plain "ISER"
 PRESET_DEVIATIONS = dict(fusion_residual=True, sea_scale="d_head", sea_out_proj=True, relation_loss="sum")
+#: the demo adds the fusion skip (H = BiLSTM(...) + X_b): without it the scratch model's heads read a BiLSTM
+#: that starts random, and on the CH-DDI corpus it stayed near the class prior for most seeds within the
+#: demo's epochs (``python -m benchmarks.fusion_probe``, benchmarks/results/fusion_probe/)
+DEMO_DEVIATIONS = PRESET_DEVIATIONS | dict(fusion_skip=True)
 
 
 def demo_config() -> IserConfig:
@@ -23,7 +27,7 @@ def demo_config() -> IserConfig:
         model_id="iser-demo",
         scratch=ScratchEncoder(tokenizer="char", hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128,
                                dropout=0.0, min_char_count=2),
-        **PRESET_DEVIATIONS, max_span_width=12, width_embedding=25, sea_heads=2, dropout=0.0,
+        **DEMO_DEVIATIONS, max_span_width=12, width_embedding=25, sea_heads=2, dropout=0.0,
         neg_entities=60, neg_relations=30, lr=2e-3, warmup=0.1, epochs=30, batch_size=8, eval_batch_size=32,
         eval_every=5, max_seconds=120.0, device="auto", threads=1,
     )
