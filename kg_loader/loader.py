@@ -185,7 +185,8 @@ def plan_load(backend: Backend, run: RunTriples, run_id: str, batch_size: int, *
     _, known = stored_digests(backend, sorted({k[0] for k in planned} | {k[2] for k in planned}), batch_size)
     existing, duplicates = read_existing(backend, run, batch_size, sources=changed, keys=planned, known=known)
     run.materialize(keys=[k for k in existing if k not in run.edges])  # the run's other sentences on them
-    plan = plan_refresh(run, existing, run_id, keys=planned, duplicates=duplicates)
+    plan = plan_refresh(run, existing, run_id, keys=planned, duplicates=duplicates,
+                        grouped=backend.factored_params)
     plan.unchanged += len({item[0] for item in run.deferred})
     if len(planned) < len(run.edges):
         plan.unchanged += sum(1 for k, e in run.edges.items() if k not in existing and e.sources.isdisjoint(changed))
@@ -224,6 +225,9 @@ def plan_statements(run: RunTriples, plan: Plan, batch_size: int, *, drugs: list
         out += _batched(S.UPDATE_EDGE[typ], S.edge_values(rows), batch_size)
     for typ, rows in sorted(plan.create.items()):
         out += _batched(S.CREATE_EDGE[typ], S.edge_values(rows), batch_size)
+    for typ, groups in sorted(plan.grouped.items()):
+        out += [Statement(S.CREATE_GROUPED[typ], {"run_id": run_id, "rows": chunk})
+                for chunk in _group_batches(groups, batch_size)]
     for way in ("IN", "OUT"):
         rows = [[src, n] for src, w, n in plan.confirm if w == way]
         for chunk in _chunks(rows, batch_size):
@@ -231,6 +235,26 @@ def plan_statements(run: RunTriples, plan: Plan, batch_size: int, *, drugs: list
     if digests:
         out += _batched(S.SET_DIGESTS, digests, batch_size)
     return out
+
+
+def _group_batches(groups: dict[tuple, list[list]], size: int) -> Iterator[list[list]]:
+    """Plan.grouped groups as statements.GROUP_COLUMNS lists, packed into batches of at most ``size``
+    edges (a group larger than what is left of a batch is split)."""
+    batch: list[list] = []
+    room = size
+    for (o, source, url, offsite, model_id, first, last), rows in groups.items():
+        off = [source] if offsite else []
+        i = 0
+        while i < len(rows):
+            part = rows[i:i + room] if i or len(rows) > room else rows
+            batch.append([o, source, url, off, model_id, first, last, part])
+            i += len(part)
+            room -= len(part)
+            if room == 0:
+                yield batch
+                batch, room = [], size
+    if batch:
+        yield batch
 
 
 def load_triples_into(
@@ -259,22 +283,22 @@ def load_triples_into(
         # plan made and the change written under the load lock, and the write commits only while the
         # lock is still ours. All again on every attempt: after an ambiguous failure (or a lost
         # lease) the graph is read again.
-        with backend.load_lock(wait_s=g.lock_wait_s, lease_s=g.lock_lease_s) as lease:
-            with gc_paused():
-                run = read_triples(triples_path, sources=sources, on_error=on_error, rejects=rejects_path,
-                                   max_name=g.max_name_length, max_evidence=g.max_evidence_length, trusted=trusted)
-                plan, statements = plan_load(backend, run, run_id, g.batch_size)
+        # The collector stays paused through the write too: encoding the batches allocates little,
+        # but the first collection after a resume walks every object read and planned so far.
+        with backend.load_lock(wait_s=g.lock_wait_s, lease_s=g.lock_lease_s) as lease, gc_paused():
+            run = read_triples(triples_path, sources=sources, on_error=on_error, rejects=rejects_path,
+                               max_name=g.max_name_length, max_evidence=g.max_evidence_length, trusted=trusted)
+            plan, statements = plan_load(backend, run, run_id, g.batch_size)
             write = backend.write_atomic if atomic else backend.write_batches
             sent = write(statements, on_batch, fence=lease)
             # Unchanged sources whose edge count was off (an edge deleted or copied by hand): planned
             # from the graph in a second transaction, still under the lock.
             off = {r["source"] for st in statements if st.results for r in st.results}
             if off:
-                with gc_paused():
-                    again, statements = plan_load(backend, run, run_id, g.batch_size, force=off)
+                again, statements = plan_load(backend, run, run_id, g.batch_size, force=off)
                 sent += write(statements, None, fence=lease)
                 plan = merge_counts(plan, again, run)
-            return run, plan, sent
+        return run, plan, sent
 
     if not Path(triples_path).exists():  # before waiting for the lock
         raise FileNotFoundError(f"{triples_path}: no such file")

@@ -534,6 +534,9 @@ class Plan:
     """The rows to write, per relationship type, and the counts a run reports."""
 
     create: dict[str, list[dict | list]] = field(default_factory=dict)  # a list: a row in EDGE_COLUMNS order
+    # With ``grouped``: new one-sentence edges per type, by (object, source, URL, whether the source is
+    # offsite, model id, first/last seen) -> rows [subject, sentence, score] (statements.GROUP_ROW).
+    grouped: dict[str, dict[tuple, list[list]]] = field(default_factory=dict)
     update: dict[str, list[dict]] = field(default_factory=dict)
     delete: dict[str, list[dict]] = field(default_factory=dict)
     # Unchanged sources (digest equal, edges not read back): [source, IN/OUT, its number of edges
@@ -551,16 +554,19 @@ _COMPARED = ("evidence", "evidence_sources", "evidence_urls", "evidence_scores",
 
 
 def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_id: str, *,
-                 keys: Iterable[EdgeKey] | None = None, duplicates: Iterable[EdgeKey] = ()) -> Plan:
+                 keys: Iterable[EdgeKey] | None = None, duplicates: Iterable[EdgeKey] = (),
+                 grouped: bool = False) -> Plan:
     """The change that makes the graph match ``run`` for ``run.sources``.
 
     ``existing`` holds the current properties of every edge that has evidence from those sources or
     that the run mentions (for ``duplicates``, the merge of the copies: all of them are deleted and
     one is created). ``keys`` limits the run's edges planned here (default: all). *unchanged* edges
     are confirmed: only ``run_id``/``last_seen`` move (and nothing is written when even those are
-    equal, so loading a file twice writes nothing).
+    equal, so loading a file twice writes nothing). ``grouped`` puts new one-sentence edges in
+    :attr:`Plan.grouped` (the factored form) instead of :attr:`Plan.create`.
     """
     plan = Plan()
+    groups = plan.grouped
     scope = run.sources
     dups = set(duplicates)
     run_keys = run.edges.keys() if keys is None else keys
@@ -572,10 +578,23 @@ def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_i
         new = run.edges.get(key)
         if old is None and key not in dups and len(new.entries) == 1:  # a new edge, one sentence: the common case
             (e,) = new.entries.values()
+            off = [] if e.source == key[0] or e.source == key[2] else [e.source]
+            if grouped:
+                by_group = groups.get(typ)
+                if by_group is None:
+                    by_group = groups[typ] = {}
+                gk = (key[2], e.source, e.url, bool(off), new.model_id, new.first_seen, new.last_seen)
+                rows = by_group.get(gk)
+                if rows is None:
+                    rows = by_group[gk] = []
+                rows.append([key[0], e.text, e.score])
+                plan.added += 1
+                plan.status[key] = "added"
+                continue
             # Already a wire row (statements.EDGE_COLUMNS order; edge_values passes it through).
             plan.create.setdefault(typ, []).append([
                 key[0], key[2], [e.text], [e.source], [e.url], [e.score], e.score, new.model_id, new.first_seen,
-                new.last_seen, run_id, [] if e.source == key[0] or e.source == key[2] else [e.source]])
+                new.last_seen, run_id, off])
             plan.added += 1
             plan.status[key] = "added"
             continue
