@@ -227,7 +227,7 @@ def encode_param(value: Any) -> str:
         if b"\\u" in raw or b"\\b" in raw or b"\\f" in raw or (b"null" in raw and _has_nonfinite(value)):
             return stringify_param_value(value)
         text = raw.decode("utf-8")
-        if '{"' in text and all(isinstance(r, dict) for r in value):
+        if type(value[0]) is dict and '{"' in text and all(isinstance(r, dict) for r in value):
             keys = set().union(*value)
             if all(isinstance(k, str) and k.isidentifier() and k.isascii() for k in keys):
                 for k in keys:
@@ -382,6 +382,14 @@ class FalkorBackend(Backend):
         head = " ".join(f"{k}={encode_param(v)}" for k, v in st.params.items())
         return f"CYPHER {head} {st.cypher}"
 
+    def _persist(self) -> None:
+        """SAVE, unless the server holds no change since its last snapshot: a load that changed
+        nothing (a reload of an unchanged file with the same run id) then costs no snapshot, while
+        one whose predecessor committed but died before its SAVE still saves that."""
+        conn = self.db.connection
+        if int(conn.info("persistence").get("rdb_changes_since_last_save", 1)):
+            conn.save()
+
     def write_atomic(self, statements: Sequence[Statement],
                      on_statement: Callable[[int], None] | None = None, *, fence: Lease | None = None) -> int:
         """MULTI/EXEC: the server queues every batch and runs them back to back at EXEC, so other
@@ -415,7 +423,7 @@ class FalkorBackend(Backend):
                 if self.durable:
                     # A committed load is on disk when this returns (RDB snapshot; see server.py for why
                     # not AOF). A crash before SAVE ends loses the load, and the caller's retry redoes it.
-                    self.db.connection.save()
+                    self._persist()
             except redis.WatchError as exc:
                 raise LeaseLost("the load lock expired or changed before EXEC; nothing was written") from exc
             except redis.ConnectionError as exc:
@@ -448,7 +456,7 @@ class FalkorBackend(Backend):
                     on_statement(i)
             self._reply(conn.read_response(), pending)
             if self.durable:
-                self.db.connection.save()
+                self._persist()
         except redis.ConnectionError as exc:
             conn.disconnect()
             raise self._unavailable(exc) from exc

@@ -286,8 +286,10 @@ def load_triples_into(
         # The collector stays paused through the write too: encoding the batches allocates little,
         # but the first collection after a resume walks every object read and planned so far.
         with backend.load_lock(wait_s=g.lock_wait_s, lease_s=g.lock_lease_s) as lease, gc_paused():
+            digested = {r["name"] for r in backend.run(S.DIGESTED_DRUGS, read_only=True)}
             run = read_triples(triples_path, sources=sources, on_error=on_error, rejects=rejects_path,
-                               max_name=g.max_name_length, max_evidence=g.max_evidence_length, trusted=trusted)
+                               max_name=g.max_name_length, max_evidence=g.max_evidence_length, trusted=trusted,
+                               digested=digested)
             plan, statements = plan_load(backend, run, run_id, g.batch_size)
             write = backend.write_atomic if atomic else backend.write_batches
             sent = write(statements, on_batch, fence=lease)

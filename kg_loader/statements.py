@@ -108,6 +108,14 @@ MATCH (d:Drug {name: n})
 RETURN d.name AS name, d.load_digest AS digest
 """
 
+# The drugs that have a digest at all: lines of any other source cannot be trusted, so the loader
+# checks them as it reads them (plan.read_triples, ``digested``).
+DIGESTED_DRUGS = """
+MATCH (d:Drug)
+WHERE d.load_digest IS NOT NULL
+RETURN d.name AS name
+"""
+
 # Stored in the same transaction as the edges it describes (after them).
 SET_DIGESTS = """
 UNWIND $rows AS r
