@@ -382,14 +382,6 @@ class FalkorBackend(Backend):
         head = " ".join(f"{k}={encode_param(v)}" for k, v in st.params.items())
         return f"CYPHER {head} {st.cypher}"
 
-    def _persist(self) -> None:
-        """SAVE, unless the server holds no change since its last snapshot: a load that changed
-        nothing (a reload of an unchanged file with the same run id) then costs no snapshot, while
-        one whose predecessor committed but died before its SAVE still saves that."""
-        conn = self.db.connection
-        if int(conn.info("persistence").get("rdb_changes_since_last_save", 1)):
-            conn.save()
-
     def write_atomic(self, statements: Sequence[Statement],
                      on_statement: Callable[[int], None] | None = None, *, fence: Lease | None = None) -> int:
         """MULTI/EXEC: the server queues every batch and runs them back to back at EXEC, so other
@@ -423,7 +415,7 @@ class FalkorBackend(Backend):
                 if self.durable:
                     # A committed load is on disk when this returns (RDB snapshot; see server.py for why
                     # not AOF). A crash before SAVE ends loses the load, and the caller's retry redoes it.
-                    self._persist()
+                    self.db.connection.save()
             except redis.WatchError as exc:
                 raise LeaseLost("the load lock expired or changed before EXEC; nothing was written") from exc
             except redis.ConnectionError as exc:
@@ -456,7 +448,7 @@ class FalkorBackend(Backend):
                     on_statement(i)
             self._reply(conn.read_response(), pending)
             if self.durable:
-                self._persist()
+                self.db.connection.save()
         except redis.ConnectionError as exc:
             conn.disconnect()
             raise self._unavailable(exc) from exc

@@ -159,14 +159,16 @@ def read_existing(backend: Backend, run: RunTriples, batch_size: int, *, sources
 
 
 def plan_load(backend: Backend, run: RunTriples, run_id: str, batch_size: int, *,
-              force: set[str] | None = None) -> tuple[Plan, list[Statement]]:
+              force: set[str] | None = None, stored: dict[str, str] | None = None) -> tuple[Plan, list[Statement]]:
     """Read what is needed from the graph, plan, and build the statements of one load.
 
     A source whose digest is unchanged is not read back: its edges are confirmed in place and
     counted on the server (``CONFIRM_SOURCES``). Changed sources, sources with a sentence on an edge
     they are not an end of, and ``force`` are read and planned edge by edge (:func:`plan_refresh`),
-    duplicate copies included; so is every edge one of them has a sentence on."""
-    stored, _ = stored_digests(backend, sorted(run.sources), batch_size)
+    duplicate copies included; so is every edge one of them has a sentence on. ``stored``: every
+    drug's digest, when the caller has just read them (under the same lock)."""
+    if stored is None:
+        stored, _ = stored_digests(backend, sorted(run.sources), batch_size)
     changed = {src for src in run.sources if src not in run.digests or stored.get(src) != run.digests[src]}
     changed |= force or set()
     expected: dict[tuple[str, str], int] = {}  # (source, IN/OUT) -> its edges ending/starting at it
@@ -274,9 +276,6 @@ def load_triples_into(
     g = settings.graph
     rejects_path = Path(rejects) if rejects else default_rejects_path(triples_path)
 
-    def trusted(digests: dict[str, str]) -> set[str]:
-        stored, _ = stored_digests(backend, sorted(digests), g.batch_size)
-        return {src for src, d in digests.items() if stored.get(src) == d}
 
     def attempt() -> tuple[RunTriples, Plan, int]:
         # One writer at a time per graph: the file is read (against the digests on the graph), the
@@ -286,11 +285,13 @@ def load_triples_into(
         # The collector stays paused through the write too: encoding the batches allocates little,
         # but the first collection after a resume walks every object read and planned so far.
         with backend.load_lock(wait_s=g.lock_wait_s, lease_s=g.lock_lease_s) as lease, gc_paused():
-            digested = {r["name"] for r in backend.run(S.DIGESTED_DRUGS, read_only=True)}
+            # Every stored digest, read once: which sources may be trusted, and which are.
+            stored = {r["name"]: r["digest"] for r in backend.run(S.DIGESTED_DRUGS, read_only=True)}
             run = read_triples(triples_path, sources=sources, on_error=on_error, rejects=rejects_path,
-                               max_name=g.max_name_length, max_evidence=g.max_evidence_length, trusted=trusted,
-                               digested=digested)
-            plan, statements = plan_load(backend, run, run_id, g.batch_size)
+                               max_name=g.max_name_length, max_evidence=g.max_evidence_length,
+                               trusted=lambda digests: {src for src, d in digests.items() if stored.get(src) == d},
+                               digested=stored.keys())
+            plan, statements = plan_load(backend, run, run_id, g.batch_size, stored=stored)
             write = backend.write_atomic if atomic else backend.write_batches
             sent = write(statements, on_batch, fence=lease)
             # Unchanged sources whose edge count was off (an edge deleted or copied by hand): planned

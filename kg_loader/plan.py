@@ -95,9 +95,10 @@ class RunTriples:
     sources: set[str] = field(default_factory=set)
     digests: dict[str, str] = field(default_factory=dict)  # source -> digest of its lines (all valid)
     trusted: set[str] = field(default_factory=set)  # sources whose lines were not checked again
-    # Lines of trusted sources, not yet grouped into ``edges``: (key, label_zh, parsed line, source).
-    # Most of them are never needed (their edges are confirmed, not planned): see materialize().
-    deferred: list[tuple[EdgeKey, str, dict, str]] = field(default_factory=list)
+    # Lines of trusted sources, not yet grouped into ``edges``: (key, label_zh, the line's bytes,
+    # source). Most of them are never needed (their edges are confirmed, not planned), so they are
+    # kept as bytes and parsed again only if materialize() groups them.
+    deferred: list[tuple[EdgeKey, str, bytes, str]] = field(default_factory=list)
     read: int = 0
     rejected: int = 0
     errors: list[RecordError] = field(default_factory=list)
@@ -127,18 +128,22 @@ class RunTriples:
         wanted = set(keys)
         if not sources and not wanted and not self.edges:
             return  # nothing a deferred line could join (a reload of an unchanged file)
-        rest: list[tuple[EdgeKey, str, dict, str]] = []
+        rest: list[tuple[EdgeKey, str, bytes, str]] = []
         for item in self.deferred:
             if item[3] in sources:
-                self.add(item[0], item[1], item[2], item[3], _timestamp(item[2]["extracted_at"]))
+                self._add_deferred(item)
             else:
                 rest.append(item)
         self.deferred = []
         for item in rest:
             if item[0] in self.edges or item[0] in wanted:
-                self.add(item[0], item[1], item[2], item[3], _timestamp(item[2]["extracted_at"]))
+                self._add_deferred(item)
             else:
                 self.deferred.append(item)
+
+    def _add_deferred(self, item: tuple[EdgeKey, str, bytes, str]) -> None:
+        t = orjson.loads(item[2])
+        self.add(item[0], item[1], t, item[3], _timestamp(t["extracted_at"]))
 
     def deferred_pairs(self) -> set[tuple[EdgeKey, str]]:
         """(edge, source) of the deferred lines."""
@@ -443,7 +448,8 @@ def read_triples(
 
     # Pass 1: parse, attribute each line to its source drug, hash the bytes per source; check and
     # group the lines of sources that cannot be trusted, keep the others for pass 2.
-    lines: list[tuple[int, bytes, Any, str | None]] = []  # (line, bytes, parsed or None, source or None)
+    lines: list[tuple[int, bytes, tuple | None, str | None]] = []  # (line, bytes, (s, TYPE, label_zh, o), source)
+    names: dict[str, str] = {}  # spelling -> key, for lines that may be trusted
     hashes: dict[str, Any] = {}
     src_key: dict[str, str | None] = {}
     try:
@@ -473,32 +479,46 @@ def read_triples(
                 if h is None:
                     h = hashes[src] = hashlib.blake2b(seed, digest_size=16)
                 h.update(raw)  # with its line end: a file rewritten with other line ends is simply re-checked
-            if digested is None or (src is not None and src in digested):
-                lines.append((line_no, raw, t, src))
-            else:
-                check(line_no, raw, t, src)
+            if digested is not None and (src is None or src not in digested):
+                check(line_no, raw, t, src)  # cannot be trusted: checked now
+                continue
+            if src is None:  # no source: an error, worded in pass 2 (the lines in file order)
+                lines.append((line_no, raw, None, None))
+                continue
+            # May be trusted (decided once every digest is known): the line's edge key, should its
+            # source be, and its bytes (parsed again if not); its parsed form is not kept.
+            try:
+                key = (names[t["subject"]], *rels[t["predicate"]], names[t["object"]])
+            except (KeyError, TypeError, AttributeError):
+                try:
+                    typ, zh = _relation(t["predicate"].strip())
+                    s = check_name(t["subject"], max_length=max_name)
+                    o = check_name(t["object"], max_length=max_name)
+                except (KeyError, TypeError, AttributeError, ValueError):
+                    key = None  # not loadable: the source cannot be trusted, and pass 2 says why
+                else:
+                    names[t["subject"]], names[t["object"]], rels[t["predicate"]] = s, o, (typ, zh)
+                    key = (s, typ, zh, o)
+            lines.append((line_no, raw, key, src))
         digests = {src: h.hexdigest() for src, h in hashes.items()}
         if scope is not None:
             empty = hashlib.blake2b(seed, digest_size=16).hexdigest()
             digests = {src: digests.get(src, empty) for src in scope}
         skip = trusted(digests) if trusted is not None and lines else set()
 
-        # Pass 2: the kept lines, checked unless trusted, grouped.
-        names: dict[str, str] = {}  # trusted spelling -> key (they passed check_name before)
-        for line_no, raw, t, src in lines:
-            if src is not None and src in skip:
-                s = names.get(t["subject"])
-                if s is None:
-                    s = names[t["subject"]] = check_name(t["subject"], max_length=max_name)
-                o = names.get(t["object"])
-                if o is None:
-                    o = names[t["object"]] = check_name(t["object"], max_length=max_name)
-                typ, zh = _relation(t["predicate"].strip())
-                run.deferred.append(((s, typ, o), zh, t, src))
-                run.read += 1
+        # Pass 2: the kept lines, grouped as they are if trusted, else parsed again and checked.
+        deferred = run.deferred
+        for line_no, raw, key, src in lines:
+            if src in skip and key is not None:
+                deferred.append(((key[0], key[1], key[3]), key[2], raw, src))
                 valid_sources.add(src)
             else:
+                try:
+                    t = loads(raw)
+                except orjson.JSONDecodeError:
+                    t = None
                 check(line_no, raw, t, src)
+        run.read += len(deferred)
     finally:
         out.close()
     run.sources = scope if scope is not None else valid_sources
