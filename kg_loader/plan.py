@@ -96,9 +96,9 @@ class RunTriples:
     digests: dict[str, str] = field(default_factory=dict)  # source -> digest of its lines (all valid)
     trusted: set[str] = field(default_factory=set)  # sources whose lines were not checked again
     # Lines of trusted sources, not yet grouped into ``edges``: (key, label_zh, the line's bytes,
-    # source). Most of them are never needed (their edges are confirmed, not planned), so they are
-    # kept as bytes and parsed again only if materialize() groups them.
-    deferred: list[tuple[EdgeKey, str, bytes, str]] = field(default_factory=list)
+    # source, line number). Most of them are never needed (their edges are confirmed, not planned),
+    # so they are kept as bytes and parsed again only if materialize() groups them.
+    deferred: list[tuple[EdgeKey, str, bytes, str, int]] = field(default_factory=list)
     read: int = 0
     rejected: int = 0
     errors: list[RecordError] = field(default_factory=list)
@@ -128,7 +128,7 @@ class RunTriples:
         wanted = set(keys)
         if not sources and not wanted and not self.edges:
             return  # nothing a deferred line could join (a reload of an unchanged file)
-        rest: list[tuple[EdgeKey, str, bytes, str]] = []
+        rest: list[tuple[EdgeKey, str, bytes, str, int]] = []
         for item in self.deferred:
             if item[3] in sources:
                 self._add_deferred(item)
@@ -141,7 +141,7 @@ class RunTriples:
             else:
                 self.deferred.append(item)
 
-    def _add_deferred(self, item: tuple[EdgeKey, str, bytes, str]) -> None:
+    def _add_deferred(self, item: tuple[EdgeKey, str, bytes, str, int]) -> None:
         t = orjson.loads(item[2])
         self.add(item[0], item[1], t, item[3], _timestamp(t["extracted_at"]))
 
@@ -448,7 +448,7 @@ def read_triples(
 
     # Pass 1: parse, attribute each line to its source drug, hash the bytes per source; check and
     # group the lines of sources that cannot be trusted, keep the others for pass 2.
-    lines: list[tuple[int, bytes, tuple | None, str | None]] = []  # (line, bytes, (s, TYPE, label_zh, o), source)
+    lines: list[tuple] = []  # (edge key or None, label_zh, bytes, source or None, line)
     names: dict[str, str] = {}  # spelling -> key, for lines that may be trusted
     hashes: dict[str, Any] = {}
     src_key: dict[str, str | None] = {}
@@ -458,7 +458,7 @@ def read_triples(
                 t = loads(raw)
             except orjson.JSONDecodeError:
                 if digested is None:
-                    lines.append((line_no, raw, None, None))
+                    lines.append((None, "", raw, None, line_no))
                 else:
                     check(line_no, raw, None, None)
                 continue
@@ -483,12 +483,13 @@ def read_triples(
                 check(line_no, raw, t, src)  # cannot be trusted: checked now
                 continue
             if src is None:  # no source: an error, worded in pass 2 (the lines in file order)
-                lines.append((line_no, raw, None, None))
+                lines.append((None, "", raw, None, line_no))
                 continue
             # May be trusted (decided once every digest is known): the line's edge key, should its
             # source be, and its bytes (parsed again if not); its parsed form is not kept.
             try:
-                key = (names[t["subject"]], *rels[t["predicate"]], names[t["object"]])
+                typ, zh = rels[t["predicate"]]
+                key = (names[t["subject"]], typ, names[t["object"]])
             except (KeyError, TypeError, AttributeError):
                 try:
                     typ, zh = _relation(t["predicate"].strip())
@@ -498,8 +499,8 @@ def read_triples(
                     key = None  # not loadable: the source cannot be trusted, and pass 2 says why
                 else:
                     names[t["subject"]], names[t["object"]], rels[t["predicate"]] = s, o, (typ, zh)
-                    key = (s, typ, zh, o)
-            lines.append((line_no, raw, key, src))
+                    key = (s, typ, o)
+            lines.append((key, zh, raw, src, line_no))  # already a RunTriples.deferred item
         digests = {src: h.hexdigest() for src, h in hashes.items()}
         if scope is not None:
             empty = hashlib.blake2b(seed, digest_size=16).hexdigest()
@@ -508,9 +509,10 @@ def read_triples(
 
         # Pass 2: the kept lines, grouped as they are if trusted, else parsed again and checked.
         deferred = run.deferred
-        for line_no, raw, key, src in lines:
+        for item in lines:
+            key, _, raw, src, line_no = item
             if src in skip and key is not None:
-                deferred.append(((key[0], key[1], key[3]), key[2], raw, src))
+                deferred.append(item)
                 valid_sources.add(src)
             else:
                 try:
