@@ -276,7 +276,6 @@ def load_triples_into(
     g = settings.graph
     rejects_path = Path(rejects) if rejects else default_rejects_path(triples_path)
 
-
     def attempt() -> tuple[RunTriples, Plan, int]:
         # One writer at a time per graph: the file is read (against the digests on the graph), the
         # plan made and the change written under the load lock, and the write commits only while the
