@@ -239,7 +239,7 @@ def plan_statements(run: RunTriples, plan: Plan, batch_size: int, *, drugs: list
     return out
 
 
-def _group_batches(groups: dict[tuple, list[list]], size: int) -> Iterator[list[list]]:
+def _group_batches(groups: dict[tuple, list[tuple]], size: int) -> Iterator[list[list]]:
     """Plan.grouped groups as statements.GROUP_COLUMNS lists, packed into batches of at most ``size``
     edges (a group larger than what is left of a batch is split)."""
     batch: list[list] = []

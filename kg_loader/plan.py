@@ -606,7 +606,7 @@ class Plan:
     create: dict[str, list[dict | list]] = field(default_factory=dict)  # a list: a row in EDGE_COLUMNS order
     # With ``grouped``: new one-sentence edges per type, by (object, source, URL, whether the source is
     # offsite, model id, first/last seen) -> rows [subject, sentence, score] (statements.GROUP_ROW).
-    grouped: dict[str, dict[tuple, list[list]]] = field(default_factory=dict)
+    grouped: dict[str, dict[tuple, list[tuple]]] = field(default_factory=dict)
     update: dict[str, list[dict]] = field(default_factory=dict)
     delete: dict[str, list[dict]] = field(default_factory=dict)
     # Unchanged sources (digest equal, edges not read back): [source, IN/OUT, its number of edges
@@ -641,7 +641,7 @@ def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_i
     edges = run.edges
     status = plan.status
     run_keys = edges.keys() if keys is None else keys
-    flat: dict[tuple, list[list]] = {}  # (TYPE, *group key) -> rows, for plan.grouped
+    flat: dict[tuple, list[tuple]] = {}  # (TYPE, *group key) -> rows, for plan.grouped
     # Existing edges first, then the run's new ones in file order (deterministic for a given file and
     # graph; sorting 100,000 keys cost more than it bought).
     for key in existing:
@@ -662,9 +662,9 @@ def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_i
             gk = (key[1], key[2], src, e.url, offsite, new.model_id, new.first_seen, new.last_seen)
             rows = flat.get(gk)
             if rows is None:
-                flat[gk] = [[key[0], e.text, e.score]]
+                flat[gk] = [(key[0], e.text, e.score)]
             else:
-                rows.append([key[0], e.text, e.score])
+                rows.append((key[0], e.text, e.score))
         else:  # already a wire row (statements.EDGE_COLUMNS order; edge_values passes it through)
             plan.create.setdefault(key[1], []).append([
                 key[0], key[2], [e.text], [src], [e.url], [e.score], e.score, new.model_id, new.first_seen,
