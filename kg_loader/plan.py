@@ -22,7 +22,7 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -56,7 +56,7 @@ class Entry(NamedTuple):
 EdgeKey = tuple[str, str, str]  # (subject, TYPE, object)
 
 
-@dataclass
+@dataclass(slots=True)
 class RunEdge:
     """What one run says about one edge."""
 
@@ -95,9 +95,10 @@ class RunTriples:
     sources: set[str] = field(default_factory=set)
     digests: dict[str, str] = field(default_factory=dict)  # source -> digest of its lines (all valid)
     trusted: set[str] = field(default_factory=set)  # sources whose lines were not checked again
-    # Lines of trusted sources, not yet grouped into ``edges``: (key, label_zh, parsed line, source).
-    # Most of them are never needed (their edges are confirmed, not planned): see materialize().
-    deferred: list[tuple[EdgeKey, str, dict, str]] = field(default_factory=list)
+    # Lines of trusted sources, not yet grouped into ``edges``: (key, label_zh, the line's bytes,
+    # source, line number). Most of them are never needed (their edges are confirmed, not planned),
+    # so they are kept as bytes and parsed again only if materialize() groups them.
+    deferred: list[tuple[EdgeKey, str, bytes, str, int]] = field(default_factory=list)
     read: int = 0
     rejected: int = 0
     errors: list[RecordError] = field(default_factory=list)
@@ -124,19 +125,25 @@ class RunTriples:
     def materialize(self, *, sources: set[str] = frozenset(), keys: Iterable[EdgeKey] = ()) -> None:
         """Group the deferred lines of ``sources``, then those on an edge already in ``edges`` or in
         ``keys``: an edge is planned from all of the run's sentences on it."""
-        rest: list[tuple[EdgeKey, str, dict, str]] = []
+        wanted = set(keys)
+        if not sources and not wanted and not self.edges:
+            return  # nothing a deferred line could join (a reload of an unchanged file)
+        rest: list[tuple[EdgeKey, str, bytes, str, int]] = []
         for item in self.deferred:
             if item[3] in sources:
-                self.add(item[0], item[1], item[2], item[3], _timestamp(item[2]["extracted_at"]))
+                self._add_deferred(item)
             else:
                 rest.append(item)
-        wanted = set(keys)
         self.deferred = []
         for item in rest:
             if item[0] in self.edges or item[0] in wanted:
-                self.add(item[0], item[1], item[2], item[3], _timestamp(item[2]["extracted_at"]))
+                self._add_deferred(item)
             else:
                 self.deferred.append(item)
+
+    def _add_deferred(self, item: tuple[EdgeKey, str, bytes, str, int]) -> None:
+        t = orjson.loads(item[2])
+        self.add(item[0], item[1], t, item[3], _timestamp(t["extracted_at"]))
 
     def deferred_pairs(self) -> set[tuple[EdgeKey, str]]:
         """(edge, source) of the deferred lines."""
@@ -170,7 +177,7 @@ _NONBLANK = ("subject", "predicate", "object", "evidence", "model_id")
 _OPTIONAL_STR = ("source_url", "source_drug", "drug_id", "run_id")
 _REQUIRED_SET = frozenset(_REQUIRED)
 _BAD_TEXT_SEARCH = _BAD_TEXT.search
-_FAST_OPTIONAL = frozenset((*_OPTIONAL_STR, "subject_type", "object_type"))
+_FAST_OPTIONAL = frozenset((*_OPTIONAL_STR, "subject_type", "object_type", "sentence_index"))
 _JSON_TYPE = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "an array",
               dict: "an object", type(None): "null"}
 
@@ -199,12 +206,20 @@ def _optional_keys(keys: tuple[str, ...]) -> tuple[str, ...] | None:
 
 
 def _fast_optional(obj: dict) -> bool:
+    """Whether the optional keys of ``obj`` are all known and valid (what check_record's field-by-field
+    checks would pass): strings or null, the end types exactly DRUG, sentence_index an integer or null."""
     extra = _optional_keys(tuple(obj))
     if extra is None:
         return False
     for k in extra:
         v = obj[k]
-        if type(v) is not str or ((k == "subject_type" or k == "object_type") and v != DRUG):
+        if k == "subject_type" or k == "object_type":
+            if v != DRUG or type(v) is not str:
+                return False
+        elif k == "sentence_index":
+            if v is not None and type(v) is not int:
+                return False
+        elif v is not None and type(v) is not str:
             return False
     return True
 
@@ -331,6 +346,7 @@ def read_triples(
     max_name: int = 100,
     max_evidence: int = 2000,
     trusted: Callable[[dict[str, str]], set[str]] | None = None,
+    digested: Collection[str] | None = None,
 ) -> RunTriples:
     """Read and group a triples file. With ``sources`` given, a triple from another source is an error
     (a refresh of ``sources`` must not write elsewhere).
@@ -340,7 +356,10 @@ def read_triples(
     those digests, names the sources whose digest the graph already holds: their lines are the very
     bytes that passed every check when that digest was stored (same checks, same limits, which the
     digest covers), so the second pass groups them without checking them again; every other line is
-    checked in full.
+    checked in full. ``digested`` (the sources that have a digest stored at all, when the caller
+    knows them) lets the first pass check and group the lines of every other source at once, since
+    they cannot be trusted: a first load then reads the file in one pass, keeping no line. Bad lines
+    are reported in file order within each pass.
     """
     path = require_file(path)  # missing, or a directory: one line
     scope = {check_name(s, max_length=max_name) for s in sources} if sources is not None else None
@@ -349,47 +368,21 @@ def read_triples(
     loads = orjson.loads
     seed = DIGEST_VERSION + f":{max_name}:{max_evidence}".encode()
 
-    # Pass 1: parse, attribute each line to its source drug, hash the bytes per source.
-    lines: list[tuple[int, bytes, Any, str | None]] = []  # (line, bytes, parsed or None, source or None)
-    hashes: dict[str, Any] = {}
-    src_key: dict[str, str | None] = {}
-    for line_no, raw in _lines(path):
-        try:
-            t = loads(raw)
-        except orjson.JSONDecodeError:
-            lines.append((line_no, raw, None, None))
-            continue
-        src = None
-        if type(t) is dict:  # the source as source_of() finds it (lines without one are rejected below)
-            spelled = t.get("source_drug")
-            if not (type(spelled) is str and spelled.strip()):
-                spelled = t.get("object")
-            if type(spelled) is str:
-                src = src_key.get(spelled, "")
-                if src == "":
-                    try:
-                        src = src_key[spelled] = check_name(spelled, max_length=max_name)
-                    except ValueError:
-                        src = src_key[spelled] = None
-        if src is not None:
-            h = hashes.get(src)
-            if h is None:
-                h = hashes[src] = hashlib.blake2b(seed, digest_size=16)
-            h.update(raw)  # with its line end: a file rewritten with other line ends is simply re-checked
-        lines.append((line_no, raw, t, src))
-    digests = {src: h.hexdigest() for src, h in hashes.items()}
-    if scope is not None:
-        empty = hashlib.blake2b(seed, digest_size=16).hexdigest()
-        digests = {src: digests.get(src, empty) for src in scope}
-    skip = trusted(digests) if trusted is not None else set()
-
-    # Pass 2: check (unless trusted) and group.
     bad_sources: set[str] = set()
-    names: dict[str, str] = {}  # trusted spelling -> key (they passed check_name before)
-    keys: dict[str, str] = {}  # spelling -> key, for spellings that passed check_name in this file
-    rels: dict[str, tuple[str, str]] = {}  # predicate -> (TYPE, label_zh), likewise
-    plain: dict[str, bool] = {}  # URLs and model ids without control characters, likewise
+    # What lines of this file already passed every check, so that a line made only of such values
+    # needs the per-line checks alone (the fast path below): spelling -> key, predicate -> (TYPE,
+    # label_zh), extracted_at -> UTC, model ids, URLs.
+    keys: dict[str, str] = {}
+    rels: dict[str, tuple[str, str]] = {}
+    stamps: dict[str, str] = {}
+    # (value -> the same value: the first object seen, so that equal model ids and URLs are one
+    # object, hashed once, when the plan groups edges by them)
+    models: dict[str, str] = {}
+    urls: dict[str, str] = {}
     valid_sources: set[str] = set()
+    edges = run.edges
+    new_entry = tuple.__new__  # Entry(...) without the namedtuple's Python-level __new__
+    bad_text = _BAD_TEXT_SEARCH
 
     def reject(err: RecordError, raw: bytes, src: str | None) -> None:
         if src is not None:
@@ -400,57 +393,134 @@ def read_triples(
         run.errors.append(err)
         out.write(err, raw.decode("utf-8", "replace").rstrip("\r\n"))
 
-    try:
-        for line_no, raw, t, src in lines:
-            if src is not None and src in skip:
-                s = names.get(t["subject"])
-                if s is None:
-                    s = names[t["subject"]] = check_name(t["subject"], max_length=max_name)
-                o = names.get(t["object"])
-                if o is None:
-                    o = names[t["object"]] = check_name(t["object"], max_length=max_name)
-                typ, zh = _relation(t["predicate"].strip())
-                run.deferred.append(((s, typ, o), zh, t, src))
+    def check(line_no: int, raw: bytes, t: Any, src: str | None) -> None:
+        """Check one line in full (unless it is trusted) and group it."""
+        if src is not None and (scope is None or src in scope):
+            # Fast path: names, relation, timestamp, model id and URL all seen valid before in this
+            # file (the lookups fail on anything else, unhashable values included), so only what is
+            # particular to the line is checked here: the same rules as check_record and
+            # check_triple, which word the error of any line that fails one.
+            try:
+                ev, sc, mi = t["evidence"], t["score"], t["model_id"]
+                s, o, rel, seen = keys[t["subject"]], keys[t["object"]], rels[t["predicate"]], stamps[t["extracted_at"]]
+                mi, url = models[mi], urls[t.get("source_url") or ""]
+                fast = True
+            except (KeyError, TypeError):
+                fast = False
+            if (fast and s != o and type(ev) is str and (type(sc) is float or type(sc) is int)
+                    and 0.0 <= sc <= 1.0 and len(ev) <= max_evidence and ev.strip() and not bad_text(ev)
+                    and (len(t) == 7 or _fast_optional(t))):
                 run.read += 1
                 valid_sources.add(src)
-                continue
-            # Fast path: a well-formed line (check_record's own fast path) whose names and relation
-            # were seen valid before in this file; anything else goes through check_triple, which
-            # words the error or fills the caches.
-            if t is not None and src is not None:
-                try:
-                    seen = check_record(t)
-                except ValueError as exc:
-                    reject(RecordError(path, line_no, exc.args[0], exc.args[1]), raw, src)
-                    continue
-                sj, ob, ev = t["subject"], t["object"], t["evidence"]
-                s, o, rel = keys.get(sj), keys.get(ob), rels.get(t["predicate"])
-                if (s is not None and o is not None and rel is not None and s != o and len(ev) <= max_evidence
-                        and (scope is None or src in scope) and not _BAD_TEXT_SEARCH(ev)
-                        and plain.get(t.get("source_url") or "") and plain.get(t["model_id"])):
-                    run.read += 1
-                    valid_sources.add(src)
-                    run.add((s, rel[0], o), rel[1], t, src, seen)
-                    continue
+                key = (s, rel[0], o)
+                score = round(float(sc), 6)
+                e = new_entry(Entry, (ev, src, url, score))
+                edge = edges.get(key)
+                if edge is None:
+                    edges[key] = RunEdge(rel[1], {(src, ev): e}, mi, score, seen, seen)
+                else:
+                    edge.add(e, mi, seen)
+                return
+        try:
+            if t is None:
+                raise _json_error(path, line_no, raw)
             try:
-                if t is None:
-                    raise _json_error(path, line_no, raw)
-                try:
-                    seen = check_record(t)
-                    s, typ, o, source, zh = check_triple(t, max_name=max_name, max_evidence=max_evidence)
-                except ValueError as exc:
-                    raise RecordError(path, line_no, exc.args[0], exc.args[1]) from None
-                if scope is not None and source not in scope:
-                    raise RecordError(path, line_no, "source_drug",
-                                      f"{source!r} is outside the refresh scope ({len(scope)} source drugs)")
-            except RecordError as err:
-                reject(err, raw, src)
+                seen = check_record(t)
+                s, typ, o, source, zh = check_triple(t, max_name=max_name, max_evidence=max_evidence)
+            except ValueError as exc:
+                raise RecordError(path, line_no, exc.args[0], exc.args[1]) from None
+            if scope is not None and source not in scope:
+                raise RecordError(path, line_no, "source_drug",
+                                  f"{source!r} is outside the refresh scope ({len(scope)} source drugs)")
+        except RecordError as err:
+            reject(err, raw, src)
+            return
+        # run.add registers the spellings as drugs: the fast path, which takes only spellings
+        # registered here, need not.
+        keys[t["subject"]], keys[t["object"]], rels[t["predicate"]] = s, o, (typ, zh)
+        stamps[t["extracted_at"]] = seen
+        models.setdefault(t["model_id"], t["model_id"])
+        url = t.get("source_url") or ""
+        urls.setdefault(url, url)
+        run.read += 1
+        valid_sources.add(source)
+        run.add((s, typ, o), zh, t, source, seen)
+
+    # Pass 1: parse, attribute each line to its source drug, hash the bytes per source; check and
+    # group the lines of sources that cannot be trusted, keep the others for pass 2.
+    lines: list[tuple] = []  # (edge key or None, label_zh, bytes, source or None, line)
+    names: dict[str, str] = {}  # spelling -> key, for lines that may be trusted
+    hashes: dict[str, Any] = {}
+    src_key: dict[str, str | None] = {}
+    try:
+        for line_no, raw in _lines(path):
+            try:
+                t = loads(raw)
+            except orjson.JSONDecodeError:
+                if digested is None:
+                    lines.append((None, "", raw, None, line_no))
+                else:
+                    check(line_no, raw, None, None)
                 continue
-            keys[t["subject"]], keys[t["object"]], rels[t["predicate"]] = s, o, (typ, zh)
-            plain[t.get("source_url") or ""] = plain[t["model_id"]] = True
-            run.read += 1
-            valid_sources.add(source)
-            run.add((s, typ, o), zh, t, source, seen)
+            src = None
+            if type(t) is dict:  # the source as source_of() finds it (lines without one are rejected)
+                spelled = t.get("source_drug")
+                if not (type(spelled) is str and spelled.strip()):
+                    spelled = t.get("object")
+                if type(spelled) is str:
+                    src = src_key.get(spelled, "")
+                    if src == "":
+                        try:
+                            src = src_key[spelled] = check_name(spelled, max_length=max_name)
+                        except ValueError:
+                            src = src_key[spelled] = None
+            if src is not None:
+                h = hashes.get(src)
+                if h is None:
+                    h = hashes[src] = hashlib.blake2b(seed, digest_size=16)
+                h.update(raw)  # with its line end: a file rewritten with other line ends is simply re-checked
+            if digested is not None and (src is None or src not in digested):
+                check(line_no, raw, t, src)  # cannot be trusted: checked now
+                continue
+            if src is None:  # no source: an error, worded in pass 2 (the lines in file order)
+                lines.append((None, "", raw, None, line_no))
+                continue
+            # May be trusted (decided once every digest is known): the line's edge key, should its
+            # source be, and its bytes (parsed again if not); its parsed form is not kept.
+            try:
+                typ, zh = rels[t["predicate"]]
+                key = (names[t["subject"]], typ, names[t["object"]])
+            except (KeyError, TypeError, AttributeError):
+                try:
+                    typ, zh = _relation(t["predicate"].strip())
+                    s = check_name(t["subject"], max_length=max_name)
+                    o = check_name(t["object"], max_length=max_name)
+                except (KeyError, TypeError, AttributeError, ValueError):
+                    key = None  # not loadable: the source cannot be trusted, and pass 2 says why
+                else:
+                    names[t["subject"]], names[t["object"]], rels[t["predicate"]] = s, o, (typ, zh)
+                    key = (s, typ, o)
+            lines.append((key, zh, raw, src, line_no))  # already a RunTriples.deferred item
+        digests = {src: h.hexdigest() for src, h in hashes.items()}
+        if scope is not None:
+            empty = hashlib.blake2b(seed, digest_size=16).hexdigest()
+            digests = {src: digests.get(src, empty) for src in scope}
+        skip = trusted(digests) if trusted is not None and lines else set()
+
+        # Pass 2: the kept lines, grouped as they are if trusted, else parsed again and checked.
+        deferred = run.deferred
+        for item in lines:
+            key, _, raw, src, line_no = item
+            if src in skip and key is not None:
+                deferred.append(item)
+                valid_sources.add(src)
+            else:
+                try:
+                    t = loads(raw)
+                except orjson.JSONDecodeError:
+                    t = None
+                check(line_no, raw, t, src)
+        run.read += len(deferred)
     finally:
         out.close()
     run.sources = scope if scope is not None else valid_sources
@@ -476,7 +546,7 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
         for n, raw in enumerate(fh, start=1):
             if n == 1:
                 raw = raw.removeprefix(b"\xef\xbb\xbf")  # an editor's byte-order mark
-            if raw.strip():
+            if raw and not raw.isspace():
                 yield n, raw
 
 
@@ -534,6 +604,9 @@ class Plan:
     """The rows to write, per relationship type, and the counts a run reports."""
 
     create: dict[str, list[dict | list]] = field(default_factory=dict)  # a list: a row in EDGE_COLUMNS order
+    # With ``grouped``: new one-sentence edges per type, by (object, source, URL, whether the source is
+    # offsite, model id, first/last seen) -> rows [subject, sentence, score] (statements.GROUP_ROW).
+    grouped: dict[str, dict[tuple, list[tuple]]] = field(default_factory=dict)
     update: dict[str, list[dict]] = field(default_factory=dict)
     delete: dict[str, list[dict]] = field(default_factory=dict)
     # Unchanged sources (digest equal, edges not read back): [source, IN/OUT, its number of edges
@@ -551,71 +624,99 @@ _COMPARED = ("evidence", "evidence_sources", "evidence_urls", "evidence_scores",
 
 
 def plan_refresh(run: RunTriples, existing: dict[EdgeKey, dict[str, Any]], run_id: str, *,
-                 keys: Iterable[EdgeKey] | None = None, duplicates: Iterable[EdgeKey] = ()) -> Plan:
+                 keys: Iterable[EdgeKey] | None = None, duplicates: Iterable[EdgeKey] = (),
+                 grouped: bool = False) -> Plan:
     """The change that makes the graph match ``run`` for ``run.sources``.
 
     ``existing`` holds the current properties of every edge that has evidence from those sources or
     that the run mentions (for ``duplicates``, the merge of the copies: all of them are deleted and
     one is created). ``keys`` limits the run's edges planned here (default: all). *unchanged* edges
     are confirmed: only ``run_id``/``last_seen`` move (and nothing is written when even those are
-    equal, so loading a file twice writes nothing).
+    equal, so loading a file twice writes nothing). ``grouped`` puts new one-sentence edges in
+    :attr:`Plan.grouped` (the factored form) instead of :attr:`Plan.create`.
     """
     plan = Plan()
     scope = run.sources
     dups = set(duplicates)
-    run_keys = run.edges.keys() if keys is None else keys
+    edges = run.edges
+    status = plan.status
+    run_keys = edges.keys() if keys is None else keys
+    flat: dict[tuple, list[tuple]] = {}  # (TYPE, *group key) -> rows, for plan.grouped
     # Existing edges first, then the run's new ones in file order (deterministic for a given file and
     # graph; sorting 100,000 keys cost more than it bought).
-    for key in [*existing, *(k for k in run_keys if k not in existing)]:
-        typ = key[1]
-        old = existing.get(key)
-        new = run.edges.get(key)
-        if old is None and key not in dups and len(new.entries) == 1:  # a new edge, one sentence: the common case
-            (e,) = new.entries.values()
-            # Already a wire row (statements.EDGE_COLUMNS order; edge_values passes it through).
-            plan.create.setdefault(typ, []).append([
-                key[0], key[2], [e.text], [e.source], [e.url], [e.score], e.score, new.model_id, new.first_seen,
-                new.last_seen, run_id, [] if e.source == key[0] or e.source == key[2] else [e.source]])
-            plan.added += 1
-            plan.status[key] = "added"
+    for key in existing:
+        _plan_edge(plan, key, existing.get(key), edges.get(key), scope, dups, run_id)
+    added = 0
+    for key in run_keys:
+        if key in existing:
             continue
-        kept = [e for e in entries_of(old) if e.source not in scope] if old else []
-        entries = kept + (list(new.entries.values()) if new else [])
-        if key in dups:
-            plan.delete.setdefault(typ, []).append({"s": key[0], "o": key[2]})
-            plan.repaired += 1
-        if not entries:
-            if old is not None:
-                if key not in dups:
-                    plan.delete.setdefault(typ, []).append({"s": key[0], "o": key[2]})
-                plan.removed += 1
-                plan.status[key] = "removed"
+        new = edges[key]
+        if len(new.entries) != 1 or key in dups:
+            _plan_edge(plan, key, None, new, scope, dups, run_id)
             continue
-        if new is not None:
-            first = min(filter(None, [old.get("first_seen") if old else None, new.first_seen]))
-            last = max(filter(None, [old.get("last_seen") if old else None, new.last_seen]))
-            row = edge_row(key, entries, model_id=new.model_id, first_seen=first,
-                           last_seen=last, run_id=run_id)
-        else:  # only other sources still support it: keep their provenance as it was
-            row = edge_row(key, entries, model_id=old.get("model_id") or "",
-                           first_seen=old.get("first_seen") or "", last_seen=old.get("last_seen") or "",
-                           run_id=old.get("run_id") or "")
-        if old is None:
-            plan.create.setdefault(typ, []).append(row)
-            plan.added += 1
-            plan.status[key] = "added"
-            continue
-        same = all(_norm(old.get(p)) == _norm(row[p]) for p in _COMPARED)
-        if same:
-            plan.unchanged += 1
-        else:
-            plan.updated += 1
-        plan.status[key] = "unchanged" if same else "updated"
-        if key in dups:
-            plan.create.setdefault(typ, []).append(row)
-        elif not same or any(_norm(old.get(p)) != _norm(row[p]) for p in ROW_PROPERTIES):
-            plan.update.setdefault(typ, []).append(row)
+        # A new edge with one sentence: nearly every edge of a first load.
+        (e,) = new.entries.values()
+        src = e.source
+        offsite = src != key[0] and src != key[2]
+        if grouped:
+            gk = (key[1], key[2], src, e.url, offsite, new.model_id, new.first_seen, new.last_seen)
+            rows = flat.get(gk)
+            if rows is None:
+                flat[gk] = [(key[0], e.text, e.score)]
+            else:
+                rows.append((key[0], e.text, e.score))
+        else:  # already a wire row (statements.EDGE_COLUMNS order; edge_values passes it through)
+            plan.create.setdefault(key[1], []).append([
+                key[0], key[2], [e.text], [src], [e.url], [e.score], e.score, new.model_id, new.first_seen,
+                new.last_seen, run_id, [src] if offsite else []])
+        added += 1
+        status[key] = "added"
+    plan.added += added
+    for (typ, *gk), rows in flat.items():
+        plan.grouped.setdefault(typ, {})[tuple(gk)] = rows
     return plan
+
+
+def _plan_edge(plan: Plan, key: EdgeKey, old: dict[str, Any] | None, new: RunEdge | None, scope: set[str],
+               dups: set[EdgeKey], run_id: str) -> None:
+    """Plan one edge in full: kept entries of other sources, this run's, copies to merge."""
+    typ = key[1]
+    kept = [e for e in entries_of(old) if e.source not in scope] if old else []
+    entries = kept + (list(new.entries.values()) if new else [])
+    if key in dups:
+        plan.delete.setdefault(typ, []).append({"s": key[0], "o": key[2]})
+        plan.repaired += 1
+    if not entries:
+        if old is not None:
+            if key not in dups:
+                plan.delete.setdefault(typ, []).append({"s": key[0], "o": key[2]})
+            plan.removed += 1
+            plan.status[key] = "removed"
+        return
+    if new is not None:
+        first = min(filter(None, [old.get("first_seen") if old else None, new.first_seen]))
+        last = max(filter(None, [old.get("last_seen") if old else None, new.last_seen]))
+        row = edge_row(key, entries, model_id=new.model_id, first_seen=first,
+                       last_seen=last, run_id=run_id)
+    else:  # only other sources still support it: keep their provenance as it was
+        row = edge_row(key, entries, model_id=old.get("model_id") or "",
+                       first_seen=old.get("first_seen") or "", last_seen=old.get("last_seen") or "",
+                       run_id=old.get("run_id") or "")
+    if old is None:
+        plan.create.setdefault(typ, []).append(row)
+        plan.added += 1
+        plan.status[key] = "added"
+        return
+    same = all(_norm(old.get(p)) == _norm(row[p]) for p in _COMPARED)
+    if same:
+        plan.unchanged += 1
+    else:
+        plan.updated += 1
+    plan.status[key] = "unchanged" if same else "updated"
+    if key in dups:
+        plan.create.setdefault(typ, []).append(row)
+    elif not same or any(_norm(old.get(p)) != _norm(row[p]) for p in ROW_PROPERTIES):
+        plan.update.setdefault(typ, []).append(row)
 
 
 def _norm(v: Any) -> Any:

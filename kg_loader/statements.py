@@ -108,6 +108,15 @@ MATCH (d:Drug {name: n})
 RETURN d.name AS name, d.load_digest AS digest
 """
 
+# Every stored digest, read once per load: lines of a source without one cannot be trusted, so the
+# loader checks them as it reads them (plan.read_triples, ``digested``); the others are trusted
+# when their digest equals the stored one.
+DIGESTED_DRUGS = """
+MATCH (d:Drug)
+WHERE d.load_digest IS NOT NULL
+RETURN d.name AS name, d.load_digest AS digest
+"""
+
 # Stored in the same transaction as the edges it describes (after them).
 SET_DIGESTS = """
 UNWIND $rows AS r
@@ -140,6 +149,43 @@ MATCH (o:Drug {{name: {col('o')}}})
 CREATE (s)-[e:$TYPE {{{_EDGE_MAP}}}]->(o)
 """)
 
+# The common new edge, one sentence, sent factored (FalkorBackend.factored_params): FalkorDB parses
+# parameters as Cypher text, so what every row of a source repeats (its object drug, source, URL,
+# offsite list, model id, timestamps) travels once per *group*, a row keeps only [subject, sentence,
+# score], and the object is looked up once per group, not per row. Measured on 100,000 new edges:
+# 15 MB of parameters instead of 29 and about 40% less server CPU than the per-row CREATE_EDGE
+# (docs/loader.md#benchmark). The graph written is the same, property by property (tested).
+GROUP_COLUMNS: tuple[str, ...] = ("o", "source", "url", "offsite_sources", "model_id", "first_seen",
+                                  "last_seen", "rows")
+GROUP_ROW: tuple[str, ...] = ("s", "evidence", "score")
+
+
+def gcol(name: str) -> str:
+    """The Cypher expression for column ``name`` of a group ``g`` (GROUP_COLUMNS)."""
+    return f"g[{GROUP_COLUMNS.index(name)}]"
+
+
+def gval(name: str) -> str:
+    """The Cypher expression for column ``name`` of a group's row ``r`` (GROUP_ROW)."""
+    return f"r[{GROUP_ROW.index(name)}]"
+
+
+_GROUP_MAP = ", ".join([
+    "label_zh: $LABEL_ZH", f"evidence: [{gval('evidence')}]", f"evidence_sources: [{gcol('source')}]",
+    f"evidence_urls: [{gcol('url')}]", f"evidence_scores: [{gval('score')}]", f"score: {gval('score')}",
+    f"model_id: {gcol('model_id')}", f"first_seen: {gcol('first_seen')}", f"last_seen: {gcol('last_seen')}",
+    "run_id: $run_id", f"offsite_sources: {gcol('offsite_sources')}",
+])
+assert [p.split(":")[0] for p in _GROUP_MAP.split(", ") if ":" in p] == list(EDGE_PROPERTIES)
+
+CREATE_GROUPED = _per_type(f"""
+UNWIND $rows AS g
+MATCH (o:Drug {{name: {gcol('o')}}})
+UNWIND {gcol('rows')} AS r
+MATCH (s:Drug {{name: {gval('s')}}})
+CREATE (s)-[e:$TYPE {{{_GROUP_MAP}}}]->(o)
+""")
+
 UPDATE_EDGE = _per_type(f"""
 UNWIND $rows AS r
 MATCH {_ENDS}
@@ -152,11 +198,12 @@ SET {_SET_EDGE}
 # source and direction: [name, expected number of edges with evidence from it, ending (IN) or
 # starting (OUT) at it]; a source whose count differs (an edge missing, or doubled) comes back, and
 # the load plans it from the graph right after. Split by direction so that each edge is visited from
-# one end only (in CH-DDI the source is usually the object).
+# one end only (in CH-DDI the source is usually the object). The far end's label is not tested: only
+# DDI edges, between drugs, carry evidence_sources (10-25% less server CPU, measured).
 _CONFIRM = """
 UNWIND $rows AS r
 MATCH (x:Drug {name: r[0]})
-OPTIONAL MATCH (x)$ARROW(:Drug)
+OPTIONAL MATCH (x)$ARROW()
 WHERE r[0] IN e.evidence_sources
 WITH r, collect(e) AS es
 FOREACH (e IN [y IN es WHERE y.run_id <> $run_id] | SET e.run_id = $run_id)
