@@ -10,7 +10,7 @@ as JSON under ``benchmarks/results/chinese_path/``:
 * ``baseline`` — the annotate stage's lexicon + cue-rule pre-annotator (``ddikg annotate baseline``)
   scored against the gold CH-DDI test split (``annotate/data/chddi/test.jsonl``).
 * ``demo`` — the demo model (``ddikg.iser_model.presets.demo_config``: scratch encoder over a character
-  vocabulary, CPU, its fixed 120 s wall-clock budget) trained on the CH-DDI train split, its epoch chosen
+  vocabulary, CPU, its fixed wall-clock budget, `max_seconds`) trained on the CH-DDI train split, its epoch chosen
   on the dev split, scored on the test split. How many epochs the budget buys depends on the machine's
   load (recorded), so ``demo-epochs`` trains the same preset for its full 30 epochs without the budget.
 * ``cmeie`` — the same demo-style model with the real bert-base-chinese tokenizer

@@ -16,7 +16,7 @@ DEMO_DEVIATIONS = PRESET_DEVIATIONS | dict(fusion_skip=True)
 def demo_config() -> IserConfig:
     """Scratch encoder over a character vocabulary of the training corpus (no pretrained weights, nothing
     from ../shared): trains on the repository's CH-DDI train split (``ddikg.annotate.chddi``) on 2 CPU
-    cores within a fixed budget of 120 s, choosing its epoch on the dev split (evaluated every 5 epochs
+    cores within a fixed budget of 90 s, choosing its epoch on the dev split (evaluated every 5 epochs
     and when the budget runs out).
 
     Chosen by measured runs on the earlier template corpus (docs/model.md): a small encoder trained fast
@@ -29,7 +29,7 @@ def demo_config() -> IserConfig:
                                dropout=0.0, min_char_count=2),
         **DEMO_DEVIATIONS, max_span_width=12, width_embedding=25, sea_heads=2, dropout=0.0,
         neg_entities=60, neg_relations=30, lr=2e-3, warmup=0.1, epochs=30, batch_size=8, eval_batch_size=32,
-        eval_every=5, max_seconds=120.0, device="auto", threads=1,
+        eval_every=5, max_seconds=90.0, device="auto", threads=1,
     )
 
 
