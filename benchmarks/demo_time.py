@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> None:
         if rc_i or rc_d:
             raise SystemExit(f"make failed: see {work}/install.log and {work}/demo.log")
     finally:
+        if (clone / ".venv" / "bin" / "ddikg").exists():  # the demo leaves its graph server up for queries
+            subprocess.run([str(clone / ".venv" / "bin" / "ddikg"), "graph", "stop"], cwd=clone,
+                           capture_output=True)
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
 
