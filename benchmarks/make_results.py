@@ -439,7 +439,7 @@ def slice_block(results: Path, include_quick: bool) -> str:
             if not _is_slice(s):
                 continue
             if _superseded(s):
-                old.append(f"`{name}/{proto}`")
+                old.append(f"{name} `{proto}`")
                 continue
             d = s["records"][0]["data"]
             for r in s["rows"]:
@@ -458,7 +458,7 @@ def slice_block(results: Path, include_quick: bool) -> str:
                              "train (validation fraction) / reported sentences"], rows),
                       "", *described]
                      + (["- also recorded, selecting the epoch on the reported sentences (before held-out "
-                         "selection; optimistic), under `benchmarks/results/reproduce/`: " + ", ".join(old)]
+                         "selection; optimistic): " + ", ".join(old)]
                         if old else []))
 
 
