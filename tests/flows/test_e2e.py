@@ -154,7 +154,9 @@ def test_a_worse_candidate_is_kept_out_and_the_current_model_keeps_serving(e2e, 
     # A dev file on which the current model is known to score above zero whatever its training budget
     # bought it: its own predictions on training statements, as gold.
     predicted = tmp_path / "predicted.jsonl"
-    extract(reference, corpus_slice(e2e.train_data, tmp_path / "train-slice.jsonl", 150), predicted,
+    # 30 statements: the untrained candidate calls half of all spans entities, so each evaluation of it
+    # (its own validation, then the promotion gate) scores every pair of them, about a second a statement
+    extract(reference, corpus_slice(e2e.train_data, tmp_path / "train-slice.jsonl", 30), predicted,
             tmp_path / "t.jsonl", device="cpu")
     dev = [r for r in read_jsonl(predicted, ChddiRecord) if r.spo_list]
     assert len(dev) >= 3, "the reference model predicts (almost) nothing on training statements"
